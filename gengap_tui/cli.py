@@ -1,0 +1,255 @@
+"""The `gengap-tui` command (DESIGN §3)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 130, 129, 143
+
+
+def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"gengap-tui: {msg}", file=sys.stderr)
+    return code
+
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+class Progress:
+    """One status line on stderr: rewritten in place on a terminal, throttled lines otherwise."""
+
+    def __init__(self, total: int, patience: int, enabled: bool):
+        self.total, self.patience, self.enabled = total, patience, enabled
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.pending: str | None = None
+
+    def epoch(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        line = (f"epoch {row['epoch']:>4}/{self.total}  train_err {_fmt(row['train_err'])}  "
+                f"val_err {_fmt(row['val_err'])}  gap {_fmt(row['gap_err'], '+.3f')}  "
+                f"patience {row['es_wait']}/{self.patience}  "
+                f"best {_fmt(row['es_best'])}@{row['es_best_epoch'] or '-'}")
+        if "noisy_memorized" in row:
+            line += f"  memorized {_fmt(row['noisy_memorized'], '.0%')}"
+        now = time.monotonic()
+        if now - self.last >= (0.1 if self.tty else 1.0):
+            self._show(line)
+            self.last = now
+            self.pending = None
+        else:
+            self.pending = line
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.flush()
+            print(text, file=sys.stderr, flush=True)
+
+    def _show(self, line: str) -> None:
+        if self.tty:
+            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def flush(self) -> None:
+        if self.pending:
+            self._show(self.pending)
+            self.pending = None
+        if self.tty and self.last:
+            print(file=sys.stderr, flush=True)
+            self.last = 0.0
+
+
+def summary_line(s: dict) -> str:
+    status = s["status"]
+    parts = [status]
+    if status == "early_stopped":
+        parts[0] += f" at epoch {s['stop_epoch']} (kept epoch {s['best_epoch']})"
+    elif s.get("restored_best"):
+        parts[0] += f" after {s['epochs_run']} epochs (kept epoch {s['best_epoch']})"
+    else:
+        parts[0] += f" after {s['epochs_run']} epochs"
+    if s.get("test_err") is not None:
+        parts.append(f"test_err {s['test_err']:.4f} (acc {1 - s['test_err']:.1%})")
+    if s.get("final_val_err") is not None:
+        parts.append(f"last val_err {s['final_val_err']:.4f}")
+    if s.get("would_stop_epoch") is not None:
+        w = f"would stop @ {s['would_stop_epoch']}"
+        if s.get("would_stop_test_err") is not None:
+            w += f" (test_err {s['would_stop_test_err']:.4f} vs {s['final_test_err']:.4f} at the end)"
+        parts.append(w)
+    if s.get("baseline_knn_test_err") is not None:
+        parts.append(f"k-NN test_err {s['baseline_knn_test_err']:.4f}")
+    parts.append(f"{s['wall_seconds']:.1f} s on {s['device']}")
+    if s.get("reason") and status not in ("completed", "early_stopped"):
+        parts.append(f"reason: {s['reason']}")
+    return " | ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def _load_config(preset: str, sets: list[str], device: str | None):
+    from . import presets
+
+    overrides = list(sets or [])
+    if device:
+        overrides.append(f"device={device}")
+    return presets.load(preset, overrides)
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from . import presets
+
+    names = presets.available()
+    width = max((len(n) for n in names), default=0)
+    for name, path in names.items():
+        print(f"{name:<{width}}  {presets.describe(path)}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import runs
+
+    try:
+        cfg = _load_config(args.preset, args.set, args.device)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    runs_dir = runs.default_runs_dir(args.runs_dir)
+    try:
+        runs.check_writable(runs_dir)
+    except OSError as exc:
+        return _fail(str(exc))
+
+    progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience, not args.quiet)
+    progress.note(f"preparing {cfg.name}: {cfg.data.dataset}, {cfg.model.kind}, "
+                  f"label noise {cfg.noise.label_noise:g} ({cfg.noise.kind}) ...")
+    try:
+        import torch
+
+        from .core.data import load as load_data
+        from .core.datafiles import DataFileError
+        from .core.trainer import Trainer
+
+        try:
+            trainer = Trainer(cfg, device=None, data=load_data(cfg))
+        except (ValueError, DataFileError, OSError) as exc:
+            return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("cancelled before training started", EXIT_SIGINT)
+
+    run_dir = runs.new_run_dir(runs_dir, cfg.name)
+    writer = runs.RunWriter(run_dir, cfg.dump(), {"torch_version": torch.__version__,
+                                                  "device_name": trainer_device(trainer)})
+    progress.note(f"run directory: {run_dir}")
+
+    exit_code = {"signal": None}
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        code = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}.get(signum, EXIT_SIGHUP)
+        if exit_code["signal"] is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl+C: stop now, mid-batch
+        exit_code["signal"] = code
+        trainer.request_stop()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def on_epoch(row: dict) -> None:
+        writer.metrics(row)
+        progress.epoch(row)
+
+    def on_event(ev: dict) -> None:
+        writer.event(ev)
+        if ev["event"] in ("early_stop", "would_stop", "diverged", "tweaked"):
+            label = {"early_stop": "EARLY STOP", "would_stop": "would stop"}.get(ev["event"], ev["event"])
+            progress.note(f"{label} @ epoch {ev['epoch']}" +
+                          (f" (best epoch {ev['best_epoch']})" if "best_epoch" in ev else ""))
+
+    try:
+        summary = trainer.run(on_epoch=on_epoch, on_event=on_event)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    writer.finish(summary)
+    progress.flush()
+    print(f"run directory: {run_dir}")
+    print(summary_line(summary))
+    status = summary["status"]
+    if status in ("completed", "early_stopped"):
+        return EXIT_OK
+    if status == "diverged":
+        return EXIT_DIVERGED
+    if status == "cancelled":
+        return exit_code["signal"] or EXIT_SIGINT
+    return EXIT_FAILED
+
+
+def trainer_device(trainer) -> str:
+    from .core.trainer import device_name
+
+    return device_name(trainer.device)
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    # The Textual lab is the next issue's work; until it lands, the main job trains the preset
+    # headless with the progress display.
+    print("gengap-tui: the interactive lab is not built yet; training the preset headless "
+          "(Ctrl+C stops and keeps every finished epoch).", file=sys.stderr)
+    ns = argparse.Namespace(preset=args.preset, set=args.set, device=None, runs_dir=None, quiet=False)
+    return cmd_run(ns)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gengap-tui",
+        description="A terminal lab for the generalization gap (D2L 5.5): overfitting, early "
+                    "stopping, label noise and memorization, regularizers.")
+    p.add_argument("--preset", default="default", help="preset name or path to a .toml (default: default)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set optim.lr=0.01 (repeatable)")
+    p.add_argument("--autostart", action="store_true", help="start training at once")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="train headless with a progress display")
+    r.add_argument("preset", help="preset name (see `gengap-tui presets`) or path to a .toml")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set noise.label_noise=0.2 (repeatable)")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    r.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
+    r.add_argument("--quiet", action="store_true", help="no progress display")
+    r.set_defaults(func=cmd_run)
+
+    ps = sub.add_parser("presets", help="list the packaged presets")
+    ps.set_defaults(func=cmd_presets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func = getattr(args, "func", cmd_lab)
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return _fail("cancelled", EXIT_SIGINT)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""The experiment schema (DESIGN §4): strict pydantic models, `--set` overrides, TOML presets.
+
+Every number is range-checked, unknown keys are errors, and every error is reported as one line
+that names the dotted field, the bad value and what is allowed (`ConfigError`). Nothing here
+touches the disk except reading a preset file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import annotated_types as at
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DATASETS = ("mnist1d", "moons", "circles", "spirals", "xor", "mnist", "fashion-mnist", "cifar10")
+FILE_DATASETS = ("mnist", "fashion-mnist", "cifar10")
+SEQUENCE_DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10")
+
+
+class ConfigError(ValueError):
+    """A rejected config. `problems` holds one line per bad field."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        head = f"invalid config ({source})" if source else "invalid config"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class DataSection(_Section):
+    dataset: Literal[DATASETS] = "mnist1d"  # type: ignore[valid-type]
+    n_train: int = Field(4000, ge=10, le=1_000_000)
+    n_val: int = Field(1000, ge=10, le=1_000_000)
+    n_test: int = Field(1000, ge=10, le=1_000_000)
+    binary: bool = False
+    path: str = ""
+    synthetic_noise: float = Field(0.1, ge=0.0, le=10.0)
+
+
+class NoiseSection(_Section):
+    label_noise: float = Field(0.0, ge=0.0, le=1.0)
+    kind: Literal["symmetric", "pairflip", "random"] = "symmetric"
+
+
+class ModelSection(_Section):
+    kind: Literal["mlp", "cnn1d"] = "mlp"
+    depth: int = Field(2, ge=0, le=32)
+    width: int = Field(256, ge=1, le=65536)
+    activation: Literal["relu", "tanh", "gelu", "silu", "leaky_relu", "sigmoid"] = "relu"
+    channels: int = Field(64, ge=1, le=4096)
+    conv_layers: int = Field(3, ge=1, le=8)
+    kernel_size: int = Field(5, ge=1, le=63)
+
+
+class RegularizationSection(_Section):
+    weight_decay: float = Field(0.0, ge=0.0, le=10.0)
+    decoupled: bool = False
+    l1: float = Field(0.0, ge=0.0, le=10.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    input_noise: float = Field(0.0, ge=0.0, le=100.0)
+
+
+class OptimSection(_Section):
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(0.001, gt=0.0, le=1e6)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    batch_size: int = Field(128, ge=1, le=1_000_000)
+    epochs: int = Field(200, ge=1, le=100_000)
+    schedule: Literal["constant", "cosine"] = "constant"
+
+
+class EarlyStoppingSection(_Section):
+    enabled: bool = True
+    monitor: Literal["val_err", "val_loss"] = "val_err"
+    patience: int = Field(10, ge=1, le=100_000)
+    min_delta: float = Field(0.0, ge=0.0, le=1e6)
+    min_delta_mode: Literal["abs", "rel"] = "abs"
+    start_from_epoch: int = Field(0, ge=0, le=100_000)
+    restore_best: bool = True
+    observe: bool = False
+
+
+class BaselinesSection(_Section):
+    knn: bool = False
+    knn_k: int = Field(1, ge=1, le=1000)
+    knn_metric: Literal["euclidean", "cosine", "manhattan"] = "euclidean"
+
+
+class SweepSection(_Section):
+    param: str = "model.width"
+    values: list[float] = Field(default_factory=list, max_length=256)
+
+
+class Config(_Section):
+    name: str = Field("custom", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = Field("", max_length=2000)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: DataSection = Field(default_factory=DataSection)
+    noise: NoiseSection = Field(default_factory=NoiseSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    regularization: RegularizationSection = Field(default_factory=RegularizationSection)
+    optim: OptimSection = Field(default_factory=OptimSection)
+    early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
+    baselines: BaselinesSection = Field(default_factory=BaselinesSection)
+    sweep: SweepSection = Field(default_factory=SweepSection)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Config":
+        d = self.data
+        if d.dataset in FILE_DATASETS and not d.path:
+            raise ValueError(
+                f"data.path: dataset {d.dataset!r} is read from local files; "
+                "set data.path to the folder that holds them"
+            )
+        if self.model.kind == "cnn1d" and d.dataset not in SEQUENCE_DATASETS:
+            raise ValueError(
+                f"model.kind: 'cnn1d' needs sequence inputs ({', '.join(SEQUENCE_DATASETS)}); "
+                f"dataset {d.dataset!r} is 2-D points: use 'mlp'"
+            )
+        if d.dataset == "mnist1d" and d.n_test != 1000:
+            raise ValueError(
+                "data.n_test: MNIST-1D uses its canonical 1000-example test split; leave n_test at 1000"
+            )
+        return self
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+SECTIONS = {
+    name: info.annotation
+    for name, info in Config.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# error messages: field, bad value, what is allowed
+
+
+def _field_info(loc: tuple) -> Any:
+    model: Any = Config
+    info = None
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+        model = info.annotation
+    return info
+
+
+def allowed(loc: tuple) -> str:
+    """Describe what a field accepts, from its type and constraints."""
+    info = _field_info(loc)
+    if info is None:
+        return ""
+    ann = info.annotation
+    if get_origin(ann) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(ann))
+    kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(ann)
+    if kind is None:
+        if get_origin(ann) is list:
+            return "a list of numbers"
+        return ""
+    lo = hi = None
+    for m in info.metadata:
+        if isinstance(m, at.Ge):
+            lo = f"{m.ge} <= "
+        elif isinstance(m, at.Gt):
+            lo = f"{m.gt} < "
+        elif isinstance(m, at.Le):
+            hi = f" <= {m.le:g}" if isinstance(m.le, float) else f" <= {m.le}"
+        elif isinstance(m, at.Lt):
+            hi = f" < {m.lt}"
+    if lo or hi:
+        return f"{kind}, {lo or ''}{loc[-1]}{hi or ''}"
+    return kind
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, dict):
+        return "a table"
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def explain(err: ValidationError, prefix: tuple = ()) -> list[str]:
+    out = []
+    for e in err.errors():
+        loc = prefix + tuple(e["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        etype = e["type"]
+        if etype == "extra_forbidden":
+            parent = loc[:-1]
+            model: Any = Config if not parent else (_field_info(parent).annotation if _field_info(parent) else None)
+            keys = list(model.model_fields) if model is not None else []
+            close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+            hint = f" (did you mean {'.'.join(map(str, parent + (close[0],)))}?)" if close else ""
+            where = f"[{'.'.join(map(str, parent))}]" if parent else "the top level"
+            out.append(f"{dotted}: unknown key{hint}; keys allowed in {where}: {', '.join(keys)}")
+            continue
+        if etype == "value_error":
+            msg = str(e.get("ctx", {}).get("error", e["msg"]))
+            out.append(msg if ":" in msg.split(" ")[0] else f"{dotted}: {msg}")
+            continue
+        what = allowed(loc)
+        msg = e["msg"]
+        if etype == "literal_error":
+            msg = "not a known choice"
+        line = f"{dotted} = {_fmt_value(e.get('input'))}: {msg}"
+        if what:
+            line += f" (allowed: {what})"
+        out.append(line)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# building configs
+
+
+def validate(data: dict[str, Any], source: str | None = None) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(explain(err), source) from None
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value: TOML syntax when it parses (numbers, booleans, lists, quoted strings),
+    otherwise the bare text as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `dotted.key=value` strings to a raw config dict (a deep copy is returned)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    problems = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item!r}: expected dotted.key=value, e.g. optim.lr=0.01")
+            continue
+        parts = key.split(".")
+        if any(not p for p in parts):
+            problems.append(f"--set {item!r}: {key!r} is not a dotted key")
+            continue
+        if len(parts) > 1 and parts[0] in Config.model_fields and parts[0] not in SECTIONS:
+            problems.append(f"--set {item!r}: {parts[0]} is a value, not a section")
+            continue
+        node = data
+        ok = True
+        for i, p in enumerate(parts[:-1]):
+            sub = node.setdefault(p, {})
+            if not isinstance(sub, dict):
+                problems.append(f"--set {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+                ok = False
+                break
+            node = sub
+        if ok:
+            node[parts[-1]] = parse_value(value.strip())
+    if problems:
+        raise ConfigError(problems, "--set")
+    return data
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not a UTF-8 text file"], str(path)) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"], str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already says "(at line L, column C)"
+        raise ConfigError([f"{path}: TOML syntax error: {exc}"], str(path)) from None
+
+
+def build(raw: dict[str, Any], overrides: list[str] | None = None, source: str | None = None) -> Config:
+    if overrides:
+        raw = apply_overrides(raw, overrides)
+    return validate(raw, source)
+
+
+def to_toml(cfg: Config) -> str:
+    """Write a config as a preset TOML (readable back by `read_toml` + `validate`)."""
+
+    def val(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        s = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{s}"'
+
+    d = cfg.dump()
+    lines = []
+    for k, v in d.items():
+        if not isinstance(v, dict):
+            lines.append(f"{k} = {val(v)}")
+    for k, v in d.items():
+        if isinstance(v, dict):
+            lines.append(f"\n[{k}]")
+            lines.extend(f"{kk} = {val(vv)}" for kk, vv in v.items())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,230 @@
+"""Datasets and splits, label noise that remembers which labels it changed.
+
+The data never depend on the run's `seed` (so runs that differ only in seed or settings see the
+same examples); the seed drives model init, data order, dropout and the label-noise draw.
+
+- `mnist1d` (default): generated offline with the `mnist1d` package's `make_dataset` — the
+  canonical 4000 training and 1000 test examples (its default arguments, seed 42); validation is
+  drawn fresh from the same generator under another seed, so it never overlaps train or test.
+  Generated sets are cached on disk (`$GENGAP_CACHE_DIR`, else `$XDG_CACHE_HOME/gengap-tui`).
+- `moons`, `circles`, `spirals`, `xor`: 2-D synthetic sets, two classes.
+- `mnist`, `fashion-mnist` (IDX files) and `cifar10` (python batches), read from `data.path`;
+  validation is carved from the training file, disjoint from the training examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MNIST1D_SEED = 42  # the canonical set
+MNIST1D_VAL_SEED = 1042  # validation: same generator, another seed
+MNIST1D_TEST = 1000
+FILE_SPLIT_SEED = 12345
+CACHE_VERSION = 1
+
+
+@dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray  # float32 (N, D)
+    y_train: np.ndarray  # int64, the labels trained on (after label noise)
+    y_train_clean: np.ndarray  # int64, the original labels
+    changed: np.ndarray  # bool, y_train != y_train_clean
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    n_corrupted: int = 0  # labels chosen for corruption (round(fraction * n))
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# cache
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("GENGAP_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gengap-tui"
+
+
+def _cached(key: dict, make) -> dict[str, np.ndarray]:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / f"{key['kind']}-{digest}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError):
+        pass
+    arrays = make()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # an unwritable cache only costs the next start its generation time
+    return arrays
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST-1D
+
+
+def _mnist1d_generate(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """All `num_samples` examples of one `make_dataset` call (train and test parts joined, in
+    the generator's order)."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = num_samples
+    args.seed = seed
+    state = np.random.get_state()  # make_dataset seeds numpy's global generator
+    try:
+        d = make_dataset(args)
+    finally:
+        np.random.set_state(state)
+    x = np.concatenate([d["x"], d["x_test"]]).astype(np.float32)
+    y = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
+    return x, y
+
+
+def mnist1d_splits(n_train: int, n_val: int) -> dict[str, np.ndarray]:
+    def make() -> dict[str, np.ndarray]:
+        if n_train <= 4000:
+            # canonical: 5000 examples, the first 4000 train, the last 1000 test
+            x, y = _mnist1d_generate(5000, MNIST1D_SEED)
+            xtr, ytr, xte, yte = x[:n_train], y[:n_train], x[4000:], y[4000:]
+        else:
+            total = -(-(n_train + MNIST1D_TEST) // 10) * 10
+            x, y = _mnist1d_generate(total, MNIST1D_SEED)
+            xtr, ytr = x[:n_train], y[:n_train]
+            xte, yte = x[n_train : n_train + MNIST1D_TEST], y[n_train : n_train + MNIST1D_TEST]
+        xv, yv = _mnist1d_generate(-(-n_val // 10) * 10, MNIST1D_VAL_SEED)
+        return {"x_train": xtr, "y_train": ytr, "x_val": xv[:n_val], "y_val": yv[:n_val],
+                "x_test": xte, "y_test": yte}
+
+    key = {"kind": "mnist1d", "n_train": n_train, "n_val": n_val, "v": CACHE_VERSION}
+    return _cached(key, make)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-D synthetic sets (two classes)
+
+
+def synthetic(name: str, n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    y = np.arange(n) % 2
+    rng.shuffle(y)
+    if name == "moons":
+        t = rng.uniform(0, np.pi, n)
+        x = np.where(y[:, None] == 0,
+                     np.stack([np.cos(t), np.sin(t)], 1),
+                     np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1))
+    elif name == "circles":
+        t = rng.uniform(0, 2 * np.pi, n)
+        r = np.where(y == 0, 1.0, 0.5)
+        x = np.stack([r * np.cos(t), r * np.sin(t)], 1)
+    elif name == "spirals":
+        t = np.sqrt(rng.uniform(0, 1, n)) * 3 * np.pi
+        sign = np.where(y == 0, 1.0, -1.0)
+        x = np.stack([sign * t * np.cos(t), sign * t * np.sin(t)], 1) / (3 * np.pi)
+    elif name == "xor":
+        x = rng.uniform(-1, 1, (n, 2))
+        y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(np.int64)
+    else:
+        raise ValueError(f"unknown synthetic dataset {name!r}")
+    x = x + noise * rng.standard_normal(x.shape)
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# label noise
+
+
+def corrupt_labels(y: np.ndarray, num_classes: int, fraction: float, kind: str,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """Corrupt exactly round(fraction * n) labels chosen with `rng`.
+
+    symmetric: uniform over the *other* classes; pairflip: c -> (c + 1) mod K;
+    random: redrawn uniformly over all classes (so some keep their label by chance).
+    Returns (noisy labels, mask of labels that actually changed, number chosen).
+    """
+    n = len(y)
+    n_flip = int(round(fraction * n))
+    idx = rng.choice(n, size=n_flip, replace=False) if n_flip else np.zeros(0, dtype=np.int64)
+    out = y.copy()
+    if kind == "symmetric":
+        out[idx] = (y[idx] + rng.integers(1, num_classes, size=n_flip)) % num_classes
+    elif kind == "pairflip":
+        out[idx] = (y[idx] + 1) % num_classes
+    elif kind == "random":
+        out[idx] = rng.integers(0, num_classes, size=n_flip)
+    else:
+        raise ValueError(f"unknown label-noise kind {kind!r}")
+    return out, out != y, n_flip
+
+
+# ---------------------------------------------------------------------------------------------
+# assembling a dataset from the config
+
+
+def _carve(x: np.ndarray, y: np.ndarray, n_train: int, n_val: int, field_source: str):
+    n = len(y)
+    if n_train + n_val > n:
+        raise ValueError(
+            f"data.n_train + data.n_val = {n_train + n_val}, but {field_source} holds {n} "
+            f"training examples (allowed: n_train + n_val <= {n})"
+        )
+    perm = np.random.default_rng(FILE_SPLIT_SEED).permutation(n)
+    tr, va = perm[:n_train], perm[n - n_val:]
+    return x[tr], y[tr], x[va], y[va]
+
+
+def load(cfg) -> Dataset:
+    """Build the dataset a config asks for (`cfg` is a `gengap_tui.config.Config`)."""
+    d = cfg.data
+    num_classes = 10
+    if d.dataset == "mnist1d":
+        s = mnist1d_splits(d.n_train, d.n_val)
+        xtr, ytr, xv, yv, xte, yte = (s[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
+    elif d.dataset in ("moons", "circles", "spirals", "xor"):
+        num_classes = 2
+        parts = [synthetic(d.dataset, n, d.synthetic_noise, np.random.default_rng([7, i]))
+                 for i, n in enumerate((d.n_train, d.n_val, d.n_test))]
+        (xtr, ytr), (xv, yv), (xte, yte) = parts
+    else:
+        from .datafiles import load_cifar10, load_idx
+
+        if d.dataset == "cifar10":
+            x_all, y_all, xte, yte = load_cifar10(d.path)
+        else:
+            x_all, y_all, xte, yte = load_idx(d.path, d.dataset)
+        xtr, ytr, xv, yv = _carve(x_all, y_all, d.n_train, d.n_val, f"data.path {d.path!r}")
+        xte, yte = xte[: d.n_test], yte[: d.n_test]
+        mean, std = float(xtr.mean()), float(xtr.std()) or 1.0
+        xtr, xv, xte = ((a - mean) / std for a in (xtr, xv, xte))
+    if d.binary and num_classes > 2:
+        ytr, yv, yte = ((a >= num_classes // 2).astype(np.int64) for a in (ytr, yv, yte))
+        num_classes = 2
+    rng = np.random.default_rng([cfg.seed, 1])
+    noisy, changed, n_corrupted = corrupt_labels(ytr, num_classes, cfg.noise.label_noise, cfg.noise.kind, rng)
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    return Dataset(
+        name=d.dataset, x_train=f32(xtr), y_train=noisy, y_train_clean=ytr.astype(np.int64), changed=changed,
+        x_val=f32(xv), y_val=yv.astype(np.int64), x_test=f32(xte), y_test=yte.astype(np.int64),
+        num_classes=num_classes, n_corrupted=n_corrupted,
+    )
