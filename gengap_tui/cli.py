@@ -203,12 +203,15 @@ def trainer_device(trainer) -> str:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    # The Textual lab is the next issue's work; until it lands, the main job trains the preset
-    # headless with the progress display.
-    print("gengap-tui: the interactive lab is not built yet; training the preset headless "
-          "(Ctrl+C stops and keeps every finished epoch).", file=sys.stderr)
-    ns = argparse.Namespace(preset=args.preset, set=args.set, device=None, runs_dir=None, quiet=False)
-    return cmd_run(ns)
+    from . import presets
+
+    try:  # validate before the screen opens, so a bad preset is a plain message
+        presets.load(args.preset, args.set)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    from .tui.app import run_lab
+
+    return run_lab(args.preset, args.set, args.autostart)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The Textual lab (the only part of gengap-tui that imports Textual)."""

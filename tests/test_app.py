@@ -1,0 +1,97 @@
+"""Pilot tests of the lab: validation, a live run in the spawned worker, tweaks, keys, quit."""
+
+import time
+
+import pytest
+
+from gengap_tui.runs import list_runs, load_run, read_jsonl
+from gengap_tui.tui.app import PatienceMeter, GengapApp, field_id
+
+SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu", "noise.label_noise=0.3",
+         "optim.lr=0.01"]
+
+
+async def wait_for(pilot, cond, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        await pilot.pause(0.1)
+    return False
+
+
+def text_of(app, selector):
+    return str(app.query_one(selector).render())
+
+
+async def test_bad_value_marks_the_field_and_refuses_start(tmp_path):
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        lr = app.query_one("#" + field_id("optim.lr"))
+        lr.value = "-1"
+        await pilot.pause()
+        assert lr.has_class("-invalid")
+        err = text_of(app, "#" + field_id("optim.lr") + "-err")
+        assert "optim.lr = -1" in err and "0.0 < lr" in err
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert app.handle is None and "cannot start" in app.status_text
+        lr.value = "0.01"
+        await pilot.pause()
+        assert not lr.has_class("-invalid") and not app.errors
+    assert list_runs(tmp_path) == []
+
+
+async def test_run_streams_curves_counter_and_early_stop(tmp_path):
+    app = GengapApp("default", SMALL + ["early_stopping.patience=2", "optim.epochs=200"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+r")
+        assert await wait_for(pilot, lambda: len(app.series.rows) >= 1)
+        assert "patience" in text_of(app, "#patience")
+        assert await wait_for(pilot, lambda: app.summary is not None)
+        await pilot.pause(0.3)
+        assert app.summary["status"] == "early_stopped"
+        meter = text_of(app, "#patience")
+        assert f"EARLY STOP @ epoch {app.summary['stop_epoch']} (kept epoch {app.summary['best_epoch']})" in meter
+        assert app._drawn_version == app.series.version  # the curves show every epoch received
+        await pilot.press("f9")  # memorization view draws without error
+        await pilot.pause()
+        assert app.view == "loss"
+    [d] = list_runs(tmp_path)
+    rec = load_run(d)
+    assert rec.summary["status"] == "early_stopped" and len(rec.metrics) == len(app.series.rows)
+
+
+async def test_live_tweak_lands_in_events_and_keys_work_in_inputs(tmp_path):
+    app = GengapApp("default", SMALL + ["early_stopping.enabled=false", "optim.epochs=5000"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        lr = app.query_one("#" + field_id("optim.lr"))
+        lr.focus()
+        await pilot.pause()
+        await pilot.press("f9")  # a key bound with priority works while the Input has focus
+        assert app.view == "loss"
+        await pilot.press("ctrl+r")
+        assert await wait_for(pilot, lambda: len(app.series.rows) >= 2)
+        lr.value = "0.002"
+        assert await wait_for(pilot, lambda: any(e.get("event") == "tweaked" for e in app.events))
+        assert await wait_for(pilot, lambda: app.series.rows[-1]["lr"] == 0.002)
+        run_dir = app.handle.run_dir
+        await pilot.press("ctrl+q")
+    events = read_jsonl(run_dir / "events.jsonl")
+    assert [e["changes"] for e in events if e["event"] == "tweaked"] == [{"lr": 0.002}]
+    rec = load_run(run_dir)
+    assert rec.summary["status"] == "cancelled"  # quit mid-run closes the run directory
+    assert rec.summary["epochs_run"] == len(rec.metrics) >= 2
+
+
+async def test_small_terminal_keeps_curves_and_counter(tmp_path):
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for sel in ("#plot", "#patience"):
+            w = app.query_one(sel)
+            assert w.region.width > 10 and w.region.height >= 1
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
