@@ -121,19 +121,25 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import runs
-
     try:
         cfg = _load_config(args.preset, args.set, args.device)
     except ConfigError as exc:
         return _fail(str(exc))
-    runs_dir = runs.default_runs_dir(args.runs_dir)
+    code, _, _ = train_headless(cfg, args.runs_dir, args.quiet)
+    return code
+
+
+def train_headless(cfg, runs_dir_arg, quiet: bool) -> tuple[int, Path | None, dict | None]:
+    """Train `cfg` in this process with the progress display; returns (exit code, run dir, summary)."""
+    from . import runs
+
+    runs_dir = runs.default_runs_dir(runs_dir_arg)
     try:
         runs.check_writable(runs_dir)
     except OSError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc)), None, None
 
-    progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience, not args.quiet)
+    progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience, not quiet)
     progress.note(f"preparing {cfg.name}: {cfg.data.dataset}, {cfg.model.kind}, "
                   f"label noise {cfg.noise.label_noise:g} ({cfg.noise.kind}) ...")
     try:
@@ -146,9 +152,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             trainer = Trainer(cfg, device=None, data=load_data(cfg))
         except (ValueError, DataFileError, OSError) as exc:
-            return _fail(str(exc))
+            return _fail(str(exc)), None, None
     except KeyboardInterrupt:
-        return _fail("cancelled before training started", EXIT_SIGINT)
+        return _fail("cancelled before training started", EXIT_SIGINT), None, None
 
     run_dir = runs.new_run_dir(runs_dir, cfg.name)
     writer = runs.RunWriter(run_dir, cfg.dump(), {"torch_version": torch.__version__,
@@ -188,12 +194,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(summary_line(summary))
     status = summary["status"]
     if status in ("completed", "early_stopped"):
-        return EXIT_OK
-    if status == "diverged":
-        return EXIT_DIVERGED
-    if status == "cancelled":
-        return exit_code["signal"] or EXIT_SIGINT
-    return EXIT_FAILED
+        code = EXIT_OK
+    elif status == "diverged":
+        code = EXIT_DIVERGED
+    elif status == "cancelled":
+        code = exit_code["signal"] or EXIT_SIGINT
+    else:
+        code = EXIT_FAILED
+    return code, run_dir, summary
 
 
 def trainer_device(trainer) -> str:
@@ -211,7 +219,63 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     from .tui.app import run_lab
 
-    return run_lab(args.preset, args.set, args.autostart)
+    return run_lab(args.preset, args.set, args.autostart, runs_dir=args.runs_dir, compare=args.compare)
+
+
+def _run_dir_arg(path: str) -> Path | None:
+    p = Path(path)
+    return p if (p / "config.json").is_file() else None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    run_dir = _run_dir_arg(args.run_dir)
+    if run_dir is None:
+        return _fail(f"{args.run_dir!r} is not a run directory (no config.json)")
+    if args.speed < 0:
+        return _fail(f"--speed = {args.speed}: must be >= 0 (0 shows the whole run at once)")
+    from .runs import read_json
+    from .config import validate
+    from .tui.app import run_config, run_lab
+
+    try:
+        validate(run_config(read_json(run_dir / "config.json")), str(run_dir / "config.json"))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return run_lab("default", [], False, replay=run_dir, speed=args.speed, runs_dir=args.runs_dir,
+                   compare=args.compare)
+
+
+def _parse_size(text: str) -> tuple[int, int] | None:
+    cols, sep, rows = text.lower().partition("x")
+    if not sep or not cols.isdigit() or not rows.isdigit():
+        return None
+    c, r = int(cols), int(rows)
+    return (c, r) if 40 <= c <= 400 and 12 <= r <= 200 else None
+
+
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    size = _parse_size(args.size)
+    if size is None:
+        return _fail(f"--size = {args.size!r}: expected COLSxROWS, 40..400 x 12..200 (e.g. 120x36)")
+    if not args.out.endswith(".svg"):
+        return _fail(f"--out = {args.out!r}: the screenshot is an SVG file (name it *.svg)")
+    run_dir = _run_dir_arg(args.source)
+    if run_dir is None:
+        try:
+            cfg = _load_config(args.source, args.set, args.device)
+        except ConfigError as exc:
+            return _fail(str(exc))
+        code, run_dir, _ = train_headless(cfg, args.runs_dir, args.quiet)
+        if run_dir is None:
+            return code
+    elif args.set:
+        return _fail("--set applies to a preset; a recorded run is shown as it was")
+    from .tui.app import screenshot
+
+    out = screenshot(args.out, size, run_dir, view=args.view, log_loss=args.log, compare=args.compare,
+                     runs_dir=args.runs_dir)
+    print(f"screenshot: {out}")
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set optim.lr=0.01 (repeatable)")
     p.add_argument("--autostart", action="store_true", help="start training at once")
+    p.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
+    p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a recorded run (up to 4)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="train headless with a progress display")
@@ -239,6 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     ps = sub.add_parser("presets", help="list the packaged presets")
     ps.set_defaults(func=cmd_presets)
+
+    rp = sub.add_parser("replay", help="replay a recorded run in the lab (no GPU needed)")
+    rp.add_argument("run_dir")
+    rp.add_argument("--speed", type=float, default=1.0, help="times the recorded pace; 0 = all at once")
+    rp.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")
+    rp.add_argument("--runs-dir", default=None)
+    rp.set_defaults(func=cmd_replay)
+
+    sh = sub.add_parser("screenshot", help="write an SVG of the lab on a preset (trained headless) or a run")
+    sh.add_argument("source", help="preset name, preset .toml, or a run directory")
+    sh.add_argument("--out", required=True, help="FILE.svg")
+    sh.add_argument("--size", default="120x36", help="COLSxROWS (default 120x36)")
+    sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    sh.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    sh.add_argument("--view", choices=["error", "loss", "memorization"], default="error")
+    sh.add_argument("--log", action="store_true", help="log10 loss axis (with --view loss)")
+    sh.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")
+    sh.add_argument("--runs-dir", default=None)
+    sh.add_argument("--quiet", action="store_true")
+    sh.set_defaults(func=cmd_screenshot)
     return p
 
 

@@ -95,3 +95,102 @@ async def test_small_terminal_keeps_curves_and_counter(tmp_path):
         await pilot.pause()
         await pilot.resize_terminal(120, 36)
         await pilot.pause()
+
+
+from conftest import ROOT  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures" / "runs"
+
+
+async def test_replay_shows_a_recorded_run_through_the_same_screen(tmp_path):
+    from gengap_tui.runs import load_run
+
+    rec = load_run(FIXTURES / "label-noise-es")
+    app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_for(pilot, lambda: app.summary is not None, 10)
+        await pilot.pause(0.3)
+        assert len(app.series.rows) == len(rec.metrics)
+        s = rec.summary
+        assert f"EARLY STOP @ epoch {s['stop_epoch']} (kept epoch {s['best_epoch']})" in text_of(app, "#patience")
+        assert app.query_one("#" + field_id("noise.label_noise")).value == "0.2"
+        await pilot.press("f9", "f9")
+        assert app.view == "memorization"
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_replay_in_progress_is_not_tweaked(tmp_path):
+    app = GengapApp(replay=FIXTURES / "label-noise-es", speed=1e-6, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        assert app.summary is None
+        app.query_one("#" + field_id("optim.lr")).value = "0.02"
+        await pilot.pause()
+        assert "replay: start (ctrl+r) to train with these settings" in app.status_text
+
+
+async def test_compare_overlays_labelled_runs(tmp_path):
+    app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=FIXTURES,
+                    compare=[str(FIXTURES / "label-noise-wd")])
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_for(pilot, lambda: app.summary is not None, 10)
+        [(label, series)] = app.compared
+        assert label == "decoupled=on wd=0.01" and series.rows
+        assert app.compare_self_label == "decoupled=off wd=0"
+        await pilot.press("f3")
+        await pilot.pause()
+        from textual.widgets import SelectionList
+
+        sel = app.screen.query_one(SelectionList)
+        assert sel.option_count == 2 and len(sel.selected) == 1
+        sel.select_all()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(app.compared) == 2
+
+
+async def test_narrow_terminal_collapses_panels_into_a_drawer(tmp_path):
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not app.query_one("#panels").display
+        assert app.query_one("#plot").region.width > 70
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.query_one("#panels").display
+
+
+async def test_command_palette_offers_the_lab_actions(tmp_path):
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"next plot")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.view == "loss"
+
+
+async def test_load_preset_fills_the_panels(tmp_path):
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.load_preset("dropout")
+        await pilot.pause()
+        assert app.query_one("#" + field_id("regularization.dropout")).value == "0.3"
+        assert app.cfg.regularization.input_noise == 0.1 and not app.errors
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        from textual.widgets import OptionList
+
+        assert app.screen.query_one(OptionList).option_count >= 6
+        await pilot.press("escape")
+
+
+def test_screenshot_command_writes_an_svg(tmp_path):
+    from gengap_tui.cli import main
+
+    out = tmp_path / "shot.svg"
+    assert main(["screenshot", str(FIXTURES / "label-noise-es"), "--out", str(out), "--size", "100x30"]) == 0
+    svg = out.read_text()
+    assert svg.startswith("<svg") and "EARLY" in svg and "STOP" in svg

@@ -12,15 +12,22 @@ import time
 from pathlib import Path
 from typing import Any, get_args, get_origin, Literal
 
+import os
+from functools import partial
+
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Checkbox, Footer, Input, Label, Select, Static
+from textual.screen import ModalScreen
+from textual.widgets import Checkbox, Footer, Input, Label, OptionList, Select, SelectionList, Static
 from textual_plotext import PlotextPlot
 
-from .. import presets
-from ..config import SECTIONS, Config, ConfigError, build
+from .. import presets, runs
+from ..compare import diff_labels
+from ..config import SECTIONS, Config, ConfigError, build, validate
+from ..replay import ReplaySource
 from .series import RunSeries, log10_ticks, thin
 
 # the fields shown in the panels, by section (the rest keep the preset's values)
@@ -39,6 +46,92 @@ LIVE = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
         "early_stopping.patience": "patience", "early_stopping.observe": "observe",
         "early_stopping.min_delta": "min_delta"}
 VIEWS = ("error", "loss", "memorization")
+COMPARE_COLORS = ("cyan", "magenta", "yellow", "white")
+MAX_COMPARE = 4
+NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
+
+
+def run_config(raw: dict | None) -> dict:
+    """A run's config.json without the keys that are not part of the schema."""
+    return {k: v for k, v in (raw or {}).items() if k not in ("torch_version", "device_name")}
+
+
+def short_path(p: Path | str) -> str:
+    try:
+        rel = os.path.relpath(p)
+    except ValueError:
+        return str(p)
+    return rel if not rel.startswith("..") else str(p)
+
+
+class LabCommands(Provider):
+    """The lab's actions in the command palette."""
+
+    COMMANDS = [
+        ("Start / restart training", "start", "train the settings in the panels (ctrl+r, f5)"),
+        ("Pause / resume", "pause", "hold the run between epochs (f6)"),
+        ("Stop the run", "stop", "end it as cancelled; every finished epoch is kept (f7)"),
+        ("Toggle log scale of the loss", "toggle_log", "plot log10(loss) (f8)"),
+        ("Next plot: error / loss / memorization", "next_view", "cycle the curves (f9)"),
+        ("Show or hide the settings panels", "toggle_panels", "the drawer (f2)"),
+        ("Compare past runs", "compare", "overlay up to 4 recorded runs (f3)"),
+        ("Load a preset", "load_preset", "fill the panels from a preset (ctrl+o)"),
+        ("Save the settings as a preset", "save_preset", "into the user preset folder (ctrl+s)"),
+        ("Quit", "quit", "closes a live run as cancelled (ctrl+q)"),
+    ]
+
+    async def discover(self) -> Hits:
+        for title, action, help_text in self.COMMANDS:
+            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, help_text in self.COMMANDS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=help_text)
+
+
+class PickPreset(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Load a preset (enter loads, escape cancels)")
+            yield OptionList(*[f"{n}  [dim]{presets.describe(p)}[/]" for n, p in presets.available().items()],
+                             id="preset-list")
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(list(presets.available())[event.option_index])
+
+
+class PickRuns(ModalScreen[list[str] | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("enter", "done", "Compare", priority=True)]
+
+    def __init__(self, runs_dir: Path, selected: list[str]):
+        super().__init__()
+        self.runs_dir, self.selected = runs_dir, selected
+
+    def compose(self) -> ComposeResult:
+        items = []
+        for d in runs.list_runs(self.runs_dir)[:200]:
+            s = runs.read_json(d / "summary.json") or {}
+            te = s.get("test_err")
+            info = f"{s.get('status', 'running?')}" + (f", test err {te:.3f}" if isinstance(te, float) else "")
+            items.append((f"{d.name}  [dim]{info}[/]", str(d), str(d) in self.selected))
+        with Vertical(id="dialog"):
+            yield Label(f"Compare up to {MAX_COMPARE} runs from {short_path(self.runs_dir)} "
+                        "(space selects, enter overlays, escape cancels)")
+            yield SelectionList(*items, id="run-list")
+            yield Label("", id="pick-note")
+
+    def action_done(self) -> None:
+        chosen = list(self.query_one(SelectionList).selected)
+        if len(chosen) > MAX_COMPARE:
+            self.query_one("#pick-note", Label).update(f"[b red]at most {MAX_COMPARE} runs[/]")
+            return
+        self.dismiss(chosen)
 
 
 def field_id(dotted: str) -> str:
@@ -63,7 +156,8 @@ class PatienceMeter(Static):
         bar = "█" * filled + "░" * (width - filled)
         best = row.get("es_best")
         best_txt = f"best {monitor} {best:.4f} @ epoch {row.get('es_best_epoch')}" if best is not None else "best -"
-        lines = [f"patience {wait}/{patience} {bar}  {best_txt}"]
+        over = f" (+{wait - patience})" if wait > patience else ""
+        lines = [f"patience {min(wait, patience)}/{patience}{over} {bar}  {best_txt}"]
         if not enabled:
             lines[0] += "  (early stopping off)"
         if stop is not None:
@@ -76,6 +170,7 @@ class PatienceMeter(Static):
 class GengapApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "gengap-tui"
+    COMMANDS = App.COMMANDS | {LabCommands}
     BINDINGS = [
         Binding("ctrl+r", "start", "Start/restart", priority=True, id="start"),
         Binding("f5", "start", "Start", show=False, priority=True, id="start-f5"),
@@ -83,23 +178,34 @@ class GengapApp(App):
         Binding("f7", "stop", "Stop", priority=True, id="stop"),
         Binding("f8", "toggle_log", "Log loss", priority=True, id="log"),
         Binding("f9", "next_view", "Plot", priority=True, id="view"),
+        Binding("f2", "toggle_panels", "Panels", priority=True, id="panels"),
+        Binding("f3", "compare", "Compare", priority=True, id="compare"),
+        Binding("ctrl+o", "load_preset", "Load", priority=True, id="load"),
         Binding("ctrl+s", "save_preset", "Save preset", priority=True, id="save"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
 
     def __init__(self, preset: str = "default", overrides: list[str] | None = None, autostart: bool = False,
-                 runs_dir: str | Path | None = None):
+                 runs_dir: str | Path | None = None, replay: str | Path | None = None, speed: float = 1.0,
+                 compare: list[str] | None = None):
         super().__init__()
         from ..worker import prepare_multiprocessing
 
         # before Textual replaces sys.stderr, or spawning fails (DESIGN §1)
         prepare_multiprocessing()
-        self.base_raw = presets.load_raw(preset)
-        self.cfg: Config = build(self.base_raw, overrides or [])
+        self.replay_source = ReplaySource(replay, speed) if replay is not None else None
+        if self.replay_source is not None:
+            self.base_raw = run_config(self.replay_source.config)
+            self.cfg: Config = validate(self.base_raw, str(replay))
+        else:
+            self.base_raw = presets.load_raw(preset)
+            self.cfg = build(self.base_raw, overrides or [])
         self.autostart = autostart
-        from ..runs import default_runs_dir
-
-        self.runs_dir = default_runs_dir(runs_dir)
+        self.runs_dir = runs.default_runs_dir(runs_dir)
+        self.compare_dirs: list[str] = list(compare or [])[:MAX_COMPARE]
+        self.compared: list[tuple[str, RunSeries]] = []
+        self.compare_self_label = ""
+        self.panels_open: bool | None = None  # None: decided by the terminal width
         self.handle = None
         self.series = RunSeries()
         self.events: list[dict] = []
@@ -152,8 +258,26 @@ class GengapApp(App):
         self._draw(force=True)
         self.query_one(PatienceMeter).show(None, self.cfg.early_stopping.patience, True, False, None, None,
                                            self.cfg.early_stopping.monitor)
-        if self.autostart:
+        self._load_compared()
+        self._fit_panels()
+        if self.replay_source is not None:
+            self.handle, self.run_cfg = self.replay_source, self.cfg
+            self._t_start = time.monotonic()
+            self.status_text = "replaying " + short_path(self.replay_source.run_dir)
+            self._poll()
+        elif self.autostart:
             self.call_after_refresh(self.action_start)
+
+    def on_resize(self) -> None:
+        self._fit_panels()
+
+    def _fit_panels(self) -> None:
+        show = self.panels_open if self.panels_open is not None else self.size.width >= NARROW
+        self.query_one("#panels").display = show
+
+    def action_toggle_panels(self) -> None:
+        self.panels_open = not self.query_one("#panels").display
+        self._fit_panels()
 
     # ------------------------------------------------------------------ the form
     def form_overrides(self) -> list[str]:
@@ -209,7 +333,9 @@ class GengapApp(App):
         # live tweaks while a run goes; structural changes need a restart
         wid = getattr(event.control, "id", "") or ""
         dotted = next((d for d in LIVE if field_id(d) == wid), None)
-        if dotted is not None:
+        if isinstance(self.handle, ReplaySource):
+            self.status_text = "replay: start (ctrl+r) to train with these settings"
+        elif dotted is not None:
             section, name = dotted.split(".")
             self.handle.tweak(**{LIVE[dotted]: getattr(getattr(cfg, section), name)})
             self.status_text = f"tweak {dotted} queued for the next epoch"
@@ -264,6 +390,62 @@ class GengapApp(App):
     def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
         self._draw(force=True)
+
+    def action_load_preset(self) -> None:
+        def loaded(name: str | None) -> None:
+            if name:
+                self.load_preset(name)
+
+        self.push_screen(PickPreset(), loaded)
+
+    def load_preset(self, name: str) -> None:
+        """Fill the panels from a preset (the run in progress is not touched)."""
+        try:
+            raw = presets.load_raw(name)
+            cfg = build(raw)
+        except ConfigError as exc:
+            self.status_text = f"[b red]{exc}[/]"
+            self._refresh_status()
+            return
+        self.base_raw, self.cfg = raw, cfg
+        with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
+            for section, names in PANELS.items():
+                for fname in names:
+                    value = getattr(getattr(cfg, section), fname)
+                    w = self.query_one("#" + field_id(f"{section}.{fname}"))
+                    if isinstance(w, Input):
+                        w.value = _text(value)
+                    else:
+                        w.value = value
+        self.validate_form()
+        self.status_text = f"loaded preset {name}: ctrl+r trains it"
+        self._refresh_status()
+
+    def action_compare(self) -> None:
+        def chosen(dirs: list[str] | None) -> None:
+            if dirs is not None:
+                self.compare_dirs = dirs
+                self._load_compared()
+                self._draw(force=True)
+
+        self.push_screen(PickRuns(self.runs_dir, self.compare_dirs), chosen)
+
+    def _load_compared(self) -> None:
+        records = []
+        for d in self.compare_dirs:
+            try:
+                records.append(runs.load_run(d))
+            except (OSError, ValueError):
+                continue
+        labels = diff_labels([run_config(r.config) for r in records] + [self.cfg.dump()],
+                             [r.path.name for r in records] + ["this run"])
+        self.compared = []
+        for rec, label in zip(records, labels):
+            series = RunSeries()
+            for row in rec.metrics:
+                series.add(row)
+            self.compared.append((label, series))
+        self.compare_self_label = labels[-1] if records else ""
 
     def action_save_preset(self) -> None:
         cfg = self.validate_form()
@@ -357,7 +539,7 @@ class GengapApp(App):
         if last and last.get("epoch") and self.summary is None:
             per = (time.monotonic() - self._t_start) / last["epoch"]
             eta = f"ETA {per * (cfg.optim.epochs - last['epoch']):.0f}s"
-        run_dir = str(self.handle.run_dir) if self.handle is not None and self.handle.run_dir else "-"
+        run_dir = short_path(self.handle.run_dir) if self.handle is not None and self.handle.run_dir else "-"
         self.query_one("#status", Static).update(
             f"[b]{cfg.name}[/] | {device or 'device -'} | {epoch} | {sps} | {eta} | {run_dir}\n{self.status_text}")
 
@@ -390,7 +572,19 @@ class GengapApp(App):
                 xs, ys = list(xs), list(ys)
             xs, ys = thin(xs, ys, max_points)
             if xs:
+                if self.compared and key in ("val_err", "val_loss", "noisy_memorized"):
+                    label = f"{label} {self.compare_self_label}"
                 plt.plot(xs, ys, label=label, marker="braille")
+                ys_all += ys
+        overlay_key = {"error": "val_err", "loss": "val_loss", "memorization": "noisy_memorized"}[self.view]
+        for (label, series), color in zip(self.compared, COMPARE_COLORS):
+            xs, ys = series.get(overlay_key)
+            if self.view == "loss" and self.log_loss:
+                pairs = [(x, math.log10(y)) for x, y in zip(xs, ys) if y > 0]
+                xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+            xs, ys = thin(xs, ys, max_points)
+            if xs:
+                plt.plot(xs, ys, label=f"{overlay_key} {label}", marker="braille", color=color)
                 ys_all += ys
         best = self.series.last.get("es_best_epoch") if self.series.last else None
         if best:
@@ -407,12 +601,16 @@ class GengapApp(App):
             plt.yticks(ticks, labels)
         plt.title(title)
         plt.xlabel("epoch")
-        plt.xlim(1, max(2, cfg.optim.epochs if not self.series.rows else max(self.series.rows[-1]["epoch"], 2)))
+        last_epochs = [self.series.rows[-1]["epoch"]] if self.series.rows else []
+        last_epochs += [sr.rows[-1]["epoch"] for _, sr in self.compared if sr.rows]
+        x_max = max(2, *last_epochs) if last_epochs else max(2, cfg.optim.epochs)
+        plt.xlim(1, x_max)
+        plt.xticks(sorted({1 + round(i * (x_max - 1) / 4) for i in range(5)}))
         widget.refresh()
 
 
-def run_lab(preset: str, overrides: list[str], autostart: bool) -> int:
-    app = GengapApp(preset, overrides, autostart)
+def run_lab(preset: str, overrides: list[str], autostart: bool, **kw) -> int:
+    app = GengapApp(preset, overrides, autostart, **kw)
     import signal
 
     def on_hup(signum, frame):  # noqa: ARG001 - the terminal is gone: close the run, then leave
@@ -425,3 +623,29 @@ def run_lab(preset: str, overrides: list[str], autostart: bool) -> int:
     finally:
         app.shutdown_run()
     return 0
+
+
+def screenshot(out: str | Path, size: tuple[int, int], replay: str | Path, view: str = "error",
+               log_loss: bool = False, compare: list[str] | None = None, runs_dir: str | Path | None = None,
+               panels: bool | None = None) -> Path:
+    """Render the lab on a recorded run (all of it at once) and write an SVG of the screen."""
+    out = Path(out)
+    app = GengapApp(replay=replay, speed=0.0, compare=compare, runs_dir=runs_dir)
+
+    async def pilot_fn(pilot) -> None:
+        deadline = time.monotonic() + 30
+        while app.summary is None and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        if panels is not None:
+            app.panels_open = panels
+            app._fit_panels()
+        app.view, app.log_loss = view, log_loss
+        await pilot.pause(0.2)
+        app._draw(force=True)
+        await pilot.pause(0.2)
+        app.save_screenshot(filename=out.name, path=str(out.parent or "."))
+        app.exit()
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    app.run(headless=True, size=size, auto_pilot=pilot_fn)
+    return out

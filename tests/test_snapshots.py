@@ -1,0 +1,49 @@
+"""Snapshot tests of the lab, driven by a recorded run (not live training), cursor blink off.
+Regenerate after an intended change of the screen: pytest tests/test_snapshots.py --snapshot-update"""
+
+import time
+
+import pytest
+from textual.widgets import Input
+
+from conftest import ROOT
+from gengap_tui.tui.app import GengapApp
+
+RUNS = "tests/fixtures/runs"
+
+
+@pytest.fixture(autouse=True)
+def _at_repo_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the status bar shows run paths relative to the working directory
+
+
+def before(view="error"):
+    async def run_before(pilot):
+        app = pilot.app
+        deadline = time.monotonic() + 20
+        while app.summary is None and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        for w in app.query(Input):
+            w.cursor_blink = False
+        app.set_focus(None)
+        app.view = view
+        app._draw(force=True)
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_early_stop_replay(snap_compare, size):
+    app = GengapApp(replay=f"{RUNS}/label-noise-es", speed=0, runs_dir=RUNS)
+    assert snap_compare(app, terminal_size=size, run_before=before())
+
+
+def test_memorization_view(snap_compare):
+    app = GengapApp(replay=f"{RUNS}/label-noise-es", speed=0, runs_dir=RUNS)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=before("memorization"))
+
+
+def test_compare_overlay(snap_compare):
+    app = GengapApp(replay=f"{RUNS}/label-noise-es", speed=0, runs_dir=RUNS, compare=[f"{RUNS}/label-noise-wd"])
+    assert snap_compare(app, terminal_size=(120, 40), run_before=before())
