@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import Input
 
 from conftest import ROOT
-from gengap_tui.tui.app import GengapApp
+from gengap_tui.tui.app import GengapApp, settle_curves
 
 RUNS = "tests/fixtures/runs"
 
@@ -27,8 +27,7 @@ def before(view="error"):
             w.cursor_blink = False
         app.set_focus(None)
         app.view = view
-        app._draw(force=True)
-        await pilot.pause(0.2)
+        await settle_curves(app, pilot)
 
     return run_before
 

@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 from typing import Any, get_args, get_origin, Literal
 
+import io
 import os
+import sys
+import threading
 from functools import partial
 
 from textual import on
@@ -22,6 +25,9 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Footer, Input, Label, OptionList, Select, SelectionList, Static
+from rich.console import Console
+from rich.text import Text
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from .. import presets, runs
@@ -145,10 +151,17 @@ def _text(v: Any) -> str:
 class PatienceMeter(Static):
     """`patience 3/10` with a bar, the best value and its epoch; the stop text when it fires."""
 
+    _shown = ""
+
+    def set_text(self, text: str) -> None:
+        if text != self._shown:  # fixed height: repaint only, no layout pass
+            self._shown = text
+            self.update(text, layout=False)
+
     def show(self, row: dict | None, patience: int, enabled: bool, observe: bool,
              stop: tuple[int, int | None] | None, would: int | None, monitor: str) -> None:
         if row is None:
-            self.update(f"patience -/{patience}  (monitor {monitor})")
+            self.set_text(f"patience -/{patience}  (monitor {monitor})")
             return
         wait = row.get("es_wait") or 0
         width = 20
@@ -164,7 +177,70 @@ class PatienceMeter(Static):
             lines.append(f"[b red]EARLY STOP @ epoch {stop[0]} (kept epoch {stop[1]})[/]")
         elif would is not None:
             lines.append(f"[b yellow]would stop @ {would}[/] (observe mode: training goes on)")
-        self.update("\n".join(lines))
+        self.set_text("\n".join(lines))
+
+
+class Curves(PlotextPlot):
+    """A PlotextPlot whose expensive part (plotext's canvas build, the ANSI parse and the
+    conversion to screen lines, ~20 ms at 120x40) runs in a thread; `render_line` hands the
+    compositor the last built lines, so a redraw never holds the event loop for long
+    (bench/ui.py measures the timer lateness)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._strips: list[Strip] = []
+        self._lock = threading.Lock()
+        self._fill = None
+        self.builds = 0  # finished builds (tests and screenshots wait on this)
+
+    def draw(self, fill) -> None:
+        """Redraw with `fill(plt)`, called in a worker thread on a cleared figure."""
+        self._fill = fill
+        if not self.is_mounted or self.size.width < 4 or self.size.height < 4:
+            return
+        job = partial(self._build, fill, self.size.width, self.size.height, self._get_plotext_theme_name(self.app.theme))
+        self.run_worker(job, thread=True, group="curves", exit_on_error=False)
+
+    def build_text(self, fill, width: int, height: int, theme: str) -> Text:
+        """plotext's canvas for `fill`, parsed into rich Text (thread-safe, no UI access)."""
+        with self._lock:  # one figure, one builder at a time
+            plt = self._plot
+            plt.clear_figure()
+            fill(plt)
+            plt.plotsize(width, height)
+            plt._set_size(width, height)
+            plt.theme(theme)
+            return Text.from_ansi(plt.build())
+
+    def build_strips(self, fill, width: int, height: int, theme: str) -> list[Strip]:
+        """The screen lines of the plot, ready for the compositor (thread-safe)."""
+        text = self.build_text(fill, width, height, theme)
+        console = Console(width=width, height=height, color_system="truecolor", force_terminal=True,
+                          legacy_windows=False, file=io.StringIO())
+        lines = console.render_lines(text, console.options.update_dimensions(width, height), pad=True)
+        return [Strip(line, width) for line in lines[:height]]
+
+    def _build(self, fill, width: int, height: int, theme: str) -> None:
+        strips = self.build_strips(fill, width, height, theme)
+        try:
+            self.app.call_from_thread(self._show, strips)
+        except RuntimeError:  # the app is closing
+            pass
+
+    def _show(self, strips: list[Strip]) -> None:
+        self._strips = strips
+        self.builds += 1
+        self.refresh()
+
+    def on_resize(self) -> None:
+        if self._fill is not None:
+            self.draw(self._fill)
+
+    def render_line(self, y: int) -> Strip:
+        # the strips were made in the build thread: the event loop only composes them
+        if y < len(self._strips):
+            return self._strips[y].crop_extend(0, self.size.width, None)
+        return Strip.blank(self.size.width)
 
 
 class GengapApp(App):
@@ -193,6 +269,9 @@ class GengapApp(App):
 
         # before Textual replaces sys.stderr, or spawning fails (DESIGN §1)
         prepare_multiprocessing()
+        # the curves are built in a thread: hand the GIL back to the event loop every 1 ms, not
+        # every 5 ms, so timers stay on time while a build runs (bench/ui.py)
+        sys.setswitchinterval(0.001)
         self.replay_source = ReplaySource(replay, speed) if replay is not None else None
         if self.replay_source is not None:
             self.base_raw = run_config(self.replay_source.config)
@@ -219,6 +298,7 @@ class GengapApp(App):
         self._last_draw = 0.0
         self._t_start = 0.0
         self.status_text = "ready"
+        self._status_shown = ""
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -233,7 +313,7 @@ class GengapApp(App):
                         yield from self._field(f"{section}.{name}", model.model_fields[name], getattr(values, name))
                 yield Static("", id="form-errors")
             with Vertical(id="right"):
-                yield PlotextPlot(id="plot")
+                yield Curves(id="plot")
                 yield PatienceMeter(id="patience")
                 yield Static("", id="summary")
         yield Footer()
@@ -540,8 +620,10 @@ class GengapApp(App):
             per = (time.monotonic() - self._t_start) / last["epoch"]
             eta = f"ETA {per * (cfg.optim.epochs - last['epoch']):.0f}s"
         run_dir = short_path(self.handle.run_dir) if self.handle is not None and self.handle.run_dir else "-"
-        self.query_one("#status", Static).update(
-            f"[b]{cfg.name}[/] | {device or 'device -'} | {epoch} | {sps} | {eta} | {run_dir}\n{self.status_text}")
+        text = f"[b]{cfg.name}[/] | {device or 'device -'} | {epoch} | {sps} | {eta} | {run_dir}\n{self.status_text}"
+        if text != self._status_shown:  # fixed height: no layout pass needed
+            self._status_shown = text
+            self.query_one("#status", Static).update(text, layout=False)
 
     # ------------------------------------------------------------------ curves
     def _draw(self, force: bool = False) -> None:
@@ -549,64 +631,72 @@ class GengapApp(App):
         if not force and (self.series.version == self._drawn_version or now - self._last_draw < 0.25):
             return
         self._drawn_version, self._last_draw = self.series.version, now
-        widget = self.query_one("#plot", PlotextPlot)
-        plt = widget.plt
-        plt.clear_figure()
+        widget = self.query_one("#plot", Curves)
         max_points = max(16, 2 * max(widget.size.width, 40))
         cfg = self.run_cfg or self.cfg
+        log = self.view == "loss" and self.log_loss
         if self.view == "error":
             keys = [("train_err", "train"), ("val_err", "val"), ("gap_err", "gap")]
             title = "error (val - train = gap)"
         elif self.view == "loss":
             keys = [("train_loss", "train"), ("val_loss", "val")]
-            title = "loss" + (" (log10)" if self.log_loss else "")
+            title = "loss" + (" (log10)" if log else "")
         else:
             keys = [("train_clean_err", "clean-train err"), ("noisy_memorized", "noisy memorized"),
                     ("val_err", "val err")]
             title = "memorization (label noise)"
-        ys_all: list[float] = []
+
+        def prepared(series: RunSeries, key: str) -> tuple[list[float], list[float]]:
+            xs, ys = series.get(key)
+            if log:
+                pairs = [(x, math.log10(y)) for x, y in zip(xs, ys) if y > 0]
+                xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+            return thin(xs, ys, max_points)
+
+        lines: list[tuple[list[float], list[float], str, str | None]] = []
         for key, label in keys:
-            xs, ys = self.series.get(key)
-            if self.view == "loss" and self.log_loss:
-                xs, ys = zip(*[(x, math.log10(y)) for x, y in zip(xs, ys) if y > 0]) if ys else ([], [])
-                xs, ys = list(xs), list(ys)
-            xs, ys = thin(xs, ys, max_points)
+            xs, ys = prepared(self.series, key)
             if xs:
                 if self.compared and key in ("val_err", "val_loss", "noisy_memorized"):
                     label = f"{label} {self.compare_self_label}"
-                plt.plot(xs, ys, label=label, marker="braille")
-                ys_all += ys
+                lines.append((xs, ys, label, None))
         overlay_key = {"error": "val_err", "loss": "val_loss", "memorization": "noisy_memorized"}[self.view]
         for (label, series), color in zip(self.compared, COMPARE_COLORS):
-            xs, ys = series.get(overlay_key)
-            if self.view == "loss" and self.log_loss:
-                pairs = [(x, math.log10(y)) for x, y in zip(xs, ys) if y > 0]
-                xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
-            xs, ys = thin(xs, ys, max_points)
+            xs, ys = prepared(series, overlay_key)
             if xs:
-                plt.plot(xs, ys, label=f"{overlay_key} {label}", marker="braille", color=color)
-                ys_all += ys
+                lines.append((xs, ys, f"{overlay_key} {label}", color))
+        vlines: list[tuple[int, str]] = []
         best = self.series.last.get("es_best_epoch") if self.series.last else None
         if best:
-            plt.vline(best, "green")
+            vlines.append((best, "green"))
         for kind, color in (("early_stop", "red"), ("would_stop", "orange")):
             e = self._event_epoch(kind)
             if e:
-                plt.vline(e, color)
-        for e in self.events:
-            if e.get("event") == "tweaked":
-                plt.vline(e.get("epoch"), "gray")
-        if self.view == "loss" and self.log_loss and ys_all:
-            ticks, labels = log10_ticks(min(ys_all), max(ys_all))
-            plt.yticks(ticks, labels)
-        plt.title(title)
-        plt.xlabel("epoch")
+                vlines.append((e, color))
+        vlines += [(e.get("epoch"), "gray") for e in self.events if e.get("event") == "tweaked" and e.get("epoch")]
+        ys_all = [y for _, ys, _, _ in lines for y in ys]
+        yticks = log10_ticks(min(ys_all), max(ys_all)) if log and ys_all else None
         last_epochs = [self.series.rows[-1]["epoch"]] if self.series.rows else []
         last_epochs += [sr.rows[-1]["epoch"] for _, sr in self.compared if sr.rows]
         x_max = max(2, *last_epochs) if last_epochs else max(2, cfg.optim.epochs)
-        plt.xlim(1, x_max)
-        plt.xticks(sorted({1 + round(i * (x_max - 1) / 4) for i in range(5)}))
-        widget.refresh()
+        xticks = sorted({1 + round(i * (x_max - 1) / 4) for i in range(5)})
+
+        def fill(plt) -> None:  # runs in the Curves widget's build thread
+            for xs, ys, label, color in lines:
+                if color:
+                    plt.plot(xs, ys, label=label, marker="braille", color=color)
+                else:
+                    plt.plot(xs, ys, label=label, marker="braille")
+            for x, color in vlines:
+                plt.vline(x, color)
+            if yticks:
+                plt.yticks(*yticks)
+            plt.title(title)
+            plt.xlabel("epoch")
+            plt.xlim(1, x_max)
+            plt.xticks(xticks)
+
+        widget.draw(fill)
 
 
 def run_lab(preset: str, overrides: list[str], autostart: bool, **kw) -> int:
@@ -625,6 +715,18 @@ def run_lab(preset: str, overrides: list[str], autostart: bool, **kw) -> int:
     return 0
 
 
+async def settle_curves(app: GengapApp, pilot) -> None:
+    """Redraw the curves now and wait until the build thread has delivered them."""
+    curves = app.query_one("#plot", Curves)
+    await app.workers.wait_for_complete()
+    before = curves.builds
+    app._draw(force=True)
+    deadline = time.monotonic() + 10
+    while curves.builds == before and time.monotonic() < deadline:
+        await pilot.pause(0.02)
+    await pilot.pause(0.05)
+
+
 def screenshot(out: str | Path, size: tuple[int, int], replay: str | Path, view: str = "error",
                log_loss: bool = False, compare: list[str] | None = None, runs_dir: str | Path | None = None,
                panels: bool | None = None) -> Path:
@@ -641,8 +743,7 @@ def screenshot(out: str | Path, size: tuple[int, int], replay: str | Path, view:
             app._fit_panels()
         app.view, app.log_loss = view, log_loss
         await pilot.pause(0.2)
-        app._draw(force=True)
-        await pilot.pause(0.2)
+        await settle_curves(app, pilot)
         app.save_screenshot(filename=out.name, path=str(out.parent or "."))
         app.exit()
 

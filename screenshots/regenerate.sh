@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Regenerates every SVG in screenshots/ with the app's own screenshot command (CPU, seeded runs).
+#   bash screenshots/regenerate.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+G=${GENGAP:-$([ -x .venv/bin/gengap-tui ] && echo .venv/bin/gengap-tui || echo gengap-tui)}
+runs=$(mktemp -d)
+trap 'rm -rf "$runs"' EXIT
+rundir() { "$G" run "$@" --device cpu --runs-dir "$runs" --quiet | sed -n 's/^run directory: //p'; }
+
+# 1. a fresh run of the default preset: the gap opens, early stopping fires and keeps the best epoch
+"$G" screenshot default --device cpu --runs-dir "$runs" --quiet --out screenshots/default-early-stop.svg --size 120x36
+# 2. label noise in observe mode: the memorization view (clean-train error, noisy labels memorized)
+noisy=$(rundir label-noise --set optim.epochs=80 --set early_stopping.observe=true)
+"$G" screenshot "$noisy" --view memorization --out screenshots/label-noise-memorization.svg --size 120x36
+# 3. a comparison: the same noisy run with decoupled weight decay and with dropout, overlaid
+wd=$(rundir label-noise --set optim.epochs=80 --set early_stopping.observe=true --set regularization.weight_decay=0.05 --set regularization.decoupled=true)
+do=$(rundir label-noise --set optim.epochs=80 --set early_stopping.observe=true --set regularization.dropout=0.3)
+"$G" screenshot "$noisy" --compare "$wd" --compare "$do" --out screenshots/compare-regularizers.svg --size 120x36
+# 4. a small terminal: the panels collapse into a drawer, curves and patience counter stay
+"$G" screenshot "$noisy" --view loss --log --out screenshots/small-terminal-80x24.svg --size 80x24
+ls -l screenshots/*.svg
