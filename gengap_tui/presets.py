@@ -31,6 +31,11 @@ def user_dir() -> Path:
     return Path(base) / "gengap-tui" / "presets"
 
 
+def packaged_names() -> set[str]:
+    d = packaged_dir()
+    return {p.stem for p in d.glob("*.toml")} if d.is_dir() else set()
+
+
 def _is_path(ref: str) -> bool:
     return ref.endswith(".toml") or "/" in ref or os.sep in ref
 

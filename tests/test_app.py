@@ -194,3 +194,27 @@ def test_screenshot_command_writes_an_svg(tmp_path):
     assert main(["screenshot", str(FIXTURES / "label-noise-es"), "--out", str(out), "--size", "100x30"]) == 0
     svg = out.read_text()
     assert svg.startswith("<svg") and "EARLY" in svg and "STOP" in svg
+
+
+async def test_save_preset_asks_for_a_name_and_round_trips(tmp_path):
+    from gengap_tui import presets
+
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.query_one("#" + field_id("regularization.weight_decay")).value = "0.02"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        name_input = app.screen.query_one("#save-name")
+        assert name_input.value == "default-mine"  # never shadows a packaged preset by default
+        name_input.value = "bad name!"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "letters, digits" in str(app.screen.query_one("#save-note").render())
+        name_input.value = "my-wd"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "saved preset my-wd" in app.status_text
+    cfg = presets.load("my-wd")
+    assert cfg.regularization.weight_decay == 0.02 and cfg.name == "my-wd"
+    assert cfg.data.n_train == 300  # the --set overrides are part of what was saved

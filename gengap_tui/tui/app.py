@@ -112,6 +112,30 @@ class PickPreset(ModalScreen[str | None]):
         self.dismiss(list(presets.available())[event.option_index])
 
 
+class SaveAs(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, suggestion: str):
+        super().__init__()
+        self.suggestion = suggestion
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"Save the panels' settings as a preset in {presets.user_dir()} "
+                        "(enter saves, escape cancels)")
+            yield Input(self.suggestion, id="save-name")
+            yield Label("", id="save-note")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        name = event.value.strip()
+        if not presets.NAME_RE.match(name):
+            self.query_one("#save-note", Label).update(
+                f"[b red]{name!r}: a preset name is letters, digits, '-' and '_' (up to 64)[/]")
+            return
+        self.dismiss(name)
+
+
 class PickRuns(ModalScreen[list[str] | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("enter", "done", "Compare", priority=True)]
 
@@ -531,10 +555,31 @@ class GengapApp(App):
         cfg = self.validate_form()
         if cfg is None:
             self.status_text = "[b red]cannot save: fix the invalid fields first[/]"
+            self._refresh_status()
+            return
+
+        def named(name: str | None) -> None:
+            if name:
+                self.save_preset(name)
+
+        suggestion = cfg.name if cfg.name not in presets.packaged_names() else f"{cfg.name}-mine"
+        self.push_screen(SaveAs(suggestion), named)
+
+    def save_preset(self, name: str) -> Path | None:
+        """Save the panels' settings as preset `name` in the user preset folder."""
+        cfg = self.validate_form()
+        if cfg is None:
+            return None
+        cfg = cfg.model_copy(update={"name": name})
+        try:
+            path = presets.save(cfg, name)
+        except (ConfigError, OSError) as exc:
+            self.status_text = f"[b red]cannot save: {exc}[/]"
+            path = None
         else:
-            path = presets.save(cfg)
-            self.status_text = f"saved {path}"
+            self.status_text = f"saved preset {name}: {path}"
         self._refresh_status()
+        return path
 
     async def action_quit(self) -> None:
         self.shutdown_run()
