@@ -121,23 +121,85 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.resume:
+        return cmd_resume(args)
+    if not args.preset:
+        return _fail("run needs a PRESET (name or .toml path), or --resume RUN_DIR")
     try:
         cfg = _load_config(args.preset, args.set, args.device)
     except ConfigError as exc:
         return _fail(str(exc))
-    code, _, _ = train_headless(cfg, args.runs_dir, args.quiet)
+    if args.detach:
+        return detach(args, cfg)
+    into = Path(args.into) if args.into else None
+    code, _, _ = train_headless(cfg, args.runs_dir, args.quiet, into=into, detached=into is not None)
     return code
 
 
-def train_headless(cfg, runs_dir_arg, quiet: bool) -> tuple[int, Path | None, dict | None]:
-    """Train `cfg` in this process with the progress display; returns (exit code, run dir, summary)."""
+def detach(args: argparse.Namespace, cfg) -> int:
+    """Start the run in its own session (it outlives this terminal) and return at once."""
+    import subprocess
+
+    from . import runs
+
+    runs_dir = runs.default_runs_dir(args.runs_dir)
+    try:
+        run_dir = runs.new_run_dir(runs_dir, cfg.name)
+    except OSError as exc:
+        return _fail(str(exc))
+    runs.write_json_atomic(run_dir / "config.json", cfg.dump())  # visible to attach at once
+    cmd = [sys.executable, "-m", "gengap_tui.cli", "run", args.preset, "--into", str(run_dir), "--quiet"]
+    for item in args.set:
+        cmd += ["--set", item]
+    if args.device:
+        cmd += ["--device", args.device]
+    with open(run_dir / "run.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                cwd=os.getcwd())
+    (run_dir / "pid").write_text(f"{proc.pid}\n")
+    print(f"run directory: {run_dir}")
+    print(f"detached as pid {proc.pid}; follow and steer it with: gengap-tui attach {run_dir}")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from . import runs
+    from .config import validate
+
+    run_dir = Path(args.resume)
+    if args.preset or args.set or args.detach:
+        return _fail("--resume continues a recorded run as it was: give no PRESET, --set or --detach")
+    raw = runs.read_json(run_dir / "config.json")
+    if raw is None:
+        return _fail(f"{str(run_dir)!r} is not a run directory (no readable config.json)")
+    try:
+        cfg = validate({k: v for k, v in raw.items() if k not in ("torch_version", "device_name")},
+                       str(run_dir / "config.json"))
+        if args.device:
+            cfg = validate({**cfg.dump(), "device": args.device})
+    except ConfigError as exc:
+        return _fail(str(exc))
+    old = runs.read_json(run_dir / "summary.json")
+    if old is not None and old.get("status") not in ("cancelled", "failed"):
+        return _fail(f"{run_dir} ended as {old.get('status')!r}: only a cancelled or failed run can be resumed")
+    if not (run_dir / "checkpoint.pt").is_file():
+        return _fail(f"{run_dir} has no checkpoint.pt to resume from")
+    code, _, _ = train_headless(cfg, None, args.quiet, into=run_dir, resume=True)
+    return code
+
+
+def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, resume: bool = False,
+                   detached: bool = False) -> tuple[int, Path | None, dict | None]:
+    """Train `cfg` in this process with the progress display; returns (exit code, run dir, summary).
+    `into` writes into an existing run directory (a detached run's, or one being resumed)."""
     from . import runs
 
     runs_dir = runs.default_runs_dir(runs_dir_arg)
-    try:
-        runs.check_writable(runs_dir)
-    except OSError as exc:
-        return _fail(str(exc)), None, None
+    if into is None:
+        try:
+            runs.check_writable(runs_dir)
+        except OSError as exc:
+            return _fail(str(exc)), None, None
 
     progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience, not quiet)
     progress.note(f"preparing {cfg.name}: {cfg.data.dataset}, {cfg.model.kind}, "
@@ -151,15 +213,27 @@ def train_headless(cfg, runs_dir_arg, quiet: bool) -> tuple[int, Path | None, di
 
         try:
             trainer = Trainer(cfg, device=None, data=load_data(cfg))
-        except (ValueError, DataFileError, OSError) as exc:
-            return _fail(str(exc)), None, None
+            state = torch.load(into / "checkpoint.pt", weights_only=True, map_location=trainer.device) if resume else None
+            if state is not None:
+                trainer.load_checkpoint(state)
+        except (ValueError, DataFileError, OSError, RuntimeError, KeyError) as exc:
+            return _fail(str(exc) if not resume else f"cannot resume {into}: {exc}"), None, None
     except KeyboardInterrupt:
         return _fail("cancelled before training started", EXIT_SIGINT), None, None
 
-    run_dir = runs.new_run_dir(runs_dir, cfg.name)
-    writer = runs.RunWriter(run_dir, cfg.dump(), {"torch_version": torch.__version__,
-                                                  "device_name": trainer_device(trainer)})
-    progress.note(f"run directory: {run_dir}")
+    extra = {"torch_version": torch.__version__, "device_name": trainer_device(trainer)}
+    if resume:
+        previous = runs.read_json(into / "summary.json") or {}
+        _truncate_metrics(into, trainer.start_epoch)
+        (into / "summary.json").unlink(missing_ok=True)  # followers see a live run again
+        writer = runs.RunWriter(into, None)
+        run_dir = into
+        progress.note(f"resuming {run_dir} after epoch {trainer.start_epoch}")
+    else:
+        previous = {}
+        run_dir = into if into is not None else runs.new_run_dir(runs_dir, cfg.name)
+        writer = runs.RunWriter(run_dir, cfg.dump(), extra)
+        progress.note(f"run directory: {run_dir}")
 
     exit_code = {"signal": None}
 
@@ -170,11 +244,16 @@ def train_headless(cfg, runs_dir_arg, quiet: bool) -> tuple[int, Path | None, di
         exit_code["signal"] = code
         trainer.request_stop()
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    handled = [signal.SIGINT, signal.SIGTERM] + ([] if detached else [signal.SIGHUP])
+    old = {s: signal.signal(s, on_signal) for s in handled}
+    if detached:  # a detached run outlives the terminal it was started from
+        old[signal.SIGHUP] = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    control = Control(run_dir, trainer, writer)
 
     def on_epoch(row: dict) -> None:
         writer.metrics(row)
         progress.epoch(row)
+        control.poll(row["epoch"])
 
     def on_event(ev: dict) -> None:
         writer.event(ev)
@@ -184,10 +263,20 @@ def train_headless(cfg, runs_dir_arg, quiet: bool) -> tuple[int, Path | None, di
                           (f" (best epoch {ev['best_epoch']})" if "best_epoch" in ev else ""))
 
     try:
-        summary = trainer.run(on_epoch=on_epoch, on_event=on_event)
+        summary = trainer.run(on_epoch=on_epoch, on_event=on_event, on_checkpoint=writer.checkpoint)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+    if summary["status"] == "cancelled" and exit_code["signal"] in (EXIT_SIGTERM, EXIT_SIGHUP):
+        name = "SIGTERM" if exit_code["signal"] == EXIT_SIGTERM else "SIGHUP"
+        summary["reason"] = f"stopped by {name} after epoch {summary['epochs_run']}"
+    if previous.get("wall_seconds"):
+        summary["wall_seconds"] += previous["wall_seconds"]
+    if summary["epochs_run"] and (summary["status"] != "diverged" or summary["restored_best"]):
+        try:
+            writer.save_model(trainer.model.state_dict())
+        except OSError as exc:
+            summary["model_error"] = f"model.pt not written: {exc}"
     writer.finish(summary)
     progress.flush()
     print(f"run directory: {run_dir}")
@@ -202,6 +291,61 @@ def train_headless(cfg, runs_dir_arg, quiet: bool) -> tuple[int, Path | None, di
     else:
         code = EXIT_FAILED
     return code, run_dir, summary
+
+
+def _truncate_metrics(run_dir: Path, epoch: int) -> None:
+    """Keep the metrics of epochs <= `epoch` (those after the checkpoint are trained again)."""
+    from . import runs
+
+    rows = [r for r in runs.read_jsonl(run_dir / "metrics.jsonl") if int(r.get("epoch", 0)) <= epoch]
+    tmp = run_dir / ".metrics.jsonl.tmp"
+    tmp.write_text("".join(runs.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, run_dir / "metrics.jsonl")
+
+
+class Control:
+    """Obeys `control.jsonl` in the run directory between epochs (what `attach` writes)."""
+
+    def __init__(self, run_dir: Path, trainer, writer):
+        from . import runs
+
+        self.trainer, self.writer = trainer, writer
+        path = Path(run_dir) / runs.CONTROL
+        self.follower = runs.JsonlFollower(path)
+        if path.exists():  # commands from before this process (a resumed run) are history
+            self.follower.offset = path.stat().st_size
+
+    def _event(self, kind: str, epoch: int, **fields) -> None:
+        self.writer.event({"event": kind, "time": time.time(), "epoch": epoch, **fields})
+
+    def poll(self, epoch: int) -> None:
+        paused = False
+        while True:
+            for msg in self.follower.poll():
+                cmd = msg.get("cmd")
+                if cmd == "pause" and not paused:
+                    paused = True
+                    self._event("paused", epoch)
+                elif cmd == "resume" and paused:
+                    paused = False
+                    self._event("resumed", epoch)
+                elif cmd == "stop":
+                    self.trainer.request_stop()
+                    if paused:
+                        self._event("resumed", epoch)
+                    return
+                elif cmd == "tweak":
+                    from .worker import check_tweaks
+
+                    try:
+                        self.trainer.tweak(**check_tweaks(dict(msg.get("changes") or {})))
+                    except (ValueError, TypeError) as exc:
+                        self._event("tweak_refused", epoch, error=str(exc))
+            if not paused or self.trainer._stop_requested:  # a signal while paused ends it too
+                if paused:
+                    self._event("resumed", epoch)
+                return
+            time.sleep(0.05)
 
 
 def trainer_device(trainer) -> str:
@@ -243,6 +387,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     return run_lab("default", [], False, replay=run_dir, speed=args.speed, runs_dir=args.runs_dir,
                    compare=args.compare)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    run_dir = _run_dir_arg(args.run_dir)
+    if run_dir is None:
+        return _fail(f"{args.run_dir!r} is not a run directory (no config.json)")
+    from .config import validate
+    from .runs import read_json
+    from .tui.app import run_config, run_lab
+
+    try:
+        validate(run_config(read_json(run_dir / "config.json")), str(run_dir / "config.json"))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return run_lab("default", [], False, replay=run_dir, speed=0.0, attach=True, runs_dir=args.runs_dir)
 
 
 def _parse_size(text: str) -> tuple[int, int] | None:
@@ -295,13 +454,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="train headless with a progress display")
-    r.add_argument("preset", help="preset name (see `gengap-tui presets`) or path to a .toml")
+    r.add_argument("preset", nargs="?", help="preset name (see `gengap-tui presets`) or path to a .toml")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set noise.label_noise=0.2 (repeatable)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     r.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
+    r.add_argument("--detach", action="store_true",
+                   help="run in the background, outliving this terminal (follow with `gengap-tui attach`)")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue a cancelled or crashed run from its checkpoint")
+    r.add_argument("--into", help=argparse.SUPPRESS)  # the detached child writes into its parent's run dir
     r.set_defaults(func=cmd_run)
+
+    at = sub.add_parser("attach", help="follow and steer a live run written by another process")
+    at.add_argument("run_dir")
+    at.add_argument("--runs-dir", default=None)
+    at.set_defaults(func=cmd_attach)
 
     ps = sub.add_parser("presets", help="list the packaged presets")
     ps.set_defaults(func=cmd_presets)

@@ -105,3 +105,27 @@ class ReplaySource:
                     self.summary = summary
                     out.append({"type": "summary", "summary": summary})
         return out
+
+
+class AttachSource(ReplaySource):
+    """Follows a live run written by another process (`gengap-tui run`, detached or not) and
+    steers it through the control file in its run directory."""
+
+    steerable = True
+
+    def __init__(self, run_dir: str | Path):
+        super().__init__(run_dir, speed=0.0)
+
+    def pause(self) -> None:
+        runs.send_control(self.run_dir, "pause")
+
+    def resume(self) -> None:
+        runs.send_control(self.run_dir, "resume")
+
+    def stop(self) -> None:
+        runs.send_control(self.run_dir, "stop")
+
+    def tweak(self, **changes) -> None:
+        from .worker import check_tweaks
+
+        runs.send_control(self.run_dir, "tweak", changes=check_tweaks(changes))

@@ -86,10 +86,37 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         raise
 
 
+CONTROL = "control.jsonl"  # pause / resume / stop / tweak lines for a headless run (attach)
+
+
+def send_control(run_dir: Path, cmd: str, **fields: Any) -> None:
+    """Ask the headless run writing `run_dir` to pause, resume, stop or tweak (`changes=...`)."""
+    with open(Path(run_dir) / CONTROL, "a", encoding="utf-8") as f:
+        f.write(dumps({"cmd": cmd, "time": time.time(), **fields}) + "\n")
+
+
+def _save_torch_atomic(path: Path, obj: Any) -> None:
+    import torch  # only the training side writes weights: the lab never imports torch
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 class RunWriter:
-    def __init__(self, path: Path, config: dict[str, Any], extra: dict[str, Any] | None = None):
+    def __init__(self, path: Path, config: dict[str, Any] | None, extra: dict[str, Any] | None = None):
+        """Open a run directory for writing; `config=None` continues an existing one (resume)."""
         self.path = Path(path)
-        write_json_atomic(self.path / "config.json", {**config, **(extra or {})})
+        if config is not None:
+            write_json_atomic(self.path / "config.json", {**config, **(extra or {})})
         self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self._events = open(self.path / "events.jsonl", "a", encoding="utf-8")
         self.summary: dict[str, Any] | None = None
@@ -101,6 +128,14 @@ class RunWriter:
     def event(self, ev: dict[str, Any]) -> None:
         self._events.write(dumps(ev) + "\n")
         self._events.flush()
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        """The resumable state (`Trainer.run(on_checkpoint=...)`) as checkpoint.pt."""
+        _save_torch_atomic(self.path / "checkpoint.pt", state)
+
+    def save_model(self, state_dict: dict[str, Any]) -> None:
+        """The kept weights as model.pt (a state dict; `torch.load(weights_only=True)`)."""
+        _save_torch_atomic(self.path / "model.pt", state_dict)
 
     def finish(self, summary: dict[str, Any]) -> None:
         self.summary = summary

@@ -218,3 +218,35 @@ async def test_save_preset_asks_for_a_name_and_round_trips(tmp_path):
     cfg = presets.load("my-wd")
     assert cfg.regularization.weight_decay == 0.02 and cfg.name == "my-wd"
     assert cfg.data.n_train == 300  # the --set overrides are part of what was saved
+
+
+async def test_attach_follows_a_live_run_and_steers_it_through_the_control_file(tmp_path):
+    import json
+
+    from gengap_tui.runs import read_jsonl
+
+    d = tmp_path / "20260101T000000Z-live-abcdef"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"name": "live", "optim": {"epochs": 50}}))
+    row = {"epoch": 1, "train_loss": 2.0, "train_err": 0.8, "val_loss": 2.1, "val_err": 0.82, "gap_loss": 0.1,
+           "gap_err": 0.02, "lr": 0.01, "epoch_seconds": 0.1, "samples_per_s": 1000, "es_wait": 0,
+           "es_best": 0.82, "es_best_epoch": 1}
+    (d / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        await pilot.press("a")  # attach to the highlighted (only) run
+        assert await wait_for(pilot, lambda: len(app.series.rows) == 1, 5)
+        assert app.query_one("#" + field_id("optim.epochs")).value == "50"
+        with open(d / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({**row, "epoch": 2}) + "\n")
+        assert await wait_for(pilot, lambda: len(app.series.rows) == 2, 5)
+        app.query_one("#" + field_id("optim.lr")).value = "0.002"
+        await pilot.pause()
+        await pilot.press("f6")
+        await pilot.press("f7")
+        await pilot.pause()
+    cmds = read_jsonl(d / "control.jsonl")
+    assert [c["cmd"] for c in cmds] == ["tweak", "pause", "stop"]
+    assert cmds[0]["changes"] == {"lr": 0.002}

@@ -265,3 +265,60 @@ def test_one_nn_interpolates_the_training_set():
     ref = float((y[d.argmin(1)] != tr.data.y_test).mean())
     assert abs(s["baseline_knn_test_err"] - ref) <= 0.005
     assert any(e["event"] == "baseline" for e in events)
+
+
+def test_resume_from_a_checkpoint_continues_bit_for_bit(tmp_path):
+    """Lightning #18727 is what goes wrong otherwise: early stopping's state must come back too."""
+    over = ("noise.label_noise=0.3", "optim.epochs=14", "early_stopping.patience=50", "regularization.dropout=0.2",
+            "regularization.input_noise=0.05")
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "samples_per_s")} for r in rows]  # noqa: E731
+    _, full, _, s_full = run(small_cfg(*over))
+
+    tr = Trainer(small_cfg(*over))
+    first, states = [], []
+
+    def on_epoch(r):
+        first.append(r)
+        if r["epoch"] == 6:
+            tr.tweak(lr=0.005, patience=40)
+        if r["epoch"] == 8:
+            tr.request_stop()
+
+    s1 = tr.run(on_epoch=on_epoch, on_checkpoint=states.append, checkpoint_every_s=1e9)
+    assert s1["status"] == "cancelled" and [st["epoch"] for st in states] == [8]
+    path = tmp_path / "checkpoint.pt"
+    torch.save(states[-1], path)
+    state = torch.load(path, weights_only=True)  # no pickle of arbitrary objects needed
+
+    tr2 = Trainer(small_cfg(*over))
+    tr2.load_checkpoint(state)
+    rest, events = [], []
+    s2 = tr2.run(on_epoch=rest.append, on_event=events.append)
+    assert [r["epoch"] for r in rest] == list(range(9, 15))
+    assert tr2.es.patience == 40 and rest[0]["lr"] == 0.005  # the tweaks survived
+    assert events[1]["event"] == "resumed_run" and events[1]["epoch"] == 8
+    # against a run tweaked the same way without interruption
+    tr3 = Trainer(small_cfg(*over))
+    ref = []
+
+    def on_epoch3(r):
+        ref.append(r)
+        if r["epoch"] == 6:
+            tr3.tweak(lr=0.005, patience=40)
+
+    s3 = tr3.run(on_epoch=on_epoch3)
+    assert strip(first + rest) == strip(ref)
+    assert s2["test_err"] == s3["test_err"] and s2["best_epoch"] == s3["best_epoch"]
+    assert s2["epochs_run"] == 14
+    assert strip(full[:6]) == strip(ref[:6])
+
+
+def test_checkpoints_are_taken_at_epoch_boundaries_and_at_the_end():
+    tr = Trainer(small_cfg("optim.epochs=5", "early_stopping.enabled=false"))
+    states = []
+    tr.run(on_checkpoint=states.append, checkpoint_every_s=0.0)
+    assert [s["epoch"] for s in states] == [1, 2, 3, 4, 5]
+    tr = Trainer(small_cfg("optim.epochs=5", "early_stopping.enabled=false"))
+    states = []
+    tr.run(on_checkpoint=states.append, checkpoint_every_s=1e9)
+    assert [s["epoch"] for s in states] == [5]

@@ -11,6 +11,7 @@ completed | early_stopped | diverged | cancelled | failed (DESIGN §6) and a `re
 
 from __future__ import annotations
 
+import copy
 import math
 import platform
 import threading
@@ -69,6 +70,13 @@ class Trainer:
         self.es = EarlyStopping.from_config(config.early_stopping)
         self._make_optimizer()
         self._to_device()
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(config.seed)
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.would_keep: dict[str, torch.Tensor] | None = None
+        self.would_keep_epoch: int | None = None
+        self.start_epoch = 0
+        self._last_row: dict[str, Any] = {}
 
     # ----------------------------------------------------------------------------- setup
     def _to_device(self) -> None:
@@ -237,8 +245,53 @@ class Trainer:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     # ----------------------------------------------------------------------------- run
+    # ----------------------------------------------------------------------------- checkpoints
+    def _capture(self, epoch: int, last_row: dict) -> dict[str, Any]:
+        """Everything needed to continue after `epoch` exactly as if never stopped: weights,
+        optimizer, early-stopping state (tweaks included), RNG streams, kept weights. Loadable with
+        `torch.load(weights_only=True)`."""
+        state = {
+            "epoch": epoch,
+            "model": self._snapshot(),
+            "optimizer": copy.deepcopy(self.opt.state_dict()),
+            "early_stopping": self.es.state(),
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.gen.get_state(),
+            "best_state": self.best_state or {},
+            "would_keep": self.would_keep or {},
+            "would_keep_epoch": self.would_keep_epoch,
+            "base_lr": self.base_lr,
+            "weight_decay": self.weight_decay,
+            "last_row": dict(last_row),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_checkpoint(self, state: dict[str, Any]) -> None:
+        """Continue from a `_capture`d state: the next `run()` starts at its epoch + 1."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.es = EarlyStopping.from_state(state["early_stopping"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.gen.set_state(state["generator"])
+        self.best_state = state["best_state"] or None
+        self.would_keep = state["would_keep"] or None
+        self.would_keep_epoch = state["would_keep_epoch"]
+        self.base_lr = float(state["base_lr"])
+        self.weight_decay = float(state["weight_decay"])  # (the param groups came with the optimizer)
+        self.start_epoch = int(state["epoch"])
+        self._last_row = dict(state.get("last_row") or {})
+
     def run(self, on_epoch: Callable[[dict], Any] | None = None,
-            on_event: Callable[[dict], Any] | None = None) -> dict[str, Any]:
+            on_event: Callable[[dict], Any] | None = None,
+            on_checkpoint: Callable[[dict], Any] | None = None,
+            checkpoint_every_s: float = 5.0) -> dict[str, Any]:
+        """Train. `on_checkpoint(state)` (if given) receives a resumable state at most every
+        `checkpoint_every_s` seconds and once more when the run ends, always at an epoch
+        boundary (a run cancelled mid-epoch resumes from the last finished epoch)."""
         cfg = self.cfg
         t0 = time.perf_counter()
         monitor = cfg.early_stopping.monitor
@@ -259,14 +312,16 @@ class Trainer:
             summary.update(self._knn_baseline())
             emit("baseline", epoch=0, **{k: v for k, v in summary.items() if k.startswith("baseline_")})
 
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(cfg.seed)
-        best_state = would_keep = None
-        would_keep_epoch = None
-        last: dict[str, Any] = {}
-        epoch = 0
+        gen = self.gen
+        last: dict[str, Any] = dict(self._last_row)
+        epoch = self.start_epoch
+        summary["epochs_run"] = self.start_epoch
+        if self.start_epoch:
+            emit("resumed_run", epoch=self.start_epoch)
+        pending: dict[str, Any] | None = None
+        saved_at = time.monotonic()
         try:
-            for epoch in range(1, cfg.optim.epochs + 1):
+            for epoch in range(self.start_epoch + 1, cfg.optim.epochs + 1):
                 self._apply_tweaks(epoch, emit)
                 lr = self._lr_at(epoch)
                 for g in self.opt.param_groups:
@@ -282,7 +337,7 @@ class Trainer:
                     break
                 step = self.es.step(epoch, m[monitor])
                 if step.improved and (cfg.early_stopping.restore_best or self.es.observe):
-                    best_state = self._snapshot()
+                    self.best_state = self._snapshot()
                 row = {
                     "epoch": epoch,
                     "train_loss": m["train_loss"], "train_err": m["train_err"],
@@ -301,8 +356,13 @@ class Trainer:
                 if on_epoch is not None:
                     on_epoch(row)
                 if step.fired and self.es.observe:
-                    would_keep, would_keep_epoch = best_state, self.es.best_epoch
+                    self.would_keep, self.would_keep_epoch = self.best_state, self.es.best_epoch
                     emit("would_stop", epoch=epoch, best_epoch=self.es.best_epoch, best_value=self.es.best)
+                if on_checkpoint is not None:
+                    pending = self._capture(epoch, row)
+                    if time.monotonic() - saved_at >= checkpoint_every_s:
+                        on_checkpoint(pending)
+                        pending, saved_at = None, time.monotonic()
                 if step.stop:
                     summary.update(status="early_stopped", stop_epoch=epoch,
                                    reason=f"no improvement in {monitor} for {self.es.wait} epochs")
@@ -320,13 +380,18 @@ class Trainer:
             summary.update(status="failed", reason=reason)
             emit("failed", epoch=summary["epochs_run"], error=reason, traceback=traceback.format_exc())
 
+        if pending is not None and summary["status"] != "diverged":
+            try:
+                on_checkpoint(pending)
+            except Exception as exc:  # noqa: BLE001 - a full disk must not lose the summary
+                emit("checkpoint_failed", epoch=pending["epoch"], error=f"{type(exc).__name__}: {exc}")
         summary.update(best_epoch=self.es.best_epoch,
                        best_value=self.es.best if self.es.best_epoch is not None else None,
                        would_stop_epoch=self.es.would_stop_epoch)
         if last:
             summary.update(final_train_err=last["train_err"], final_val_err=last["val_err"])
         try:
-            self._final_test(summary, best_state, would_keep, would_keep_epoch)
+            self._final_test(summary, self.best_state, self.would_keep, self.would_keep_epoch)
         except Exception as exc:  # noqa: BLE001
             summary.setdefault("reason", None)
             summary["test_error_reason"] = f"{type(exc).__name__}: {exc}"

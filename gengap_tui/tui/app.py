@@ -33,7 +33,7 @@ from textual_plotext import PlotextPlot
 from .. import presets, runs
 from ..compare import diff_labels
 from ..config import SECTIONS, Config, ConfigError, build, validate
-from ..replay import ReplaySource
+from ..replay import AttachSource, ReplaySource
 from .series import RunSeries, log10_ticks, thin
 
 # the fields shown in the panels, by section (the rest keep the preset's values)
@@ -54,6 +54,7 @@ LIVE = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
 VIEWS = ("error", "loss", "memorization")
 COMPARE_COLORS = ("cyan", "magenta", "yellow", "white")
 MAX_COMPARE = 4
+ATTACH = "\0attach"  # PickRuns' answer when the user attaches instead of comparing
 NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
 
 
@@ -137,7 +138,8 @@ class SaveAs(ModalScreen[str | None]):
 
 
 class PickRuns(ModalScreen[list[str] | None]):
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("enter", "done", "Compare", priority=True)]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("enter", "done", "Compare", priority=True),
+                Binding("a", "attach", "Attach", priority=True)]
 
     def __init__(self, runs_dir: Path, selected: list[str]):
         super().__init__()
@@ -152,9 +154,14 @@ class PickRuns(ModalScreen[list[str] | None]):
             items.append((f"{d.name}  [dim]{info}[/]", str(d), str(d) in self.selected))
         with Vertical(id="dialog"):
             yield Label(f"Compare up to {MAX_COMPARE} runs from {short_path(self.runs_dir)} "
-                        "(space selects, enter overlays, escape cancels)")
+                        "(space selects, enter overlays, a attaches to the highlighted run, escape cancels)")
             yield SelectionList(*items, id="run-list")
             yield Label("", id="pick-note")
+
+    def action_attach(self) -> None:
+        sel = self.query_one(SelectionList)
+        if sel.highlighted is not None:
+            self.dismiss([ATTACH, sel.get_option_at_index(sel.highlighted).value])
 
     def action_done(self) -> None:
         chosen = list(self.query_one(SelectionList).selected)
@@ -287,7 +294,7 @@ class GengapApp(App):
 
     def __init__(self, preset: str = "default", overrides: list[str] | None = None, autostart: bool = False,
                  runs_dir: str | Path | None = None, replay: str | Path | None = None, speed: float = 1.0,
-                 compare: list[str] | None = None):
+                 compare: list[str] | None = None, attach: bool = False):
         super().__init__()
         from ..worker import prepare_multiprocessing
 
@@ -296,7 +303,10 @@ class GengapApp(App):
         # the curves are built in a thread: hand the GIL back to the event loop every 1 ms, not
         # every 5 ms, so timers stay on time while a build runs (bench/ui.py)
         sys.setswitchinterval(0.001)
-        self.replay_source = ReplaySource(replay, speed) if replay is not None else None
+        if replay is None:
+            self.replay_source = None
+        else:
+            self.replay_source = AttachSource(replay) if attach else ReplaySource(replay, speed)
         if self.replay_source is not None:
             self.base_raw = run_config(self.replay_source.config)
             self.cfg: Config = validate(self.base_raw, str(replay))
@@ -367,7 +377,8 @@ class GengapApp(App):
         if self.replay_source is not None:
             self.handle, self.run_cfg = self.replay_source, self.cfg
             self._t_start = time.monotonic()
-            self.status_text = "replaying " + short_path(self.replay_source.run_dir)
+            verb = "attached to" if isinstance(self.replay_source, AttachSource) else "replaying"
+            self.status_text = f"{verb} {short_path(self.replay_source.run_dir)}"
             self._poll()
         elif self.autostart:
             self.call_after_refresh(self.action_start)
@@ -437,7 +448,7 @@ class GengapApp(App):
         # live tweaks while a run goes; structural changes need a restart
         wid = getattr(event.control, "id", "") or ""
         dotted = next((d for d in LIVE if field_id(d) == wid), None)
-        if isinstance(self.handle, ReplaySource):
+        if isinstance(self.handle, ReplaySource) and not getattr(self.handle, "steerable", False):
             self.status_text = "replay: start (ctrl+r) to train with these settings"
         elif dotted is not None:
             section, name = dotted.split(".")
@@ -512,6 +523,11 @@ class GengapApp(App):
             self._refresh_status()
             return
         self.base_raw, self.cfg = raw, cfg
+        self._fill_panels(cfg)
+        self.status_text = f"loaded preset {name}: ctrl+r trains it"
+        self._refresh_status()
+
+    def _fill_panels(self, cfg: Config) -> None:
         with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
             for section, names in PANELS.items():
                 for fname in names:
@@ -522,12 +538,34 @@ class GengapApp(App):
                     else:
                         w.value = value
         self.validate_form()
-        self.status_text = f"loaded preset {name}: ctrl+r trains it"
-        self._refresh_status()
+
+    def attach_to(self, run_dir: str | Path) -> None:
+        """Follow (and steer) a run written by another process, e.g. `gengap-tui run --detach`."""
+        if self.handle is not None and not isinstance(self.handle, ReplaySource) and not self.handle.finished:
+            self.status_text = "[b red]stop this lab's run first (f7), then attach[/]"
+            self._refresh_status()
+            return
+        try:
+            src = AttachSource(run_dir)
+            cfg = validate(run_config(src.config), str(run_dir))
+        except (OSError, ConfigError) as exc:
+            self.status_text = f"[b red]cannot attach: {exc}[/]"
+            self._refresh_status()
+            return
+        self.base_raw, self.cfg, self.run_cfg = run_config(src.config), cfg, cfg
+        self._fill_panels(cfg)
+        self.series, self.events, self.summary, self.paused = RunSeries(), [], None, False
+        self.handle, self._t_start = src, time.monotonic()
+        self.status_text = f"attached to {short_path(src.run_dir)}"
+        self.query_one("#summary", Static).update("")
+        self._poll()
+        self._draw(force=True)
 
     def action_compare(self) -> None:
         def chosen(dirs: list[str] | None) -> None:
-            if dirs is not None:
+            if dirs and dirs[0] == ATTACH:
+                self.attach_to(dirs[1])
+            elif dirs is not None:
                 self.compare_dirs = dirs
                 self._load_compared()
                 self._draw(force=True)
