@@ -97,6 +97,12 @@ class BaselinesSection(_Section):
     knn_metric: Literal["euclidean", "cosine", "manhattan"] = "euclidean"
 
 
+class RattSection(_Section):
+    enabled: bool = False
+    n_random: int = Field(1000, ge=1, le=1_000_000)
+    delta: float = Field(0.05, gt=0.0, lt=1.0)
+
+
 class SweepSection(_Section):
     param: str = "model.width"
     values: list[float] = Field(default_factory=list, max_length=256)
@@ -115,6 +121,7 @@ class Config(_Section):
     early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
     baselines: BaselinesSection = Field(default_factory=BaselinesSection)
     sweep: SweepSection = Field(default_factory=SweepSection)
+    ratt: RattSection = Field(default_factory=RattSection)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":

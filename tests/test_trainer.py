@@ -322,3 +322,22 @@ def test_checkpoints_are_taken_at_epoch_boundaries_and_at_the_end():
     states = []
     tr.run(on_checkpoint=states.append, checkpoint_every_s=1e9)
     assert [s["epoch"] for s in states] == [5]
+
+
+def test_ratt_trains_on_random_labels_and_reports_the_certificate():
+    from gengap_tui.core import bounds
+
+    cfg = small_cfg("optim.epochs=12", "ratt.enabled=true", "ratt.n_random=200", "data.binary=true",
+                    "early_stopping.patience=4")
+    tr, rows, _, s = run(cfg)
+    assert len(tr.y_fit) == 500 + 200 and tr.data.num_classes == 2
+    # the random points are fresh: none of them is a training, validation or test input
+    seen = {r.tobytes() for r in np.concatenate([tr.data.x_train, tr.data.x_val, tr.data.x_test])}
+    assert not any(r.tobytes() in seen for r in tr.data.x_random)
+    for r in rows:
+        # train_err is measured on the clean labelled part only; the bound is recomputable from the row
+        assert r["ratt_bound"] == bounds.ratt_bound(r["train_err"], r["ratt_random_err"], 500, 200, 0.05, 2)
+    kept = rows[s["ratt_epoch"] - 1]
+    assert s["ratt_bound"] == kept["ratt_bound"] and s["ratt_epoch"] == s["best_epoch"]
+    # early in training the random labels are not fitted: their error is near chance
+    assert 0.3 < rows[0]["ratt_random_err"] < 0.7

@@ -25,6 +25,7 @@ import numpy as np
 
 MNIST1D_SEED = 42  # the canonical set
 MNIST1D_VAL_SEED = 1042  # validation: same generator, another seed
+MNIST1D_RATT_SEED = 2042  # RATT's randomly labelled points: yet another seed
 MNIST1D_TEST = 1000
 FILE_SPLIT_SEED = 12345
 CACHE_VERSION = 1
@@ -43,6 +44,9 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     n_corrupted: int = 0  # labels chosen for corruption (round(fraction * n))
+    # RATT: fresh inputs from the same distribution with uniformly random labels (else None)
+    x_random: np.ndarray | None = None
+    y_random: np.ndarray | None = None
 
     @property
     def input_dim(self) -> int:
@@ -101,6 +105,16 @@ def _mnist1d_generate(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarr
     x = np.concatenate([d["x"], d["x_test"]]).astype(np.float32)
     y = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
     return x, y
+
+
+def mnist1d_fresh(n: int, seed: int) -> np.ndarray:
+    """`n` fresh MNIST-1D inputs from the generator under `seed` (cached)."""
+
+    def make() -> dict[str, np.ndarray]:
+        x, _ = _mnist1d_generate(-(-n // 10) * 10, seed)
+        return {"x": x[:n]}
+
+    return _cached({"kind": "mnist1d-fresh", "n": n, "seed": seed, "v": CACHE_VERSION}, make)["x"]
 
 
 def mnist1d_splits(n_train: int, n_val: int) -> dict[str, np.ndarray]:
@@ -191,7 +205,7 @@ def _carve(x: np.ndarray, y: np.ndarray, n_train: int, n_val: int, field_source:
         )
     perm = np.random.default_rng(FILE_SPLIT_SEED).permutation(n)
     tr, va = perm[:n_train], perm[n - n_val:]
-    return x[tr], y[tr], x[va], y[va]
+    return x[tr], y[tr], x[va], y[va], x[perm[n_train:n - n_val]]
 
 
 def load(cfg) -> Dataset:
@@ -213,18 +227,33 @@ def load(cfg) -> Dataset:
             x_all, y_all, xte, yte = load_cifar10(d.path)
         else:
             x_all, y_all, xte, yte = load_idx(d.path, d.dataset)
-        xtr, ytr, xv, yv = _carve(x_all, y_all, d.n_train, d.n_val, f"data.path {d.path!r}")
+        xtr, ytr, xv, yv, spare = _carve(x_all, y_all, d.n_train, d.n_val, f"data.path {d.path!r}")
         xte, yte = xte[: d.n_test], yte[: d.n_test]
         mean, std = float(xtr.mean()), float(xtr.std()) or 1.0
-        xtr, xv, xte = ((a - mean) / std for a in (xtr, xv, xte))
+        xtr, xv, xte, spare = ((a - mean) / std for a in (xtr, xv, xte, spare))
     if d.binary and num_classes > 2:
         ytr, yv, yte = ((a >= num_classes // 2).astype(np.int64) for a in (ytr, yv, yte))
         num_classes = 2
     rng = np.random.default_rng([cfg.seed, 1])
     noisy, changed, n_corrupted = corrupt_labels(ytr, num_classes, cfg.noise.label_noise, cfg.noise.kind, rng)
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    x_random = y_random = None
+    if getattr(cfg, "ratt", None) is not None and cfg.ratt.enabled:
+        m = cfg.ratt.n_random
+        if d.dataset == "mnist1d":
+            x_random = mnist1d_fresh(m, MNIST1D_RATT_SEED)
+        elif d.dataset in ("moons", "circles", "spirals", "xor"):
+            x_random, _ = synthetic(d.dataset, m, d.synthetic_noise, np.random.default_rng([7, 3]))
+        else:
+            if len(spare) < m:
+                raise ValueError(f"ratt.n_random = {m}, but data.path {d.path!r} has only {len(spare)} training "
+                                 f"examples left after train and validation (allowed: n_random <= {len(spare)})")
+            x_random = spare[:m]
+        # uniformly random labels, drawn with the run's seed (a stream of their own)
+        y_random = np.random.default_rng([cfg.seed, 2]).integers(0, num_classes, size=m).astype(np.int64)
+        x_random = f32(x_random)
     return Dataset(
         name=d.dataset, x_train=f32(xtr), y_train=noisy, y_train_clean=ytr.astype(np.int64), changed=changed,
         x_val=f32(xv), y_val=yv.astype(np.int64), x_test=f32(xte), y_test=yte.astype(np.int64),
-        num_classes=num_classes, n_corrupted=n_corrupted,
+        num_classes=num_classes, n_corrupted=n_corrupted, x_random=x_random, y_random=y_random,
     )

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import baselines
+from . import baselines, bounds
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
 from .models import build_model, count_params
@@ -89,6 +89,15 @@ class Trainer:
         self.x_test, self.y_test = t(d.x_test), t(d.y_test)
         self.n_changed = int(d.changed.sum())
         self.track_noise = self.cfg.noise.label_noise > 0
+        # what the optimizer sees: the training split, plus RATT's randomly labelled points
+        self.ratt = d.x_random is not None
+        if self.ratt:
+            self.x_random, self.y_random = t(d.x_random), t(d.y_random)
+            self.x_fit = torch.cat([self.x_train, self.x_random])
+            self.y_fit = torch.cat([self.y_train, self.y_random])
+        else:
+            self.x_fit, self.y_fit = self.x_train, self.y_train
+        self.ratt_by_epoch: dict[int, tuple[float, float]] = {}
 
     @property
     def decoupled(self) -> bool:
@@ -175,7 +184,7 @@ class Trainer:
     # ----------------------------------------------------------------------------- epochs
     def _train_epoch(self, gen: torch.Generator) -> None:
         self.model.train()
-        n, bs = len(self.y_train), self.cfg.optim.batch_size
+        n, bs = len(self.y_fit), self.cfg.optim.batch_size
         reg = self.cfg.regularization
         perm = torch.randperm(n, device=self.device, generator=gen)
         sgd_decoupled = self.cfg.optim.optimizer == "sgd" and self.decoupled and self.weight_decay > 0
@@ -183,7 +192,7 @@ class Trainer:
             if self._stop_requested:
                 raise Cancelled
             idx = perm[i : i + bs]
-            xb, yb = self.x_train[idx], self.y_train[idx]
+            xb, yb = self.x_fit[idx], self.y_fit[idx]
             if reg.input_noise > 0:
                 xb = xb + reg.input_noise * torch.randn_like(xb)
             loss = F.cross_entropy(self.model(xb), yb)
@@ -228,7 +237,15 @@ class Trainer:
                 vals.append(((tp == self.y_train).float() * ch).sum() / self.n_changed)
                 vals.append(((tp == self.y_clean).float() * ch).sum() / self.n_changed)
                 keys += ["noisy_memorized", "noisy_true_acc"]
+        if self.ratt:
+            _, rp = self._predict(self.x_random, self.y_random)
+            vals.append((rp != self.y_random).float().mean())
+            keys.append("ratt_random_err")
         out: dict[str, float | None] = dict(zip(keys, torch.stack(vals).tolist()))
+        if self.ratt:
+            r = self.cfg.ratt
+            out["ratt_bound"] = bounds.ratt_bound(out["train_err"], out["ratt_random_err"], len(self.y_train),
+                                                  len(self.y_random), r.delta, self.data.num_classes)
         if self.track_noise and not self.n_changed:
             out["noisy_memorized"] = out["noisy_true_acc"] = None
         return out
@@ -348,9 +365,11 @@ class Trainer:
                     "es_best": self.es.best if self.es.best_epoch is not None else None,
                     "es_best_epoch": self.es.best_epoch,
                 }
-                for k in ("train_clean_err", "noisy_memorized", "noisy_true_acc"):
+                for k in ("train_clean_err", "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound"):
                     if k in m:
                         row[k] = m[k]
+                if self.ratt:
+                    self.ratt_by_epoch[epoch] = (m["ratt_random_err"], m["ratt_bound"])
                 summary["epochs_run"] = epoch
                 last = row
                 if on_epoch is not None:
@@ -390,6 +409,13 @@ class Trainer:
                        would_stop_epoch=self.es.would_stop_epoch)
         if last:
             summary.update(final_train_err=last["train_err"], final_val_err=last["val_err"])
+        if self.ratt and self.ratt_by_epoch:
+            kept = self.es.best_epoch if (cfg.early_stopping.enabled and cfg.early_stopping.restore_best
+                                          and self.best_state is not None) else max(self.ratt_by_epoch)
+            kept = kept if kept in self.ratt_by_epoch else max(self.ratt_by_epoch)
+            summary.update(ratt_epoch=kept, ratt_random_err=self.ratt_by_epoch[kept][0],
+                           ratt_bound=self.ratt_by_epoch[kept][1], ratt_n_random=len(self.y_random),
+                           ratt_delta=cfg.ratt.delta)
         try:
             self._final_test(summary, self.best_state, self.would_keep, self.would_keep_epoch)
         except Exception as exc:  # noqa: BLE001

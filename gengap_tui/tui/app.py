@@ -45,9 +45,12 @@ PANELS: dict[str, list[str]] = {
     "optim": ["optimizer", "lr", "batch_size", "epochs"],
     "early_stopping": ["enabled", "monitor", "patience", "min_delta", "min_delta_mode",
                        "start_from_epoch", "restore_best", "observe"],
+    "baselines": ["knn", "knn_k", "knn_metric"],
+    "ratt": ["enabled", "n_random", "delta"],
 }
 TITLES = {"data": "Data", "noise": "Label noise", "model": "Model", "regularization": "Regularization",
-          "optim": "Optimizer", "early_stopping": "Early stopping"}
+          "optim": "Optimizer", "early_stopping": "Early stopping", "baselines": "Baselines",
+          "ratt": "RATT certificate"}
 LIVE = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
         "early_stopping.patience": "patience", "early_stopping.observe": "observe",
         "early_stopping.min_delta": "min_delta"}
@@ -324,6 +327,7 @@ class GengapApp(App):
         self.events: list[dict] = []
         self.summary: dict | None = None
         self.run_cfg: Config | None = None
+        self.applied: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
         self.view = "error"
         self.log_loss = False
@@ -375,7 +379,8 @@ class GengapApp(App):
         self._load_compared()
         self._fit_panels()
         if self.replay_source is not None:
-            self.handle, self.run_cfg = self.replay_source, self.cfg
+            self.handle = self.replay_source
+            self._set_run_cfg(self.cfg)
             self._t_start = time.monotonic()
             verb = "attached to" if isinstance(self.replay_source, AttachSource) else "replaying"
             self.status_text = f"{verb} {short_path(self.replay_source.run_dir)}"
@@ -452,11 +457,32 @@ class GengapApp(App):
             self.status_text = "replay: start (ctrl+r) to train with these settings"
         elif dotted is not None:
             section, name = dotted.split(".")
-            self.handle.tweak(**{LIVE[dotted]: getattr(getattr(cfg, section), name)})
+            value = getattr(getattr(cfg, section), name)
+            if value == self.applied.get(dotted):
+                return  # not a change of what the run uses (e.g. the panels were just filled)
+            self.handle.tweak(**{LIVE[dotted]: value})
+            self.applied[dotted] = value
             self.status_text = f"tweak {dotted} queued for the next epoch"
-        else:
+        elif self._differs_from_run(cfg):
             self.status_text = "this change needs a restart (ctrl+r)"
+        else:
+            return
         self._refresh_status()
+
+    def _set_run_cfg(self, cfg: Config) -> None:
+        """The config of the run on screen, and the live-tweakable values it uses now."""
+        self.run_cfg = cfg
+        self.applied = {d: getattr(getattr(cfg, d.split(".")[0]), d.split(".")[1]) for d in LIVE}
+
+    def _differs_from_run(self, cfg: Config) -> bool:
+        if self.run_cfg is None:
+            return False
+        a, b = cfg.dump(), self.run_cfg.dump()
+        for d in LIVE:
+            section, name = d.split(".")
+            a[section].pop(name, None)
+            b[section].pop(name, None)
+        return a != b
 
     # ------------------------------------------------------------------ actions
     def action_start(self) -> None:
@@ -471,7 +497,8 @@ class GengapApp(App):
         if self.handle is not None and self.handle.alive:
             self.handle.stop()
         self.series, self.events, self.summary = RunSeries(), [], None
-        self.run_cfg, self.paused = cfg, False
+        self._set_run_cfg(cfg)
+        self.paused = False
         self._t_start = time.monotonic()
         self.handle = RunHandle.start(cfg.dump(), self.runs_dir)
         self.status_text = "starting (the worker loads torch and the data)"
@@ -552,7 +579,8 @@ class GengapApp(App):
             self.status_text = f"[b red]cannot attach: {exc}[/]"
             self._refresh_status()
             return
-        self.base_raw, self.cfg, self.run_cfg = run_config(src.config), cfg, cfg
+        self.base_raw, self.cfg = run_config(src.config), cfg
+        self._set_run_cfg(cfg)
         self._fill_panels(cfg)
         self.series, self.events, self.summary, self.paused = RunSeries(), [], None, False
         self.handle, self._t_start = src, time.monotonic()
@@ -579,7 +607,13 @@ class GengapApp(App):
                 records.append(runs.load_run(d))
             except (OSError, ValueError):
                 continue
-        labels = diff_labels([run_config(r.config) for r in records] + [self.cfg.dump()],
+        def normalized(raw: dict | None) -> dict:  # defaults filled in, so older runs compare fairly
+            try:
+                return validate(run_config(raw)).dump()
+            except ConfigError:
+                return run_config(raw)
+
+        labels = diff_labels([normalized(r.config) for r in records] + [self.cfg.dump()],
                              [r.path.name for r in records] + ["this run"])
         self.compared = []
         for rec, label in zip(records, labels):
@@ -720,6 +754,8 @@ class GengapApp(App):
         log = self.view == "loss" and self.log_loss
         if self.view == "error":
             keys = [("train_err", "train"), ("val_err", "val"), ("gap_err", "gap")]
+            if "ratt_bound" in self.series.columns:
+                keys += [("ratt_bound", "RATT bound"), ("ratt_random_err", "err on random labels")]
             title = "error (val - train = gap)"
         elif self.view == "loss":
             keys = [("train_loss", "train"), ("val_loss", "val")]
@@ -757,6 +793,16 @@ class GengapApp(App):
             if e:
                 vlines.append((e, color))
         vlines += [(e.get("epoch"), "gray") for e in self.events if e.get("event") == "tweaked" and e.get("epoch")]
+        hlines: list[tuple[float, str]] = []
+        if self.view == "error":  # nonparametric reference lines
+            for e in self.events:
+                if e.get("event") != "baseline":
+                    continue
+                for key, name, color in (("baseline_knn_test_err", "k-NN", "cyan"),
+                                         ("baseline_ntk_test_err", "NTK", "magenta")):
+                    if isinstance(e.get(key), (int, float)):
+                        hlines.append((float(e[key]), color))
+                        title += f" | {name} test {e[key]:.3f} ({color} line)"
         ys_all = [y for _, ys, _, _ in lines for y in ys]
         yticks = log10_ticks(min(ys_all), max(ys_all)) if log and ys_all else None
         last_epochs = [self.series.rows[-1]["epoch"]] if self.series.rows else []
@@ -772,6 +818,8 @@ class GengapApp(App):
                     plt.plot(xs, ys, label=label, marker="braille")
             for x, color in vlines:
                 plt.vline(x, color)
+            for y, color in hlines:
+                plt.hline(y, color)
             if yticks:
                 plt.yticks(*yticks)
             plt.title(title)
