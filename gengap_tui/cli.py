@@ -91,6 +91,10 @@ def summary_line(s: dict) -> str:
         parts.append(w)
     if s.get("baseline_knn_test_err") is not None:
         parts.append(f"k-NN test_err {s['baseline_knn_test_err']:.4f}")
+    if s.get("baseline_ntk_test_err") is not None:
+        parts.append(f"NTK test_err {s['baseline_ntk_test_err']:.4f}")
+    if s.get("ratt_bound") is not None:
+        parts.append(f"RATT bound {s['ratt_bound']:.4f} at epoch {s['ratt_epoch']}")
     parts.append(f"{s['wall_seconds']:.1f} s on {s['device']}")
     if s.get("reason") and status not in ("completed", "early_stopped"):
         parts.append(f"reason: {s['reason']}")

@@ -95,6 +95,7 @@ class BaselinesSection(_Section):
     knn: bool = False
     knn_k: int = Field(1, ge=1, le=1000)
     knn_metric: Literal["euclidean", "cosine", "manhattan"] = "euclidean"
+    ntk: bool = False
 
 
 class RattSection(_Section):

@@ -341,3 +341,11 @@ def test_ratt_trains_on_random_labels_and_reports_the_certificate():
     assert s["ratt_bound"] == kept["ratt_bound"] and s["ratt_epoch"] == s["best_epoch"]
     # early in training the random labels are not fitted: their error is near chance
     assert 0.3 < rows[0]["ratt_random_err"] < 0.7
+
+
+def test_ntk_baseline_is_reported_next_to_the_network():
+    cfg = small_cfg("baselines.ntk=true", "optim.epochs=1")
+    _, _, events, s = run(cfg)
+    assert 0.0 <= s["baseline_ntk_test_err"] < 0.8  # far better than chance (0.9) on MNIST-1D
+    [ev] = [e for e in events if e["event"] == "baseline"]
+    assert ev["baseline_ntk_test_err"] == s["baseline_ntk_test_err"] and "baseline_knn_test_err" not in ev

@@ -325,8 +325,8 @@ class Trainer:
             "n_train": len(self.y_train), "n_corrupted": self.data.n_corrupted,
         }
         emit("started", epoch=0, device=summary["device"], n_params=self.n_params)
-        if cfg.baselines.knn:
-            summary.update(self._knn_baseline())
+        if cfg.baselines.knn or cfg.baselines.ntk:
+            summary.update(self._baselines())
             emit("baseline", epoch=0, **{k: v for k, v in summary.items() if k.startswith("baseline_")})
 
         gen = self.gen
@@ -443,6 +443,20 @@ class Trainer:
             self.model.load_state_dict(best_state)
             summary["restored_best"] = True
         summary["test_loss"], summary["test_err"] = self.evaluate_test()
+
+    def _baselines(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.cfg.baselines.knn:
+            out.update(self._knn_baseline())
+        if self.cfg.baselines.ntk:
+            from .ntk import ntk_regression
+
+            # the infinite-width ReLU network of this depth, trained to convergence (kernel regression)
+            val_pred, test_pred = ntk_regression(self.x_train, self.y_train, [self.x_val, self.x_test],
+                                                 self.cfg.model.depth, self.data.num_classes)
+            out["baseline_ntk_val_err"] = float((val_pred != self.y_val).float().mean())
+            out["baseline_ntk_test_err"] = float((test_pred != self.y_test).float().mean())
+        return out
 
     def _knn_baseline(self) -> dict[str, float]:
         b = self.cfg.baselines

@@ -45,7 +45,7 @@ PANELS: dict[str, list[str]] = {
     "optim": ["optimizer", "lr", "batch_size", "epochs"],
     "early_stopping": ["enabled", "monitor", "patience", "min_delta", "min_delta_mode",
                        "start_from_epoch", "restore_best", "observe"],
-    "baselines": ["knn", "knn_k", "knn_metric"],
+    "baselines": ["knn", "knn_k", "knn_metric", "ntk"],
     "ratt": ["enabled", "n_random", "delta"],
 }
 TITLES = {"data": "Data", "noise": "Label noise", "model": "Model", "regularization": "Regularization",
