@@ -202,7 +202,12 @@ def allowed(loc: tuple) -> str:
 def _fmt_value(v: Any) -> str:
     if isinstance(v, dict):
         return "a table"
-    s = repr(v)
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 200:
+        return f"an integer of {len(hex(v)) - 2} hex digits"  # repr() refuses > 4300 decimal digits
+    try:
+        s = repr(v)
+    except (ValueError, RecursionError):
+        return f"a {type(v).__name__} too large to show"
     return s if len(s) <= 60 else s[:57] + "..."
 
 
@@ -210,7 +215,7 @@ def explain(err: ValidationError, prefix: tuple = ()) -> list[str]:
     out = []
     for e in err.errors():
         loc = prefix + tuple(e["loc"])
-        dotted = ".".join(str(p) for p in loc)
+        dotted = ".".join(str(p) for p in loc) if loc else "(a top-level key)"
         etype = e["type"]
         if etype == "extra_forbidden":
             parent = loc[:-1]
@@ -252,7 +257,8 @@ def parse_value(text: str) -> Any:
     otherwise the bare text as a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
+        # not TOML (or TOML that tomllib refuses: integers over 4300 digits, deep nesting)
         return text
 
 
@@ -260,27 +266,31 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply `dotted.key=value` strings to a raw config dict (a deep copy is returned)."""
     import copy
 
-    data = copy.deepcopy(data)
+    try:
+        data = copy.deepcopy(data)
+    except RecursionError:
+        raise ConfigError(["the preset nests tables too deeply"], "--set") from None
     problems = []
     for item in overrides:
+        shown = _fmt_value(item)
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            problems.append(f"--set {item!r}: expected dotted.key=value, e.g. optim.lr=0.01")
+            problems.append(f"--set {shown}: expected dotted.key=value, e.g. optim.lr=0.01")
             continue
         parts = key.split(".")
         if any(not p for p in parts):
-            problems.append(f"--set {item!r}: {key!r} is not a dotted key")
+            problems.append(f"--set {shown}: {_fmt_value(key)} is not a dotted key")
             continue
         if len(parts) > 1 and parts[0] in Config.model_fields and parts[0] not in SECTIONS:
-            problems.append(f"--set {item!r}: {parts[0]} is a value, not a section")
+            problems.append(f"--set {shown}: {parts[0]} is a value, not a section")
             continue
         node = data
         ok = True
         for i, p in enumerate(parts[:-1]):
             sub = node.setdefault(p, {})
             if not isinstance(sub, dict):
-                problems.append(f"--set {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+                problems.append(f"--set {shown}: {'.'.join(parts[: i + 1])[:60]} is a value, not a section")
                 ok = False
                 break
             node = sub
@@ -303,6 +313,10 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message already says "(at line L, column C)"
         raise ConfigError([f"{path}: TOML syntax error: {exc}"], str(path)) from None
+    except ValueError as exc:  # e.g. an integer literal of more than 4300 digits
+        raise ConfigError([f"{path}: unreadable value: {exc}"], str(path)) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: arrays or tables nested too deeply"], str(path)) from None
 
 
 def build(raw: dict[str, Any], overrides: list[str] | None = None, source: str | None = None) -> Config:
@@ -321,8 +335,15 @@ def to_toml(cfg: Config) -> str:
             return repr(v)
         if isinstance(v, list):
             return "[" + ", ".join(val(x) for x in v) + "]"
-        s = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{s}"'
+        out = []
+        for ch in str(v):
+            if ch in '\\"':
+                out.append("\\" + ch)
+            elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+                out.append(f"\\u{ord(ch):04x}")  # TOML basic strings cannot hold control characters
+            else:
+                out.append(ch)
+        return '"' + "".join(out) + '"'
 
     d = cfg.dump()
     lines = []

@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import Config, ConfigError, build, read_toml, to_toml
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")  # \Z: no trailing newline either
 
 
 def packaged_dir() -> Path:
@@ -53,11 +53,17 @@ def available() -> dict[str, Path]:
 
 def resolve(ref: str) -> Path:
     if _is_path(ref):
-        p = Path(ref).expanduser()
-        if not p.is_file():
-            raise ConfigError([f"preset file {ref!r} does not exist"], ref)
+        shown = ref if len(ref) <= 200 else ref[:197] + "..."
+        try:
+            p = Path(ref).expanduser()
+            found = p.is_file()
+        except (RuntimeError, ValueError, OSError) as exc:  # unknown ~user, NUL byte, name too long
+            raise ConfigError([f"preset file {shown!r}: not a usable path ({exc})"], shown) from None
+        if not found:
+            raise ConfigError([f"preset file {shown!r} does not exist"], shown)
         return p
     if not NAME_RE.match(ref):
+        ref = ref if len(ref) <= 80 else ref[:77] + "..."
         raise ConfigError([f"preset {ref!r}: a preset name is letters, digits, '-' and '_' "
                            "(or give a path to a .toml file)"], ref)
     names = available()
