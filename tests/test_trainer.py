@@ -349,3 +349,25 @@ def test_ntk_baseline_is_reported_next_to_the_network():
     assert 0.0 <= s["baseline_ntk_test_err"] < 0.8  # far better than chance (0.9) on MNIST-1D
     [ev] = [e for e in events if e["event"] == "baseline"]
     assert ev["baseline_ntk_test_err"] == s["baseline_ntk_test_err"] and "baseline_knn_test_err" not in ev
+
+
+def test_clean_examples_are_fit_before_noisy_ones_are_memorized():
+    """Arpit et al. 2017 on a seconds-long seeded run: at the best validation epoch most noisy
+    labels are not yet memorized; by the end they are."""
+    cfg = small_cfg("model.kind=cnn1d", "model.channels=32", "data.n_train=1000", "noise.label_noise=0.3",
+                    "optim.lr=0.003", "optim.epochs=60", "early_stopping.observe=true", "early_stopping.patience=60")
+    _, rows, _, s = run(cfg)
+    best = rows[s["best_epoch"] - 1]
+    assert best["noisy_memorized"] < 0.5
+    # the clean examples are fitted well ahead of the noisy ones being memorized
+    assert (1 - best["train_clean_err"]) > best["noisy_memorized"] + 0.2
+    assert rows[-1]["noisy_memorized"] >= 0.9
+    assert s["epochs_to_fit"] is not None and s["epochs_to_fit"] > s["best_epoch"]
+
+
+def test_random_labels_are_fitted_while_validation_stays_at_chance():
+    cfg = small_cfg("noise.label_noise=1.0", "noise.kind=random", "model.width=256", "optim.lr=0.003",
+                    "optim.epochs=80", "early_stopping.enabled=false")
+    _, rows, _, s = run(cfg)
+    assert rows[-1]["train_err"] <= 0.01 and s["epochs_to_fit"] is not None
+    assert min(r["val_err"] for r in rows) >= 0.8

@@ -29,6 +29,7 @@ from .early_stopping import EarlyStopping
 from .models import build_model, count_params
 
 EVAL_CHUNK = 16384
+FIT_ERR = 0.01  # training error at which the training labels count as fitted (`epochs_to_fit`)
 TWEAKABLE = ("lr", "weight_decay", "patience", "observe", "min_delta")
 
 
@@ -322,7 +323,7 @@ class Trainer:
             "best_value": None, "monitor": monitor, "would_stop_epoch": None, "restored_best": False,
             "test_loss": None, "test_err": None, "wall_seconds": None,
             "device": device_name(self.device), "reason": None, "n_params": self.n_params,
-            "n_train": len(self.y_train), "n_corrupted": self.data.n_corrupted,
+            "n_train": len(self.y_train), "n_corrupted": self.data.n_corrupted, "epochs_to_fit": None,
         }
         emit("started", epoch=0, device=summary["device"], n_params=self.n_params)
         if cfg.baselines.knn or cfg.baselines.ntk:
@@ -371,6 +372,8 @@ class Trainer:
                 if self.ratt:
                     self.ratt_by_epoch[epoch] = (m["ratt_random_err"], m["ratt_bound"])
                 summary["epochs_run"] = epoch
+                if summary.get("epochs_to_fit") is None and m["train_err"] <= FIT_ERR:
+                    summary["epochs_to_fit"] = epoch  # memorized the training labels (Zhang et al.)
                 last = row
                 if on_epoch is not None:
                     on_epoch(row)
