@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 STATUSES = ("completed", "early_stopped", "diverged", "cancelled", "failed")
 
@@ -70,13 +70,13 @@ def dumps(obj: Any) -> str:
     return json.dumps(_clean(obj), allow_nan=False)
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+def _replace_atomic(path: Path, write: Callable[[str], None]) -> None:
+    """`write(tmp_path)` a sibling temp file, then rename it over `path`: readers see the old
+    file or the new one, never half of one; a failed write leaves no temp file behind."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -84,6 +84,18 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         except OSError:
             pass
         raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    text = json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _replace_atomic(path, write)
 
 
 CONTROL = "control.jsonl"  # pause / resume / stop / tweak lines for a headless run (attach)
@@ -98,17 +110,7 @@ def send_control(run_dir: Path, cmd: str, **fields: Any) -> None:
 def _save_torch_atomic(path: Path, obj: Any) -> None:
     import torch  # only the training side writes weights: the lab never imports torch
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _replace_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 class RunWriter:
