@@ -60,10 +60,11 @@ def test_out_of_memory_fails_with_a_hint(monkeypatch):
 
 
 def test_cancel_then_resume_continues_the_same_run(tmp_path):
-    # pause the run after its first epoch through the control file, then SIGTERM it while paused
+    # pause the run through the control file as soon as its directory appears (300 epochs leave
+    # ample time), then SIGTERM it while paused
     run_dir_holder = {}
     proc = subprocess.Popen([sys.executable, "-m", "gengap_tui.cli", "run", "default", *SMALL,
-                             "--set", "optim.epochs=12", "--set", "early_stopping.patience=30",
+                             "--set", "optim.epochs=300", "--set", "early_stopping.patience=1000",
                              "--runs-dir", str(tmp_path), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert wait_until(lambda: runs.list_runs(tmp_path))
@@ -85,9 +86,9 @@ def test_cancel_then_resume_continues_the_same_run(tmp_path):
     p = cli("run", "--resume", str(d), "--quiet")
     assert p.returncode == 0, p.stderr
     rows = runs.read_jsonl(d / "metrics.jsonl")
-    assert [r["epoch"] for r in rows] == list(range(1, 13))
+    assert [r["epoch"] for r in rows] == list(range(1, 301))
     s2 = json.loads((d / "summary.json").read_text())
-    assert s2["status"] == "completed" and s2["epochs_run"] == 12
+    assert s2["status"] == "completed" and s2["epochs_run"] == 300
     ev = runs.read_jsonl(d / "events.jsonl")
     assert [e for e in ev if e["event"] == "resumed_run"][0]["epoch"] == n
     # early stopping's state continued (es_best_epoch never points past the rows, waits are consistent)
