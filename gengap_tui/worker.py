@@ -529,11 +529,18 @@ class _Child:
             return 1
 
         run_dir = runs.new_run_dir(runs_path, cfg.name)
+        _redirect_output(run_dir / "worker.log")
         self.writer = runs.RunWriter(run_dir, cfg.dump(), {"torch_version": torch.__version__,
                                                            "device_name": device_name(trainer.device)})
         self.send({"type": "run_dir", "path": str(run_dir)})
         try:
-            summary = trainer.run(on_epoch=self.on_epoch, on_event=self.event)
+            # checkpoint.pt lets `gengap-tui run --resume` continue a lab run that was cancelled
+            summary = trainer.run(on_epoch=self.on_epoch, on_event=self.event, on_checkpoint=self.writer.checkpoint)
+            if summary.get("epochs_run") and (summary.get("status") != "diverged" or summary.get("restored_best")):
+                try:
+                    self.writer.save_model(trainer.model.state_dict())
+                except OSError as exc:
+                    summary["model_error"] = f"model.pt not written: {exc}"
         except BaseException as exc:  # run() catches training failures; this is a last resort
             summary = {"status": "failed", "epochs_run": None,
                        "reason": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
@@ -547,6 +554,23 @@ class _Child:
         return 0
 
 
+def _redirect_output(path: Path | None) -> None:
+    """Send this process's stdout / stderr (library warnings, a native crash's last words) to
+    `path`, or nowhere, instead of the lab's terminal, where they would scribble over the screen."""
+    try:
+        fd = os.open(path if path is not None else os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _train_threads() -> int:
     try:
         cores = len(os.sched_getaffinity(0))  # honours cgroup / taskset limits
@@ -558,6 +582,7 @@ def _train_threads() -> int:
 def _child_main(config: dict, runs_dir: str, out, ctl, parent_pid: int) -> None:
     """Entry point of the spawned training process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the UI owns Ctrl+C
+    _redirect_output(None)  # until the run directory exists and its worker.log takes over
     child = _Child(out, ctl, parent_pid)
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:

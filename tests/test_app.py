@@ -82,6 +82,9 @@ async def test_live_tweak_lands_in_events_and_keys_work_in_inputs(tmp_path):
     rec = load_run(run_dir)
     assert rec.summary["status"] == "cancelled"  # quit mid-run closes the run directory
     assert rec.summary["epochs_run"] == len(rec.metrics) >= 2
+    # resumable with `gengap-tui run --resume`, the kept weights saved, the worker's output logged
+    assert (run_dir / "checkpoint.pt").is_file() and (run_dir / "model.pt").is_file()
+    assert (run_dir / "worker.log").is_file()
 
 
 async def test_small_terminal_keeps_curves_and_counter(tmp_path):
