@@ -38,6 +38,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
 
 
+class RunSection(_Section):
+    seeds: int = Field(1, ge=1, le=64)  # K seeds (seed, seed+1, ...) trained together as one stacked model
+
+
 class DataSection(_Section):
     dataset: Literal[DATASETS] = "mnist1d"  # type: ignore[valid-type]
     n_train: int = Field(4000, ge=10, le=1_000_000)
@@ -114,6 +118,7 @@ class Config(_Section):
     description: str = Field("", max_length=2000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    run: RunSection = Field(default_factory=RunSection)
     data: DataSection = Field(default_factory=DataSection)
     noise: NoiseSection = Field(default_factory=NoiseSection)
     model: ModelSection = Field(default_factory=ModelSection)
@@ -136,6 +141,11 @@ class Config(_Section):
             raise ValueError(
                 f"model.kind: 'cnn1d' needs sequence inputs ({', '.join(SEQUENCE_DATASETS)}); "
                 f"dataset {d.dataset!r} is 2-D points: use 'mlp'"
+            )
+        if self.run.seeds > 1 and self.model.kind != "mlp":
+            raise ValueError(
+                f"run.seeds: {self.run.seeds} stacked seeds need model.kind = 'mlp' "
+                "(the 1-D CNN trains one seed at a time: run.seeds = 1)"
             )
         if d.dataset == "mnist1d" and d.n_test != 1000:
             raise ValueError(

@@ -516,10 +516,10 @@ class _Child:
         torch.set_num_threads(_train_threads())
         from .core.data import load as load_data
         from .core.datafiles import DataFileError
-        from .core.trainer import Trainer, device_name
+        from .core.trainer import device_name, make_trainer
 
         try:
-            trainer = Trainer(cfg, device=None, data=load_data(cfg))
+            trainer = make_trainer(cfg, device=None, data=load_data(cfg))
         except (ValueError, DataFileError, OSError) as exc:
             self.send({"type": "error", "message": str(exc)})
             return 2

@@ -86,6 +86,7 @@ class Trainer:
         self.x_train, self.y_train = t(d.x_train), t(d.y_train)
         self.y_clean = t(d.y_train_clean)
         self.changed = t(d.changed)
+        self.y_train_ref = self.y_train  # the labels the baselines use (one set, also with stacked seeds)
         self.x_val, self.y_val = t(d.x_val), t(d.y_val)
         self.x_test, self.y_test = t(d.x_test), t(d.y_test)
         self.n_changed = int(d.changed.sum())
@@ -274,7 +275,7 @@ class Trainer:
             "optimizer": copy.deepcopy(self.opt.state_dict()),
             "early_stopping": self.es.state(),
             "torch_rng": torch.get_rng_state(),
-            "generator": self.gen.get_state(),
+            "generator": self._gen_state(),
             "best_state": self.best_state or {},
             "would_keep": self.would_keep or {},
             "would_keep_epoch": self.would_keep_epoch,
@@ -286,6 +287,16 @@ class Trainer:
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state
 
+    def _gen_state(self) -> Any:
+        return self.gen.get_state()
+
+    def _set_gen_state(self, state: Any) -> None:
+        self.gen.set_state(state)
+
+    def _row_extras(self) -> dict[str, Any]:
+        """Extra metrics.jsonl keys for the epoch just evaluated (stacked seeds: the spread)."""
+        return {}
+
     def load_checkpoint(self, state: dict[str, Any]) -> None:
         """Continue from a `_capture`d state: the next `run()` starts at its epoch + 1."""
         self.model.load_state_dict(state["model"])
@@ -294,7 +305,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        self.gen.set_state(state["generator"])
+        self._set_gen_state(state["generator"])
         self.best_state = state["best_state"] or None
         self.would_keep = state["would_keep"] or None
         self.would_keep_epoch = state["would_keep_epoch"]
@@ -323,7 +334,7 @@ class Trainer:
             "best_value": None, "monitor": monitor, "would_stop_epoch": None, "restored_best": False,
             "test_loss": None, "test_err": None, "wall_seconds": None,
             "device": device_name(self.device), "reason": None, "n_params": self.n_params,
-            "n_train": len(self.y_train), "n_corrupted": self.data.n_corrupted, "epochs_to_fit": None,
+            "n_train": len(self.x_train), "n_corrupted": self.data.n_corrupted, "epochs_to_fit": None,
         }
         emit("started", epoch=0, device=summary["device"], n_params=self.n_params)
         if cfg.baselines.knn or cfg.baselines.ntk:
@@ -369,6 +380,7 @@ class Trainer:
                 for k in ("train_clean_err", "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound"):
                     if k in m:
                         row[k] = m[k]
+                row.update(self._row_extras())
                 if self.ratt:
                     self.ratt_by_epoch[epoch] = (m["ratt_random_err"], m["ratt_bound"])
                 summary["epochs_run"] = epoch
@@ -417,7 +429,7 @@ class Trainer:
                                           and self.best_state is not None) else max(self.ratt_by_epoch)
             kept = kept if kept in self.ratt_by_epoch else max(self.ratt_by_epoch)
             summary.update(ratt_epoch=kept, ratt_random_err=self.ratt_by_epoch[kept][0],
-                           ratt_bound=self.ratt_by_epoch[kept][1], ratt_n_random=len(self.y_random),
+                           ratt_bound=self.ratt_by_epoch[kept][1], ratt_n_random=len(self.x_random),
                            ratt_delta=cfg.ratt.delta)
         try:
             self._final_test(summary, self.best_state, self.would_keep, self.would_keep_epoch)
@@ -455,7 +467,7 @@ class Trainer:
             from .ntk import ntk_regression
 
             # the infinite-width ReLU network of this depth, trained to convergence (kernel regression)
-            val_pred, test_pred = ntk_regression(self.x_train, self.y_train, [self.x_val, self.x_test],
+            val_pred, test_pred = ntk_regression(self.x_train, self.y_train_ref, [self.x_val, self.x_test],
                                                  self.cfg.model.depth, self.data.num_classes)
             out["baseline_ntk_val_err"] = float((val_pred != self.y_val).float().mean())
             out["baseline_ntk_test_err"] = float((test_pred != self.y_test).float().mean())
@@ -463,11 +475,21 @@ class Trainer:
 
     def _knn_baseline(self) -> dict[str, float]:
         b = self.cfg.baselines
-        train_err = baselines.knn_error(self.x_train, self.y_train, self.x_train, self.y_train,
+        y = self.y_train_ref
+        train_err = baselines.knn_error(self.x_train, y, self.x_train, y,
                                         b.knn_k, b.knn_metric, self.data.num_classes)
-        test_err = baselines.knn_error(self.x_train, self.y_train, self.x_test, self.y_test,
+        test_err = baselines.knn_error(self.x_train, y, self.x_test, self.y_test,
                                        b.knn_k, b.knn_metric, self.data.num_classes)
-        val_err = baselines.knn_error(self.x_train, self.y_train, self.x_val, self.y_val,
+        val_err = baselines.knn_error(self.x_train, y, self.x_val, self.y_val,
                                       b.knn_k, b.knn_metric, self.data.num_classes)
         return {"baseline_knn_train_err": train_err, "baseline_knn_val_err": val_err,
                 "baseline_knn_test_err": test_err}
+
+
+def make_trainer(config, device: str | torch.device | None = None, data: Dataset | None = None) -> Trainer:
+    """The trainer for a config: one model, or `run.seeds` seeds stacked into one (`multi.py`)."""
+    if config.run.seeds > 1:
+        from .multi import MultiTrainer
+
+        return MultiTrainer(config, device, data)
+    return Trainer(config, device, data)
