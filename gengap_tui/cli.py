@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -213,10 +214,10 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
 
         from .core.data import load as load_data
         from .core.datafiles import DataFileError
-        from .core.trainer import Trainer
+        from .core.trainer import make_trainer
 
         try:
-            trainer = Trainer(cfg, device=None, data=load_data(cfg))
+            trainer = make_trainer(cfg, device=None, data=load_data(cfg))
             state = torch.load(into / "checkpoint.pt", weights_only=True, map_location=trainer.device) if resume else None
             if state is not None:
                 trainer.load_checkpoint(state)
@@ -295,6 +296,104 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
     else:
         code = EXIT_FAILED
     return code, run_dir, summary
+
+
+def _parse_values(text: str) -> list[float]:
+    out = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            raise ValueError(f"--values: {part!r} is not a number (give e.g. --values 2,4,8,16)") from None
+        if not math.isfinite(v):
+            raise ValueError(f"--values: {part!r} is not a finite number")
+        out.append(v)
+    return out
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Train one model per value of a setting (together where the shapes allow) -> sweep.jsonl."""
+    from . import runs
+
+    try:
+        cfg = _load_config(args.preset, args.set, args.device)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    param = args.param or cfg.sweep.param
+    try:
+        values = _parse_values(args.values) if args.values is not None else list(cfg.sweep.values)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if (args.param is None) != (args.values is None) and args.values is None and not cfg.sweep.values:
+        return _fail(f"--param {param} needs --values (e.g. --values 2,4,8,16)")
+    runs_dir = runs.default_runs_dir(args.runs_dir)
+    try:
+        runs.check_writable(runs_dir)
+    except OSError as exc:
+        return _fail(str(exc))
+    try:
+        from .core.sweep import Sweep, fmt_value
+
+        sw = Sweep(cfg, param, values, together=False if args.one_at_a_time else None)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(str(exc))
+    out_dir = runs.new_run_dir(runs_dir, f"sweep-{cfg.name}")
+    mode = "together" if sw.together else "one at a time"
+    print(f"sweep {param} over {len(sw.values)} values ({mode}), {cfg.optim.epochs} epochs each: {out_dir}",
+          flush=True)
+    t0 = time.perf_counter()
+    every = max(1, cfg.optim.epochs // 20)
+    seen: dict[float, dict] = {}
+
+    def on_progress(row: dict) -> None:
+        for i, v in enumerate(row["values"]):
+            seen[v] = {k: row[k][i] for k in ("train_err", "test_err") if k in row}
+        if args.quiet or row["epoch"] % every:
+            return
+        tail = "  ".join(f"{fmt_value(v)}:{_fmt(seen[v].get('test_err'), '.2f')}" for v in row["values"][:12])
+        print(f"  epoch {row['epoch']:>5}  {time.perf_counter() - t0:6.1f}s  test err  {tail}", flush=True)
+
+    stop = {"signal": None}
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        if stop["signal"] is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop["signal"] = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}.get(signum, EXIT_SIGHUP)
+        sw.request_stop()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        summary = sw.run(out_dir, on_progress=on_progress)
+    finally:
+        for s_, h in old.items():
+            signal.signal(s_, h)
+    rows = runs.read_jsonl(out_dir / "sweep.jsonl")
+    print(f"{'value':>8} {'params':>8} {'train err':>9} {'val err':>8} {'test err':>8}  status")
+    for r in rows:
+        print(f"{fmt_value(r['value']):>8} {r['n_params'] or '':>8} {_fmt(r['train_err']):>9} "
+              f"{_fmt(r['val_err']):>8} {_fmt(r['test_err']):>8}  {r['status']}")
+    print(f"sweep directory: {out_dir}")
+    shape = [f"{summary['status']} in {summary['wall_seconds']:.1f}s"]
+    if summary.get("interpolation_threshold") is not None:
+        shape.append(f"interpolation threshold {param} = {fmt_value(summary['interpolation_threshold'])}")
+    if summary.get("peak_value") is not None:
+        shape.append(f"test-error peak {_fmt(summary['peak_test_err'])} at {fmt_value(summary['peak_value'])}")
+    if summary.get("dip_value") is not None:
+        shape.append(f"dip before it {_fmt(summary['dip_test_err'])} at {fmt_value(summary['dip_value'])}")
+    if summary.get("last_test_err") is not None:
+        shape.append(f"last {_fmt(summary['last_test_err'])}")
+    print(" | ".join(shape))
+    if summary["status"] == "completed":
+        return EXIT_OK
+    if summary["status"] == "cancelled":
+        return stop["signal"] or EXIT_SIGINT
+    if summary.get("reason"):
+        print(f"reason: {summary['reason']}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _truncate_metrics(run_dir: Path, epoch: int) -> None:
@@ -469,6 +568,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a cancelled or crashed run from its checkpoint")
     r.add_argument("--into", help=argparse.SUPPRESS)  # the detached child writes into its parent's run dir
     r.set_defaults(func=cmd_run)
+
+    sw = sub.add_parser("sweep", help="train one model per value of a setting (widths together) -> sweep.jsonl")
+    sw.add_argument("preset", help="preset name or path to a .toml (its [sweep] says what to sweep by default)")
+    sw.add_argument("--param", default=None, help="dotted setting to sweep (default: the preset's sweep.param)")
+    sw.add_argument("--values", default=None, help="comma-separated values, e.g. 2,4,8,16")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    sw.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    sw.add_argument("--runs-dir", default=None)
+    sw.add_argument("--quiet", action="store_true")
+    sw.add_argument("--one-at-a-time", action="store_true",
+                    help="train the values one after another (the reference the grouped sweep is measured against)")
+    sw.set_defaults(func=cmd_sweep)
 
     at = sub.add_parser("attach", help="follow and steer a live run written by another process")
     at.add_argument("run_dir")

@@ -1,0 +1,280 @@
+"""Sweeps: one model per value of a setting, trained *together* where the shapes allow.
+
+    from gengap_tui.core.sweep import Sweep
+    sw = Sweep(cfg, "model.width", [2, 4, 8, 16])
+    summary = sw.run(out_dir)                       # writes sweep.json, progress.jsonl, sweep.jsonl
+
+A width sweep of the MLP (`model.width`) trains every width, times `run.seeds` seeds, as one
+`GroupedMLP` (stacked weights in buckets of similar width, `stacked.py`): one optimizer step per
+batch for all of them. Any other setting (or `together=False`) trains the values one after another
+with the ordinary trainer. Either way, sweeps train every value for `optim.epochs` epochs with early
+stopping off: the numbers are the final epoch's, as in Nakkiran et al.'s double-descent curves.
+
+Files in `out_dir` (DESIGN §6):
+    sweep.json       param, values, preset, epochs, together, buckets, padded_fraction, device
+    progress.jsonl   one line per epoch: epoch, values, train_err, val_err, test_err, train_loss,
+                     val_loss, test_loss (lists aligned with `values`; in one-at-a-time mode just
+                     the value being trained) — what the lab's sweep view follows live
+    sweep.jsonl      one line per value when the sweep ends: param, value, width, n_params,
+                     train_err, val_err, test_err, test_loss, epochs_run, status, run_dir
+    summary.json     status, wall_seconds, interpolation_threshold (the first value whose final
+                     training error is <= 1%), peak_value / peak_test_err, dip_value / dip_test_err
+                     (the lowest test error before the peak), last_test_err
+    <param>-<value>/ one run directory per value (config.json, metrics.jsonl, summary.json)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .. import runs
+from ..config import build
+from .data import load
+from .multi import MultiTrainer
+from .trainer import FIT_ERR, Cancelled, Trainer, device_name, pick_device
+
+ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test_err", "train_clean_err",
+            "noisy_memorized", "noisy_true_acc")
+
+
+def fmt_value(v: float) -> str:
+    """A swept value as a --set value: integers without a decimal point."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def value_configs(cfg, param: str, values: list[float]) -> list:
+    """The validated config of each value (early stopping off); raises ConfigError naming the
+    setting and the value."""
+    base = cfg.dump()
+    out = []
+    for v in values:
+        c = build(base, [f"{param}={fmt_value(v)}", "early_stopping.enabled=false"],
+                  source=f"sweep {param} = {fmt_value(v)}")
+        out.append(c)
+    return out
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def shape_of(rows: list[dict]) -> dict[str, Any]:
+    """Interpolation threshold (the first value whose final training error is <= 1%), and the
+    double-descent peak: the intermediate value whose test error stands highest above both the
+    lowest test error before it (the dip) and the last value's; `peak_prominence` is the smaller
+    of the two heights (<= 0: no peak)."""
+    out: dict[str, Any] = {"interpolation_threshold": None, "peak_value": None, "peak_test_err": None,
+                           "dip_value": None, "dip_test_err": None, "last_test_err": None,
+                           "peak_prominence": None}
+    ok = [r for r in rows if _finite(r.get("test_err"))]
+    if not ok:
+        return out
+    fit = [r for r in ok if _finite(r.get("train_err")) and r["train_err"] <= FIT_ERR]
+    if fit:
+        out["interpolation_threshold"] = fit[0]["value"]
+    te = [r["test_err"] for r in ok]
+    out["last_test_err"] = te[-1]
+    if len(ok) < 3:
+        return out
+    best_i, best_h = None, -math.inf
+    for i in range(1, len(ok) - 1):
+        h = min(te[i] - min(te[:i]), te[i] - te[-1])
+        if h > best_h:
+            best_i, best_h = i, h
+    dip_i = min(range(best_i), key=lambda j: te[j])
+    out.update(peak_value=ok[best_i]["value"], peak_test_err=te[best_i], dip_value=ok[dip_i]["value"],
+               dip_test_err=te[dip_i], peak_prominence=best_h)
+    return out
+
+
+class Sweep:
+    def __init__(self, cfg, param: str, values: list[float], device: str | None = None,
+                 together: bool | None = None, max_waste: float = 0.25):
+        if not values:
+            raise ValueError(f"sweep.values: nothing to sweep over for {param} (give --values or the preset's [sweep])")
+        if len(set(values)) != len(values):
+            raise ValueError(f"sweep.values: {param} values repeat: {values}")
+        self.cfg = cfg
+        self.param = param
+        self.values = sorted(float(v) for v in values) if param == "model.width" else [float(v) for v in values]
+        self.configs = value_configs(cfg, param, self.values)
+        self.device = pick_device(device or cfg.device)
+        groupable = param == "model.width" and cfg.model.kind == "mlp"
+        self.together = groupable if together is None else (together and groupable)
+        self.max_waste = max_waste
+        self._stop = False
+        self._trainer: Trainer | None = None
+
+    def request_stop(self) -> None:
+        self._stop = True
+        if self._trainer is not None:
+            self._trainer.request_stop()
+
+    def _value_dir(self, out_dir: Path, v: float) -> Path:
+        leaf = self.param.split(".")[-1]
+        return out_dir / f"{leaf}-{fmt_value(v)}"
+
+    # ---------------------------------------------------------------------------------------
+    def run(self, out_dir: Path, on_progress: Callable[[dict], Any] | None = None,
+            extra: dict | None = None) -> dict[str, Any]:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        data = load(self.cfg)
+        meta = {"param": self.param, "values": self.values, "preset": self.cfg.name, "epochs": self.cfg.optim.epochs,
+                "seeds": self.cfg.run.seeds, "together": self.together, "device": device_name(self.device),
+                "config": self.cfg.dump(), **(extra or {})}
+        for v in self.values:
+            self._value_dir(out_dir, v).mkdir(exist_ok=True)
+        writers = {v: runs.RunWriter(self._value_dir(out_dir, v), c.dump(), extra) for v, c in zip(self.values, self.configs)}
+        progress = open(out_dir / "progress.jsonl", "a", encoding="utf-8")
+
+        def emit(row: dict) -> None:
+            progress.write(runs.dumps(row) + "\n")
+            progress.flush()
+            if on_progress is not None:
+                on_progress(row)
+
+        status, reason = "completed", None
+        finals: dict[float, dict] = {}
+        try:
+            if self.together:
+                finals, status, reason = self._run_together(out_dir, data, meta, writers, emit)
+            else:
+                runs.write_json_atomic(out_dir / "sweep.json", meta)
+                finals, status, reason = self._run_each(data, writers, emit)
+        finally:
+            progress.close()
+            for w in writers.values():
+                w.close()
+        rows = []
+        for v, c in zip(self.values, self.configs):
+            f = finals.get(v)
+            row = {"param": self.param, "value": v, "width": c.model.width if self.param == "model.width" else None,
+                   "n_params": None, "train_err": None, "val_err": None, "test_err": None, "test_loss": None,
+                   "epochs_run": 0, "status": "not_run", "run_dir": self._value_dir(out_dir, v).name}
+            if f:
+                row.update({k: f.get(k) for k in ("n_params", "train_err", "val_err", "test_err", "test_loss",
+                                                   "epochs_run", "status", "train_clean_err", "noisy_memorized")})
+            rows.append(row)
+        with open(out_dir / "sweep.jsonl", "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(runs.dumps(r) + "\n")
+        summary = {"status": status, "reason": reason, "param": self.param, "values": self.values,
+                   "together": self.together, "wall_seconds": time.perf_counter() - t0,
+                   "device": device_name(self.device), **shape_of([r for r in rows if r["status"] != "not_run"])}
+        runs.write_json_atomic(out_dir / "summary.json", summary)
+        return summary
+
+    # ---------------------------------------------------------------------------------------
+    def _run_together(self, out_dir, data, meta, writers, emit):
+        cfg = self.configs[0]
+        K = self.cfg.run.seeds
+        members = [(self.cfg.seed + k, int(v)) for v in self.values for k in range(K)]
+        tr = MultiTrainer(cfg, self.device, data, members=members, max_waste=self.max_waste)
+        self._trainer = tr
+        if self._stop:
+            tr.request_stop()
+        meta.update(buckets=len(tr.model.buckets), padded_fraction=tr.model.padded_fraction(),
+                    members=len(members))
+        runs.write_json_atomic(out_dir / "sweep.json", meta)
+        n_params = {v: tr.member_params[i * K] for i, v in enumerate(self.values)}
+        for v, w in writers.items():
+            w.event({"event": "started", "time": time.time(), "epoch": 0, "device": meta["device"],
+                     "n_params": n_params[v], "sweep": str(out_dir)})
+        status, reason = "completed", None
+        per_value_status = {v: "completed" for v in self.values}
+        last: dict[float, dict] = {}
+        epoch = 0
+        try:
+            for epoch in range(1, cfg.optim.epochs + 1):
+                lr = tr._lr_at(epoch)
+                for g in tr.opt.param_groups:
+                    g["lr"] = lr
+                te = time.perf_counter()
+                tr._train_epoch()
+                m = tr.member_metrics(with_test=True)
+                dt = time.perf_counter() - te
+                prog: dict[str, Any] = {"epoch": epoch, "values": self.values, "epoch_seconds": dt}
+                for k in ROW_KEYS:
+                    if k in m:
+                        prog[k] = []
+                for i, v in enumerate(self.values):
+                    sl = slice(i * K, (i + 1) * K)
+                    row: dict[str, Any] = {"epoch": epoch}
+                    for k in ROW_KEYS:
+                        if k in m:
+                            vals = m[k][sl]
+                            row[k] = sum(vals) / K
+                            prog[k].append(row[k])
+                    row["gap_loss"] = row["val_loss"] - row["train_loss"]
+                    row["gap_err"] = row["val_err"] - row["train_err"]
+                    row.update(lr=lr, epoch_seconds=dt, es_wait=None, es_best=None, es_best_epoch=None)
+                    if per_value_status[v] == "completed":
+                        bad = next((k for k in ("train_loss", "val_loss") if not _finite(row[k])), None)
+                        if bad:
+                            per_value_status[v] = "diverged"
+                            writers[v].event({"event": "diverged", "time": time.time(), "epoch": epoch, "key": bad,
+                                              "value": str(row[bad])})
+                        writers[v].metrics(row)
+                        last[v] = row
+                emit(prog)
+                if self._stop:
+                    raise Cancelled
+        except (KeyboardInterrupt, Cancelled):
+            status, reason = "cancelled", f"stopped by the user during epoch {epoch}"
+        except Exception as exc:  # noqa: BLE001 - a failure still writes what was measured
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+                reason = f"out of memory on {meta['device']}: fewer values, smaller widths or optim.batch_size"
+        finals = {}
+        for v in self.values:
+            r = last.get(v)
+            st = per_value_status[v] if status == "completed" else status
+            s = {"status": st, "epochs_run": r["epoch"] if r else 0, "n_params": n_params[v], "reason": reason,
+                 "device": meta["device"], "stop_epoch": None, "best_epoch": None, "restored_best": False}
+            if r:
+                s.update({k: r.get(k) for k in ROW_KEYS if k in r})
+                s.update(final_train_err=r["train_err"], final_val_err=r["val_err"])
+            writers[v].event({"event": st if st != "completed" else "finished", "time": time.time(),
+                              "epoch": s["epochs_run"]})
+            writers[v].finish(s)
+            finals[v] = s
+        return finals, status, reason
+
+    def _run_each(self, data, writers, emit):
+        status, reason = "completed", None
+        finals: dict[float, dict] = {}
+        from .trainer import make_trainer
+
+        for v, c in zip(self.values, self.configs):
+            if self._stop:
+                status, reason = "cancelled", "stopped by the user"
+                break
+            d = data if self.param.split(".")[0] not in ("data", "noise", "ratt", "seed") else load(c)
+            tr = make_trainer(c, self.device, d)
+            self._trainer = tr
+            if self._stop:
+                tr.request_stop()
+            w = writers[v]
+
+            def on_epoch(row: dict, v=v, w=w) -> None:
+                w.metrics(row)
+                emit({"epoch": row["epoch"], "values": [v], **{k: [row[k]] for k in ROW_KEYS if k in row}})
+
+            s = tr.run(on_epoch=on_epoch, on_event=w.event)
+            w.finish(s)
+            finals[v] = {**s, "train_err": s.get("final_train_err"), "val_err": s.get("final_val_err")}
+            if s["epochs_run"]:  # the value's test error, measured once at its end
+                f = finals[v]
+                emit({"epoch": s["epochs_run"], "values": [v], "train_err": [f["train_err"]],
+                      "val_err": [f["val_err"]], "test_err": [f.get("test_err")], "test_loss": [f.get("test_loss")]})
+            if s["status"] in ("cancelled", "failed"):
+                status, reason = s["status"], s.get("reason")
+                break
+        return finals, status, reason
