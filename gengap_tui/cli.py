@@ -83,6 +83,9 @@ def summary_line(s: dict) -> str:
         parts[0] += f" after {s['epochs_run']} epochs"
     if s.get("test_err") is not None:
         parts.append(f"test_err {s['test_err']:.4f} (acc {1 - s['test_err']:.1%})")
+        if s.get("test_err_std") is not None:
+            parts[-1] += (f", mean of {s['members']} seeds ± {s['test_err_std']:.4f} "
+                          f"(min {s['test_err_min']:.4f}, max {s['test_err_max']:.4f})")
     if s.get("final_val_err") is not None:
         parts.append(f"last val_err {s['final_val_err']:.4f}")
     if s.get("would_stop_epoch") is not None:
@@ -262,6 +265,8 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
 
     def on_event(ev: dict) -> None:
         writer.event(ev)
+        if ev["event"] == "warning":
+            progress.note(f"warning: {ev['message']}")
         if ev["event"] in ("early_stop", "would_stop", "diverged", "tweaked"):
             label = {"early_stop": "EARLY STOP", "would_stop": "would stop"}.get(ev["event"], ev["event"])
             progress.note(f"{label} @ epoch {ev['epoch']}" +
@@ -322,12 +327,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     param = args.param or cfg.sweep.param
-    try:
-        values = _parse_values(args.values) if args.values is not None else list(cfg.sweep.values)
-    except ValueError as exc:
-        return _fail(str(exc))
-    if (args.param is None) != (args.values is None) and args.values is None and not cfg.sweep.values:
-        return _fail(f"--param {param} needs --values (e.g. --values 2,4,8,16)")
+    if args.values is not None:
+        try:
+            values = _parse_values(args.values)
+        except ValueError as exc:
+            return _fail(str(exc))
+    elif param == cfg.sweep.param:
+        values = list(cfg.sweep.values)
+    else:
+        return _fail(f"--param {param} needs --values (the preset's [sweep] is over {cfg.sweep.param}); "
+                     "e.g. --values 2,4,8,16")
     runs_dir = runs.default_runs_dir(args.runs_dir)
     try:
         runs.check_writable(runs_dir)

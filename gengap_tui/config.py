@@ -40,6 +40,7 @@ class _Section(BaseModel):
 
 class RunSection(_Section):
     seeds: int = Field(1, ge=1, le=64)  # K seeds (seed, seed+1, ...) trained together as one stacked model
+    precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast forward passes (weights stay fp32)
 
 
 class DataSection(_Section):

@@ -165,3 +165,17 @@ def test_seeds_config_is_validated():
         small_cfg("run.seeds=65")
     with pytest.raises(ConfigError, match=r"run\.seeds.*mlp"):
         small_cfg("run.seeds=2", "model.kind=cnn1d")
+
+
+def test_bfloat16_autocast_trains_and_warns_on_cpu():
+    events = []
+    rows = []
+    cfg = small_cfg("optim.epochs=3", "run.precision=bfloat16", "run.seeds=2")
+    s = make_trainer(cfg).run(on_epoch=rows.append, on_event=events.append)
+    assert s["status"] == "completed" and all(math.isfinite(r["train_loss"]) for r in rows)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert any(e["event"] == "warning" and "bfloat16" in e["message"] for e in events)
+    ref = []
+    make_trainer(small_cfg("optim.epochs=3", "run.seeds=2")).run(on_epoch=ref.append)
+    assert rows[0]["train_loss"] != ref[0]["train_loss"]  # it really ran in lower precision
+    assert abs(rows[0]["train_loss"] - ref[0]["train_loss"]) < 0.1

@@ -145,3 +145,12 @@ def test_cli_sweep_bad_input_exits_2_naming_the_field(tmp_path, args, needle):
     assert out.returncode == 2
     assert needle in out.stderr
     assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_cli_sweep_param_without_values_is_refused(tmp_path):
+    out = subprocess.run([PYTHON, "-m", "gengap_tui.cli", "sweep", "double-descent", "--param", "optim.lr",
+                          "--runs-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "--values" in out.stderr
+    out = subprocess.run([PYTHON, "-m", "gengap_tui.cli", "sweep", "default", "--runs-dir", str(tmp_path)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "sweep.values" in out.stderr

@@ -164,7 +164,8 @@ class MultiTrainer(Trainer):
             yb = torch.gather(self.y_fit, 1, idx)
             if reg.input_noise > 0:
                 xb = xb + reg.input_noise * torch.randn_like(xb)
-            out = self.model(xb)
+            with self._amp():
+                out = self.model(xb).float()
             # the sum of the members' mean losses: each member gets exactly its own gradient
             loss = F.cross_entropy(out.reshape(-1, C), yb.reshape(-1)) * G
             if reg.l1 > 0:
@@ -189,7 +190,9 @@ class MultiTrainer(Trainer):
         preds = []
         step = self._chunk()
         for i in range(0, x.shape[0], step):
-            out = self.model(x[i : i + step]).float()  # [G, b, C]
+            with self._amp():
+                out = self.model(x[i : i + step])
+            out = out.float()  # [G, b, C]
             yc = y[..., i : i + step]
             yc = yc.expand(G, -1) if yc.dim() == 1 else yc
             ce = F.cross_entropy(out.reshape(-1, C), yc.reshape(-1), reduction="none").view(G, -1)

@@ -128,6 +128,11 @@ class Trainer:
         except (RuntimeError, TypeError, ValueError):
             self.opt = cls(groups, lr=o.lr, **kw)
 
+    def _amp(self) -> torch.autocast:
+        """bfloat16 autocast for forward passes when `run.precision = "bfloat16"` (weights, optimizer
+        state and the loss stay float32); a no-op context otherwise."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.run.precision == "bfloat16")
+
     def _lr_at(self, epoch: int) -> float:
         o = self.cfg.optim
         if o.schedule == "cosine":
@@ -197,7 +202,9 @@ class Trainer:
             xb, yb = self.x_fit[idx], self.y_fit[idx]
             if reg.input_noise > 0:
                 xb = xb + reg.input_noise * torch.randn_like(xb)
-            loss = F.cross_entropy(self.model(xb), yb)
+            with self._amp():
+                out = self.model(xb)
+            loss = F.cross_entropy(out.float(), yb)
             if reg.l1 > 0:
                 loss = loss + reg.l1 * sum(p.abs().sum() for p in self.decay_params)
             self.opt.zero_grad(set_to_none=True)
@@ -213,7 +220,9 @@ class Trainer:
         loss = torch.zeros((), device=self.device)
         preds = []
         for i in range(0, len(y), EVAL_CHUNK):
-            out = self.model(x[i : i + EVAL_CHUNK]).float()
+            with self._amp():
+                out = self.model(x[i : i + EVAL_CHUNK])
+            out = out.float()
             loss = loss + F.cross_entropy(out, y[i : i + EVAL_CHUNK], reduction="sum")
             preds.append(out.argmax(1))
         return loss, torch.cat(preds)
@@ -337,6 +346,9 @@ class Trainer:
             "n_train": len(self.x_train), "n_corrupted": self.data.n_corrupted, "epochs_to_fit": None,
         }
         emit("started", epoch=0, device=summary["device"], n_params=self.n_params)
+        if cfg.run.precision == "bfloat16" and self.device.type == "cpu":
+            emit("warning", epoch=0, message="run.precision = bfloat16 on a CPU: autocast is emulated here and "
+                                             "can be much slower than float32 (it is meant for GPUs)")
         if cfg.baselines.knn or cfg.baselines.ntk:
             summary.update(self._baselines())
             emit("baseline", epoch=0, **{k: v for k, v in summary.items() if k.startswith("baseline_")})
