@@ -484,6 +484,12 @@ def _run_dir_arg(path: str) -> Path | None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import is_sweep_dir
+
+    if is_sweep_dir(args.run_dir):  # a sweep is shown as far as it is written, followed while it runs
+        from .tui.app import run_lab
+
+        return run_lab("default", [], False, sweep=Path(args.run_dir), runs_dir=args.runs_dir)
     run_dir = _run_dir_arg(args.run_dir)
     if run_dir is None:
         return _fail(f"{args.run_dir!r} is not a run directory (no config.json)")
@@ -530,6 +536,15 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         return _fail(f"--size = {args.size!r}: expected COLSxROWS, 40..400 x 12..200 (e.g. 120x36)")
     if not args.out.endswith(".svg"):
         return _fail(f"--out = {args.out!r}: the screenshot is an SVG file (name it *.svg)")
+    from .replay import is_sweep_dir
+
+    if is_sweep_dir(args.source):
+        if args.set:
+            return _fail("--set applies to a preset; a recorded sweep is shown as it was")
+        from .tui.app import screenshot_sweep
+
+        print(f"screenshot: {screenshot_sweep(args.out, size, args.source)}")
+        return EXIT_OK
     run_dir = _run_dir_arg(args.source)
     if run_dir is None:
         try:
@@ -598,14 +613,14 @@ def build_parser() -> argparse.ArgumentParser:
     ps = sub.add_parser("presets", help="list the packaged presets")
     ps.set_defaults(func=cmd_presets)
 
-    rp = sub.add_parser("replay", help="replay a recorded run in the lab (no GPU needed)")
+    rp = sub.add_parser("replay", help="replay a recorded run, or show a sweep directory, in the lab (no GPU needed)")
     rp.add_argument("run_dir")
     rp.add_argument("--speed", type=float, default=1.0, help="times the recorded pace; 0 = all at once")
     rp.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")
     rp.add_argument("--runs-dir", default=None)
     rp.set_defaults(func=cmd_replay)
 
-    sh = sub.add_parser("screenshot", help="write an SVG of the lab on a preset (trained headless) or a run")
+    sh = sub.add_parser("screenshot", help="write an SVG of the lab on a preset (trained headless), a run or a sweep")
     sh.add_argument("source", help="preset name, preset .toml, or a run directory")
     sh.add_argument("--out", required=True, help="FILE.svg")
     sh.add_argument("--size", default="120x36", help="COLSxROWS (default 120x36)")

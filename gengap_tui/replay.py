@@ -2,6 +2,7 @@
 `gengap_tui.worker.RunHandle.poll`), so the lab shows a recorded run through the same screen.
 
 A run that is still being written is followed: new epochs appear as they are flushed.
+`SweepSource` does the same for a sweep directory (`core.sweep`), for the lab's sweep view.
 No torch, no Textual.
 """
 
@@ -129,3 +130,64 @@ class AttachSource(ReplaySource):
         from .worker import check_tweaks
 
         runs.send_control(self.run_dir, "tweak", changes=check_tweaks(changes))
+
+
+SWEEP_FILES = ("sweep.json", "progress.jsonl", "sweep.jsonl")
+
+
+def is_sweep_dir(path: str | Path) -> bool:
+    """A directory written by `core.sweep.Sweep` (or the start of one: any of its files)."""
+    p = Path(path)
+    return p.is_dir() and any((p / name).is_file() for name in SWEEP_FILES)
+
+
+class SweepSource:
+    """Follows a sweep directory (`core.sweep.Sweep`'s files) while it is written, or reads a
+    finished one at once. `poll()` returns, oldest first:
+
+        {"type": "sweep_meta", "meta": {...}}        sweep.json (param, values, epochs, config, ...)
+        {"type": "progress", "row": {...}}           one progress.jsonl line (a half-written last
+                                                     line waits until it is complete)
+        {"type": "sweep_rows", "rows": [...]}        sweep.jsonl, once the sweep has ended
+        {"type": "sweep_summary", "summary": {...}}  summary.json; last
+
+    The sweep writes sweep.jsonl before summary.json, so the summary's arrival means the final
+    rows are complete. No torch, no Textual."""
+
+    def __init__(self, sweep_dir: str | Path):
+        self.sweep_dir = Path(sweep_dir)
+        if not self.sweep_dir.is_dir():
+            raise FileNotFoundError(f"{str(self.sweep_dir)!r} is not a sweep directory")
+        self.meta: dict | None = None
+        self.rows: list[dict] | None = None
+        self.summary: dict | None = None
+        self._progress = runs.JsonlFollower(self.sweep_dir / "progress.jsonl")
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.sweep_dir
+
+    def poll(self) -> list[dict]:
+        out: list[dict] = []
+        if self.summary is not None:
+            return out
+        if self.meta is None:
+            self.meta = runs.read_json(self.sweep_dir / "sweep.json")
+            if self.meta is not None:
+                out.append({"type": "sweep_meta", "meta": self.meta})
+        out += [{"type": "progress", "row": r} for r in self._progress.poll()]
+        summary = runs.read_json(self.sweep_dir / "summary.json")
+        if summary is not None:
+            # everything else was flushed before the summary: read it now
+            out += [{"type": "progress", "row": r} for r in self._progress.poll()]
+            if self.meta is None and (meta := runs.read_json(self.sweep_dir / "sweep.json")) is not None:
+                self.meta = meta
+                out.insert(0, {"type": "sweep_meta", "meta": meta})
+            self.rows = runs.read_jsonl(self.sweep_dir / "sweep.jsonl")
+            self.summary = summary
+            out += [{"type": "sweep_rows", "rows": self.rows}, {"type": "sweep_summary", "summary": summary}]
+        return out

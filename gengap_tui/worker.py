@@ -7,6 +7,9 @@
         ...                                     # {"type": "run_dir" | "epoch" | "event" | "summary" | "error" | "warning"}
     h.pause(); h.resume(); h.tweak(lr=0.01); h.stop()
 
+A sweep runs the same way: `SweepHandle.start(cfg.dump(), "runs", "model.width", [2, 4, 8])` spawns
+a child that calls `core.sweep.Sweep(...).run(sweep_dir)` (see `SweepHandle`).
+
 The UI side of this module never imports torch (a test checks it): the child imports torch, the
 trainer and the data inside `_child_main`. The child writes the run directory itself (exactly as
 `gengap-tui run` does: config.json with torch_version and device_name, metrics.jsonl and
@@ -147,17 +150,18 @@ class RunHandle:
     def start(cls, config: dict, runs_dir: str | os.PathLike | None = None) -> "RunHandle":
         """Spawn a child that validates `config` (a `Config.dump()` dict), trains it and writes a
         run directory under `runs_dir` (default: $GENGAP_RUNS_DIR or ./runs)."""
-        if hasattr(config, "dump"):  # a Config object is welcome too
-            config = config.dump()
-        config = dict(config)
-        runs_dir = runs.default_runs_dir(runs_dir).absolute()
+        config, runs_dir = _start_args(config, runs_dir)
+        return cls._spawn(_child_main, (config, str(runs_dir)), config, runs_dir)
+
+    @classmethod
+    def _spawn(cls, target, args: tuple, config: dict, runs_dir: Path, name: str = "gengap-train"):
+        """Start `target(*args, out_q, ctl_q, parent_pid)` in a spawned child and wrap it."""
         prepare_multiprocessing()
         ctx = multiprocessing.get_context("spawn")
         out_q, ctl_q = ctx.Queue(), ctx.Queue()
         # daemon: if the UI exits without stopping it, multiprocessing terminates it (SIGTERM ->
         # cancelled, summary written) instead of waiting for the whole run to finish
-        proc = ctx.Process(target=_child_main, name="gengap-train", daemon=True,
-                           args=(config, str(runs_dir), out_q, ctl_q, os.getpid()))
+        proc = ctx.Process(target=target, name=name, daemon=True, args=(*args, out_q, ctl_q, os.getpid()))
         proc.start()
         handle = cls(proc, out_q, ctl_q, config, runs_dir)
         _LIVE.add(handle)
@@ -300,17 +304,19 @@ class RunHandle:
         summary = runs.read_json(self._run_dir / "summary.json") if self._run_dir else None
         if summary is None:  # (else it wrote the summary but died before sending it)
             summary, event = self._failed_summary(reason)
-            msgs.append({"type": "event", "event": event})
+            if event is not None:
+                msgs.append({"type": "event", "event": event})
             if self._run_dir is not None:
                 try:
-                    _append_jsonl(self._run_dir / "events.jsonl", event)
+                    if event is not None:
+                        _append_jsonl(self._run_dir / "events.jsonl", event)
                     runs.write_json_atomic(self._run_dir / "summary.json", summary)
                 except OSError:
                     pass
         msgs.append({"type": "summary", "summary": summary})
         return msgs
 
-    def _failed_summary(self, reason: str) -> tuple[dict, dict]:
+    def _failed_summary(self, reason: str) -> tuple[dict, dict | None]:
         rows = runs.read_jsonl(self._run_dir / "metrics.jsonl") if self._run_dir else []
         events = runs.read_jsonl(self._run_dir / "events.jsonl") if self._run_dir else []
         cfg = (runs.read_json(self._run_dir / "config.json") if self._run_dir else None) or self.config
@@ -355,6 +361,48 @@ class RunHandle:
     def __repr__(self) -> str:
         state = "alive" if self._proc.is_alive() else f"exited {self._proc.exitcode}"
         return f"<RunHandle pid={self.pid} {state} run_dir={self._run_dir}>"
+
+
+class SweepHandle(RunHandle):
+    """A sweep (`core.sweep.Sweep`) in a spawned child process, seen from the UI process.
+
+        h = SweepHandle.start(cfg.dump(), "runs", "model.width", [2, 4, 8])
+        h.poll()   # {"type": "run_dir", "path": <sweep dir>}, {"type": "progress", "row": ...}, ...
+        h.stop()   # the sweep ends as cancelled and writes its partial sweep.jsonl / summary.json
+
+    The same child machinery as a run (SIGTERM / SIGHUP / parent death end it as cancelled, a
+    child that dies without a summary is reported as failed); the messages differ: `run_dir` names
+    the sweep directory (`runs.new_run_dir(runs_dir, "sweep-<preset>")`), `progress` carries one
+    progress.jsonl line, `summary` the sweep's summary.json. The files are the stream: the lab
+    follows the directory (`replay.SweepSource`) whoever writes it. Pause holds the sweep at the
+    end of an epoch; sweeps cannot be tweaked."""
+
+    @classmethod
+    def start(cls, config: dict, runs_dir: str | os.PathLike | None = None, param: str | None = None,
+              values: list[float] | None = None) -> "SweepHandle":
+        """Spawn a child that sweeps `param` (default: the config's sweep.param) over `values`
+        (default: its sweep.values) and writes a sweep directory under `runs_dir`."""
+        config, runs_dir = _start_args(config, runs_dir)
+        sweep = config.get("sweep") or {}
+        param = param or sweep.get("param") or "model.width"
+        values = [float(v) for v in (values if values is not None else sweep.get("values") or [])]
+        handle = cls._spawn(_sweep_child_main, (config, str(runs_dir), param, values), config, runs_dir,
+                            name="gengap-sweep")
+        handle.param, handle.values = param, values
+        return handle
+
+    def tweak(self, **changes: Any) -> None:  # noqa: ARG002
+        raise ValueError("a sweep cannot be tweaked live (every value trains with the same settings)")
+
+    def _failed_summary(self, reason: str) -> tuple[dict, dict | None]:
+        return {"status": "failed", "reason": reason, "param": getattr(self, "param", None),
+                "values": getattr(self, "values", None), "wall_seconds": time.time() - self.started_at}, None
+
+
+def _start_args(config, runs_dir) -> tuple[dict, Path]:
+    if hasattr(config, "dump"):  # a Config object is welcome too
+        config = config.dump()
+    return dict(config), runs.default_runs_dir(runs_dir).absolute()
 
 
 def _append_jsonl(path: Path, obj: dict) -> None:
@@ -402,6 +450,7 @@ class _Child:
         self.pending_tweaks: dict[str, Any] = {}
         self.orphaned = False
         self.done = False
+        self.sweep_dir: Path | None = None
 
     # ----------------------------------------------------------------------------- output
     def send(self, msg: dict) -> None:
@@ -426,7 +475,7 @@ class _Child:
 
     def attach(self, trainer) -> None:
         self.trainer = trainer  # set before reading the flags: a stop in between is not lost
-        if self.pending_tweaks:
+        if self.pending_tweaks and hasattr(trainer, "tweak"):
             trainer.tweak(**self.pending_tweaks)
             self.pending_tweaks = {}
         if self.stop_requested:
@@ -554,6 +603,70 @@ class _Child:
         return 0
 
 
+    # ----------------------------------------------------------------------------- a sweep
+    def on_progress(self, row: dict) -> None:
+        """One progress.jsonl line (already flushed); a pause holds the sweep here, between epochs."""
+        self.send({"type": "progress", "row": row})
+        while self.paused and not self.stop_requested:
+            time.sleep(PAUSE_POLL_S)
+
+    def sweep_main(self, config: dict, runs_dir: str, param: str, values: list[float]) -> int:
+        from .config import ConfigError, validate
+
+        try:
+            cfg = validate(config)
+            runs_path = Path(runs_dir)
+            runs.check_writable(runs_path)
+        except (ConfigError, OSError) as exc:
+            self.send({"type": "error", "message": str(exc)})
+            return 2
+
+        import torch
+
+        torch.set_num_threads(_train_threads())
+        from .core.sweep import Sweep
+
+        try:
+            sweep = Sweep(cfg, param, values)
+        except (ValueError, ConfigError) as exc:  # no values, a value out of range, no such device
+            self.send({"type": "error", "message": str(exc)})
+            return 2
+        self.attach(sweep)  # Sweep.request_stop is what a stop, a signal or parent death calls
+        if self.stop_requested:
+            self.send({"type": "error", "message": "cancelled before the sweep started", "cancelled": True})
+            return 1
+        out_dir = runs.new_run_dir(runs_path, f"sweep-{cfg.name}")
+        self.sweep_dir = out_dir
+        _redirect_output(out_dir / "worker.log")
+        self.send({"type": "run_dir", "path": str(out_dir)})
+        try:
+            summary = sweep.run(out_dir, on_progress=self.on_progress)
+        except BaseException as exc:  # Sweep.run keeps training failures; this is data loading etc.
+            summary = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}", "param": param,
+                       "values": values, "traceback": traceback.format_exc()}
+            runs.write_json_atomic(out_dir / "summary.json", summary)
+        if summary.get("status") == "cancelled" and self.stop_reason:
+            summary["reason"] = self.stop_reason
+            runs.write_json_atomic(out_dir / "summary.json", summary)
+        self.send({"type": "summary", "summary": summary})
+        return 0
+
+    def fail(self, message: str) -> None:
+        """The last resort of `_child_entry`: close the run or sweep directory as failed."""
+        summary = {"status": "failed", "reason": message, "traceback": traceback.format_exc()}
+        try:
+            if self.writer is not None:
+                self.writer.finish(summary)
+            elif self.sweep_dir is not None and runs.read_json(self.sweep_dir / "summary.json") is None:
+                runs.write_json_atomic(self.sweep_dir / "summary.json", summary)
+        except Exception:  # noqa: BLE001
+            pass
+        if self.writer is not None or self.sweep_dir is not None:
+            self.send({"type": "summary", "summary": {"status": "failed", "reason": message}})
+        else:
+            self.send({"type": "error", "message": message})
+
+
 def _redirect_output(path: Path | None) -> None:
     """Send this process's stdout / stderr (library warnings, a native crash's last words) to
     `path`, or nowhere, instead of the lab's terminal, where they would scribble over the screen."""
@@ -581,6 +694,17 @@ def _train_threads() -> int:
 
 def _child_main(config: dict, runs_dir: str, out, ctl, parent_pid: int) -> None:
     """Entry point of the spawned training process."""
+    _child_entry(out, ctl, parent_pid, lambda child: child.main(config, runs_dir))
+
+
+def _sweep_child_main(config: dict, runs_dir: str, param: str, values: list[float], out, ctl,
+                      parent_pid: int) -> None:
+    """Entry point of the spawned sweep process (`SweepHandle`)."""
+    _child_entry(out, ctl, parent_pid, lambda child: child.sweep_main(config, runs_dir, param, values))
+
+
+def _child_entry(out, ctl, parent_pid: int, body) -> None:
+    """Signals, the control thread and the last-resort failure report around `body(child)`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the UI owns Ctrl+C
     _redirect_output(None)  # until the run directory exists and its worker.log takes over
     child = _Child(out, ctl, parent_pid)
@@ -591,18 +715,9 @@ def _child_main(config: dict, runs_dir: str, out, ctl, parent_pid: int) -> None:
     thread.start()
     code = 1
     try:
-        code = child.main(config, runs_dir)
+        code = body(child)
     except BaseException as exc:  # noqa: BLE001 - report, and leave a summary if a run dir exists
-        message = f"the training process failed: {type(exc).__name__}: {exc}"
-        if child.writer is not None:
-            try:
-                child.writer.finish({"status": "failed", "reason": message,
-                                     "traceback": traceback.format_exc()})
-            except Exception:  # noqa: BLE001
-                pass
-            child.send({"type": "summary", "summary": {"status": "failed", "reason": message}})
-        else:
-            child.send({"type": "error", "message": message})
+        child.fail(f"the training process failed: {type(exc).__name__}: {exc}")
     finally:
         child.done = True
         thread.join(CONTROL_POLL_S * 2)

@@ -3,6 +3,12 @@
 Training runs in a spawned process (`gengap_tui.worker.RunHandle`); this process never imports
 torch. A 10 Hz timer drains the worker's queue without blocking, and the curves are redrawn at
 most 4 times a second, only when new data arrived, from series thinned to ~2x the plot width.
+
+A run of K stacked seeds (`run.seeds`) is drawn as its mean curve with a min-max band (two dim
+lines). A sweep (`core.sweep`: started here with f4 / the palette in a spawned child,
+`worker.SweepHandle`, or opened with `GengapApp(sweep=DIR)`) has its own view: test, train and
+val error against the swept value (log10 x), the interpolation threshold marked; the lab follows
+the sweep directory's files (`replay.SweepSource`) while they are written.
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ from textual_plotext import PlotextPlot
 
 from .. import presets, runs
 from ..compare import diff_labels
-from ..config import SECTIONS, Config, ConfigError, build, validate
-from ..replay import AttachSource, ReplaySource
-from .series import RunSeries, log10_ticks, thin
+from ..config import SECTIONS, Config, ConfigError, apply_overrides, build, validate
+from ..replay import AttachSource, ReplaySource, SweepSource
+from .series import RunSeries, SweepSeries, fmt_value, log10_ticks, thin, value_ticks
 
 # the fields shown in the panels, by section (the rest keep the preset's values)
 PANELS: dict[str, list[str]] = {
@@ -55,6 +61,14 @@ LIVE = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
         "early_stopping.patience": "patience", "early_stopping.observe": "observe",
         "early_stopping.min_delta": "min_delta"}
 VIEWS = ("error", "loss", "memorization")
+SWEEP_VIEW = "sweep"  # joins the f9 cycle once a sweep is on screen
+# a seeds run's min-max band: the mean lines keep plotext's default colors (blue+, green+, red+,
+# cyan+, magenta+ in order); each band line is its mean line's color at half brightness
+BAND_COLORS = ((30, 71, 117), (18, 105, 70), (121, 38, 38), (21, 92, 110), (107, 56, 107))
+BAND_KEYS = ("train_err", "val_err", "train_loss", "val_loss", "train_clean_err", "noisy_memorized")
+SWEEP_LINES = (("train_err", "train err", "blue+"), ("val_err", "val err", "green+"),
+               ("test_err", "test err", "red+"))
+THRESHOLD_COLOR = "magenta"
 COMPARE_COLORS = ("cyan", "magenta", "yellow", "white")
 MAX_COMPARE = 4
 ATTACH = "\0attach"  # PickRuns' answer when the user attaches instead of comparing
@@ -74,6 +88,17 @@ def short_path(p: Path | str) -> str:
     return rel if not rel.startswith("..") else str(p)
 
 
+def fit_title(parts: list[str], width: int) -> str:
+    """`parts` joined by " | ", dropping trailing ones that do not fit: plotext leaves out a title
+    wider than the plot altogether."""
+    title = parts[0]
+    for part in parts[1:]:
+        if len(title) + 3 + len(part) > width:
+            break
+        title += " | " + part
+    return title
+
+
 class LabCommands(Provider):
     """The lab's actions in the command palette."""
 
@@ -83,6 +108,8 @@ class LabCommands(Provider):
         ("Stop the run", "stop", "end it as cancelled; every finished epoch is kept (f7)"),
         ("Toggle log scale of the loss", "toggle_log", "plot log10(loss) (f8)"),
         ("Next plot: error / loss / memorization", "next_view", "cycle the curves (f9)"),
+        ("Sweep model.width over the preset's \\[sweep] values", "sweep",
+         "one model per value in a child process; error against the value, live (f4; f7 stops it)"),
         ("Show or hide the settings panels", "toggle_panels", "the drawer (f2)"),
         ("Compare past runs", "compare", "overlay up to 4 recorded runs (f3)"),
         ("Load a preset", "load_preset", "fill the panels from a preset (ctrl+o)"),
@@ -288,6 +315,7 @@ class GengapApp(App):
         Binding("f7", "stop", "Stop", priority=True, id="stop"),
         Binding("f8", "toggle_log", "Log loss", priority=True, id="log"),
         Binding("f9", "next_view", "Plot", priority=True, id="view"),
+        Binding("f4", "sweep", "Sweep", show=False, priority=True, id="sweep"),
         Binding("f2", "toggle_panels", "Panels", priority=True, id="panels"),
         Binding("f3", "compare", "Compare", priority=True, id="compare"),
         Binding("ctrl+o", "load_preset", "Load", priority=True, id="load"),
@@ -297,7 +325,7 @@ class GengapApp(App):
 
     def __init__(self, preset: str = "default", overrides: list[str] | None = None, autostart: bool = False,
                  runs_dir: str | Path | None = None, replay: str | Path | None = None, speed: float = 1.0,
-                 compare: list[str] | None = None, attach: bool = False):
+                 compare: list[str] | None = None, attach: bool = False, sweep: str | Path | None = None):
         super().__init__()
         from ..worker import prepare_multiprocessing
 
@@ -310,12 +338,20 @@ class GengapApp(App):
             self.replay_source = None
         else:
             self.replay_source = AttachSource(replay) if attach else ReplaySource(replay, speed)
+        if replay is not None and sweep is not None:
+            raise ValueError("GengapApp: give replay= or sweep=, not both")
+        self.sweep_source = SweepSource(sweep) if sweep is not None else None
+        self.status_text = "ready"
         if self.replay_source is not None:
             self.base_raw = run_config(self.replay_source.config)
             self.cfg: Config = validate(self.base_raw, str(replay))
+        elif self.sweep_source is not None:
+            self.base_raw, self.cfg = self._sweep_config(self.sweep_source.sweep_dir, preset)
         else:
-            self.base_raw = presets.load_raw(preset)
-            self.cfg = build(self.base_raw, overrides or [])
+            # the --set overrides become part of the base: the panels show only some fields, and
+            # the others (device, data.n_val, run.seeds, sweep.values) must survive validate_form
+            self.base_raw = apply_overrides(presets.load_raw(preset), overrides or [])
+            self.cfg = build(self.base_raw)
         self.autostart = autostart
         self.runs_dir = runs.default_runs_dir(runs_dir)
         self.compare_dirs: list[str] = list(compare or [])[:MAX_COMPARE]
@@ -332,11 +368,32 @@ class GengapApp(App):
         self.view = "error"
         self.log_loss = False
         self.paused = False
-        self._drawn_version = -1
+        self._drawn_version: Any = -1
         self._last_draw = 0.0
         self._t_start = 0.0
-        self.status_text = "ready"
         self._status_shown = ""
+        self._retired: list = []  # replaced training processes, drained until they end
+        # the sweep on screen: its child (if this lab started it), its files, its numbers
+        self.sweep_handle = None
+        self.sweep_series = SweepSeries()
+        self.sweep_meta: dict | None = None
+        self.sweep_summary: dict | None = None
+        self.sweep_param = self.cfg.sweep.param
+        self.sweep_paused = False
+        if self.sweep_source is not None:
+            self.view = SWEEP_VIEW
+
+    def _sweep_config(self, sweep_dir: Path, preset: str) -> tuple[dict, Config]:
+        """The config a sweep directory was made with (sweep.json), for the panels; the preset's
+        when sweep.json is not written yet or does not validate here (the view needs neither)."""
+        raw = (runs.read_json(sweep_dir / "sweep.json") or {}).get("config")
+        if isinstance(raw, dict):
+            try:
+                return run_config(raw), validate(run_config(raw), str(sweep_dir / "sweep.json"))
+            except ConfigError as exc:
+                self.status_text = f"the sweep's config does not validate here ({exc}): the panels show {preset}"
+        base = presets.load_raw(preset)
+        return base, build(base)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -385,6 +442,9 @@ class GengapApp(App):
             verb = "attached to" if isinstance(self.replay_source, AttachSource) else "replaying"
             self.status_text = f"{verb} {short_path(self.replay_source.run_dir)}"
             self._poll()
+        elif self.sweep_source is not None:
+            self.query_one("#patience").display = False  # as _set_view does for the sweep view
+            self._follow_sweep(self.sweep_source)
         elif self.autostart:
             self.call_after_refresh(self.action_start)
 
@@ -496,17 +556,145 @@ class GengapApp(App):
 
         if self.handle is not None and self.handle.alive:
             self.handle.stop()
+            self._retire(self.handle)
+        stopped_sweep = self._stop_sweep_for_another()
         self.series, self.events, self.summary = RunSeries(), [], None
         self._set_run_cfg(cfg)
         self.paused = False
         self._t_start = time.monotonic()
         self.handle = RunHandle.start(cfg.dump(), self.runs_dir)
-        self.status_text = "starting (the worker loads torch and the data)"
+        self.status_text = "starting (the worker loads torch and the data)" + stopped_sweep
+        if self.view == SWEEP_VIEW:
+            self._set_view("error")
         self.query_one("#summary", Static).update("")
         self._refresh_status()
         self._draw(force=True)
 
+    def _retire(self, handle) -> None:
+        """Keep draining a replaced child's queue until it ends, so it never blocks on a full pipe."""
+        if hasattr(handle, "join") and handle not in self._retired:
+            self._retired.append(handle)
+
+    def _stop_sweep_for_another(self) -> str:
+        """One training process at a time (DESIGN §1: two would share the cores): stop this lab's
+        sweep, which still writes its partial results. Returns a note for the status bar."""
+        h = self.sweep_handle
+        if h is None or h.done:
+            return ""
+        h.stop()
+        self._retire(h)
+        self.sweep_handle = None
+        return " (stopped the sweep: one training process at a time)"
+
+    def _stop_run_for_another(self) -> str:
+        h = self.handle
+        if h is None or isinstance(h, ReplaySource) or h.finished or not h.alive:
+            return ""
+        h.stop()
+        self._retire(h)
+        return " (stopped the run: one training process at a time)"
+
+    # ------------------------------------------------------------------ sweeps
+    def action_sweep(self) -> None:
+        """Sweep the panels' config over its [sweep] values (the preset's; the panels don't show
+        them) in a spawned child; the sweep view follows the sweep directory it writes."""
+        cfg = self.validate_form()
+        if cfg is None:
+            self.status_text = f"[b red]cannot sweep: {len(self.errors)} invalid field(s)[/]"
+            self.bell()
+            self._refresh_status()
+            return
+        if not cfg.sweep.values:
+            self.status_text = (f"[b red]nothing to sweep: this preset's \\[sweep] values are empty[/] - load one "
+                                "that has them (ctrl+o: double-descent) or start the lab with "
+                                "--set 'sweep.values=[2,4,8,16]'")
+            self.bell()
+            self._refresh_status()
+            return
+        from ..worker import SweepHandle
+
+        note = self._stop_run_for_another()
+        self._stop_sweep_for_another()
+        self.sweep_handle = SweepHandle.start(cfg.dump(), self.runs_dir, cfg.sweep.param, list(cfg.sweep.values))
+        self._reset_sweep(cfg.sweep.param, self.sweep_handle.values)
+        self.sweep_source, self.sweep_paused = None, False
+        self.status_text = (f"starting a sweep of {cfg.sweep.param} over {len(cfg.sweep.values)} values "
+                            "(the worker loads torch and the data)" + note)
+        self._set_view(SWEEP_VIEW)
+
+    def _reset_sweep(self, param: str, values: list[float]) -> None:
+        values = sorted(values) if param == "model.width" else list(values)  # as core.sweep orders them
+        self.sweep_series, self.sweep_meta, self.sweep_summary = SweepSeries(values), None, None
+        self.sweep_param = param
+
+    def _follow_sweep(self, source: SweepSource) -> None:
+        """Show the sweep written in `source`'s directory (by this lab's child or by anyone)."""
+        self.sweep_source = source
+        if self.sweep_handle is None:  # opened from disk: nothing known yet
+            self._reset_sweep(self.sweep_param, [])
+        self.status_text = f"following the sweep in {short_path(source.sweep_dir)}"
+        self._poll_sweep_files()
+        self._refresh_status()
+        self._draw(force=True)
+
+    def _poll_sweep(self) -> None:
+        changed = False
+        if self.sweep_handle is not None:
+            msgs = self.sweep_handle.poll()
+            changed = bool(msgs)
+            for m in msgs:
+                self._sweep_child_message(m)
+        if self._poll_sweep_files() or changed:
+            self._refresh_status()
+
+    def _poll_sweep_files(self) -> bool:
+        if self.sweep_source is None or self.sweep_source.finished:
+            return False
+        msgs = self.sweep_source.poll()
+        for m in msgs:
+            self._sweep_file_message(m)
+        return bool(msgs)
+
+    def _sweep_child_message(self, m: dict) -> None:
+        """What the sweep's child says that is not in its files: where they are, and errors. (Its
+        progress lines are the files' lines: the view reads those, whoever writes the sweep.)"""
+        t = m.get("type")
+        if t == "run_dir" and self.sweep_source is None:
+            self._follow_sweep(SweepSource(m["path"]))
+        elif t == "error":
+            self.status_text = f"[b red]sweep: {m.get('message')}[/]"
+        elif t == "warning":
+            self.status_text = f"[b yellow]{m.get('message')}[/]"
+
+    def _sweep_file_message(self, m: dict) -> None:
+        t = m.get("type")
+        if t == "sweep_meta":
+            self.sweep_meta = m["meta"]
+            self.sweep_param = m["meta"].get("param") or self.sweep_param
+            if m["meta"].get("values"):
+                self.sweep_series.set_values(m["meta"]["values"])
+        elif t == "progress":
+            self.sweep_series.add_progress(m["row"])
+            if self.status_text.startswith(("starting", "following")):
+                self.status_text = "sweeping"
+        elif t == "sweep_rows":
+            self.sweep_series.add_final(m["rows"])
+        elif t == "sweep_summary":
+            self.sweep_summary = m["summary"]
+            s = self.sweep_summary
+            self.status_text = f"sweep {s.get('status', 'finished')}" + (f": {s['reason']}" if s.get("reason") else "")
+            self._show_summary()
+
+    def _sweep_live(self) -> bool:
+        return self.sweep_handle is not None and not self.sweep_handle.done
+
+    def _run_live(self) -> bool:
+        return self.handle is not None and not self.handle.finished
+
     def action_pause(self) -> None:
+        if self._sweep_live() and (self.view == SWEEP_VIEW or not self._run_live()):
+            self._pause_sweep()
+            return
         if self.handle is None or self.handle.finished:
             return
         if self.paused:
@@ -517,8 +705,22 @@ class GengapApp(App):
         self.status_text = "paused" if self.paused else "running"
         self._refresh_status()
 
+    def _pause_sweep(self) -> None:
+        """A paused sweep waits at the end of its current epoch."""
+        if self.sweep_paused:
+            self.sweep_handle.resume()
+        else:
+            self.sweep_handle.pause()
+        self.sweep_paused = not self.sweep_paused
+        self.status_text = "sweep paused (at the end of this epoch)" if self.sweep_paused else "sweeping"
+        self._refresh_status()
+
     def action_stop(self) -> None:
-        if self.handle is not None and not self.handle.finished:
+        if self._sweep_live() and (self.view == SWEEP_VIEW or not self._run_live()):
+            self.sweep_handle.stop()  # the sweep writes sweep.jsonl and summary.json as cancelled
+            self.status_text = "stopping the sweep"
+            self._refresh_status()
+        elif self.handle is not None and not self.handle.finished:
             self.handle.stop()
             self.status_text = "stopping"
             self._refresh_status()
@@ -526,11 +728,23 @@ class GengapApp(App):
     def action_toggle_log(self) -> None:
         self.log_loss = not self.log_loss
         if self.view != "loss":
-            self.view = "loss"
+            self._set_view("loss")
         self._draw(force=True)
 
     def action_next_view(self) -> None:
-        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        views = VIEWS + (SWEEP_VIEW,) if self._has_sweep() else VIEWS
+        self._set_view(views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0])
+
+    def _has_sweep(self) -> bool:
+        return self.sweep_source is not None or self.sweep_handle is not None
+
+    def _set_view(self, view: str) -> None:
+        """Switch the plot; the sweep view has no patience counter and its own summary line."""
+        was_sweep, self.view = self.view == SWEEP_VIEW, view
+        if was_sweep != (view == SWEEP_VIEW):
+            self.query_one("#patience").display = view != SWEEP_VIEW
+            self._show_summary()
+            self._refresh_status()
         self._draw(force=True)
 
     def action_load_preset(self) -> None:
@@ -584,6 +798,8 @@ class GengapApp(App):
         self._fill_panels(cfg)
         self.series, self.events, self.summary, self.paused = RunSeries(), [], None, False
         self.handle, self._t_start = src, time.monotonic()
+        if self.view == SWEEP_VIEW:
+            self._set_view("error")
         self.status_text = f"attached to {short_path(src.run_dir)}"
         self.query_one("#summary", Static).update("")
         self._poll()
@@ -658,7 +874,12 @@ class GengapApp(App):
         self.exit()
 
     def shutdown_run(self, timeout: float = 5.0) -> None:
-        """Stop a live run so that its directory is closed with summary.json (cancelled)."""
+        """Stop a live run or sweep so that its directory is closed with summary.json (cancelled)."""
+        for old in self._retired:
+            old.close(timeout)
+        self._retired = []
+        if self.sweep_handle is not None and not self.sweep_handle.done:
+            self.sweep_handle.close(timeout)  # its files have everything: nothing to show any more
         h = self.handle
         if h is None or h.finished:
             return
@@ -669,6 +890,12 @@ class GengapApp(App):
     def _poll(self) -> None:
         if self.handle is not None:
             self._consume(self.handle.poll())
+        if self._has_sweep():
+            self._poll_sweep()
+        if self._retired:
+            for old in self._retired:
+                old.poll()  # drained and dropped: what they write goes to their own directories
+            self._retired = [old for old in self._retired if not old.done and old.alive]
         self._draw()
 
     def _consume(self, messages: list[dict]) -> None:
@@ -715,18 +942,69 @@ class GengapApp(App):
                                            self._event_epoch("would_stop"), es.monitor)
 
     def _show_summary(self) -> None:
-        s = self.summary or {}
+        if self.view == SWEEP_VIEW:
+            self.query_one("#summary", Static).update(self._sweep_summary_text())
+            return
+        if self.summary is None:
+            self.query_one("#summary", Static).update("")
+            return
+        s = self.summary
         parts = [f"[b]{s.get('status')}[/] after {s.get('epochs_run')} epochs"]
         if s.get("test_err") is not None:
             kept = f" (kept epoch {s.get('best_epoch')})" if s.get("restored_best") else ""
-            parts.append(f"test err {s['test_err']:.4f}{kept}")
+            if isinstance(s.get("test_err_std"), (int, float)):  # K seeds: their mean and spread
+                k = s.get("members") or len(s.get("test_err_members") or []) or "K"
+                spread = f"test err {s['test_err']:.4f} ± {s['test_err_std']:.4f} (mean ± std of {k} seeds"
+                if isinstance(s.get("test_err_min"), (int, float)) and isinstance(s.get("test_err_max"), (int, float)):
+                    spread += f", {s['test_err_min']:.4f}-{s['test_err_max']:.4f}"
+                parts.append(spread + f"){kept}")
+            else:
+                parts.append(f"test err {s['test_err']:.4f}{kept}")
         if s.get("would_stop_test_err") is not None:
             parts.append(f"stopping would have given {s['would_stop_test_err']:.4f}")
         if s.get("reason") and s.get("status") not in ("completed", "early_stopped"):
             parts.append(str(s["reason"]))
         self.query_one("#summary", Static).update(" | ".join(parts))
 
+    def _sweep_summary_text(self) -> str:
+        """The sweep's outcome (summary.json): status, threshold, peak and dip of the test error."""
+        s = self.sweep_summary
+        if s is None:
+            return ""
+        leaf = self.sweep_param.split(".")[-1]
+        wall = s.get("wall_seconds")
+        parts = [f"[b]sweep {s.get('status')}[/]" + (f" in {wall:.0f}s" if isinstance(wall, (int, float)) else "")]
+        thr = s.get("interpolation_threshold")
+        parts.append(f"interpolation threshold {leaf} {fmt_value(thr)}" if thr is not None
+                     else "no value fit the training set (train err > 1%)")
+        if s.get("peak_value") is not None and (s.get("peak_prominence") or 0) > 0:
+            parts.append(f"test err peak {s['peak_test_err']:.4f} @ {leaf} {fmt_value(s['peak_value'])} "
+                         f"(dip {s['dip_test_err']:.4f} @ {fmt_value(s['dip_value'])})")
+        if isinstance(s.get("last_test_err"), (int, float)):
+            parts.append(f"last test err {s['last_test_err']:.4f}")
+        if s.get("reason") and s.get("status") != "completed":
+            parts.append(str(s["reason"]))
+        return " | ".join(parts)
+
+    def _seeds(self) -> int:
+        """How many stacked seeds the run on screen has (its rows say; 1 for an ordinary run)."""
+        last = self.series.last or {}
+        k = last.get("members")
+        return int(k) if isinstance(k, (int, float)) and not isinstance(k, bool) and k > 1 else 1
+
+    def _sweep_status_head(self) -> str:
+        meta = self.sweep_meta or {}
+        sw = self.sweep_series
+        epochs = meta.get("epochs") or (self.run_cfg or self.cfg).optim.epochs
+        where = short_path(self.sweep_source.sweep_dir) if self.sweep_source is not None else "-"
+        paused = " (paused)" if self.sweep_paused and self._sweep_live() else ""
+        return (f"[b]sweep {self.sweep_param}[/] | {meta.get('device') or 'device -'} | "
+                f"epoch {sw.epoch or '-'}/{epochs}{paused} | {sw.known}/{len(sw.values) or '-'} values | {where}")
+
     def _refresh_status(self) -> None:
+        if self.view == SWEEP_VIEW:
+            self._set_status(f"{self._sweep_status_head()}\n{self.status_text}")
+            return
         cfg = self.run_cfg or self.cfg
         last = self.series.last
         device = next((e.get("device") for e in self.events if e.get("event") == "started"), None)
@@ -737,7 +1015,12 @@ class GengapApp(App):
             per = (time.monotonic() - self._t_start) / last["epoch"]
             eta = f"ETA {per * (cfg.optim.epochs - last['epoch']):.0f}s"
         run_dir = short_path(self.handle.run_dir) if self.handle is not None and self.handle.run_dir else "-"
-        text = f"[b]{cfg.name}[/] | {device or 'device -'} | {epoch} | {sps} | {eta} | {run_dir}\n{self.status_text}"
+        seeds = f" | {self._seeds()} seeds (mean, band = min–max)" if self._seeds() > 1 else ""
+        text = (f"[b]{cfg.name}[/] | {device or 'device -'} | {epoch} | {sps} | {eta} | {run_dir}\n"
+                f"{self.status_text}{seeds}")
+        self._set_status(text)
+
+    def _set_status(self, text: str) -> None:
         if text != self._status_shown:  # fixed height: no layout pass needed
             self._status_shown = text
             self.query_one("#status", Static).update(text, layout=False)
@@ -745,11 +1028,19 @@ class GengapApp(App):
     # ------------------------------------------------------------------ curves
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and (self.series.version == self._drawn_version or now - self._last_draw < 0.25):
+        version = (SWEEP_VIEW, self.sweep_series.version) if self.view == SWEEP_VIEW else self.series.version
+        if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
-        self._drawn_version, self._last_draw = self.series.version, now
+        self._drawn_version, self._last_draw = version, now
         widget = self.query_one("#plot", Curves)
-        max_points = max(16, 2 * max(widget.size.width, 40))
+        if self.view == SWEEP_VIEW:
+            widget.draw(self._sweep_fill(widget.size.width))
+        else:
+            widget.draw(self._run_fill(widget.size.width))
+
+    def _run_fill(self, width: int):
+        """The fill function of the error / loss / memorization view (built in the Curves thread)."""
+        max_points = max(16, 2 * max(width, 40))
         cfg = self.run_cfg or self.cfg
         log = self.view == "loss" and self.log_loss
         if self.view == "error":
@@ -773,12 +1064,22 @@ class GengapApp(App):
             return thin(xs, ys, max_points)
 
         lines: list[tuple[list[float], list[float], str, str | None]] = []
+        bands: list[tuple[list[float], list[float], tuple[int, int, int]]] = []
+        seeds = self._seeds()
         for key, label in keys:
             xs, ys = prepared(self.series, key)
             if xs:
                 if self.compared and key in ("val_err", "val_loss", "noisy_memorized"):
                     label = f"{label} {self.compare_self_label}"
+                if seeds > 1 and key in BAND_KEYS:  # min and max over the seeds, dim, under the mean
+                    color = BAND_COLORS[len(lines) % len(BAND_COLORS)]
+                    for bound in ("_min", "_max"):
+                        bx, by = prepared(self.series, key + bound)
+                        if bx:
+                            bands.append((bx, by, color))
                 lines.append((xs, ys, label, None))
+        if bands:
+            title += f" | {seeds} seeds: mean, band = min–max"
         overlay_key = {"error": "val_err", "loss": "val_loss", "memorization": "noisy_memorized"}[self.view]
         for (label, series), color in zip(self.compared, COMPARE_COLORS):
             xs, ys = prepared(series, overlay_key)
@@ -803,7 +1104,7 @@ class GengapApp(App):
                     if isinstance(e.get(key), (int, float)):
                         hlines.append((float(e[key]), color))
                         title += f" | {name} test {e[key]:.3f} ({color} line)"
-        ys_all = [y for _, ys, _, _ in lines for y in ys]
+        ys_all = [y for _, ys, _, _ in lines for y in ys] + [y for _, ys, _ in bands for y in ys]
         yticks = log10_ticks(min(ys_all), max(ys_all)) if log and ys_all else None
         last_epochs = [self.series.rows[-1]["epoch"]] if self.series.rows else []
         last_epochs += [sr.rows[-1]["epoch"] for _, sr in self.compared if sr.rows]
@@ -811,6 +1112,8 @@ class GengapApp(App):
         xticks = sorted({1 + round(i * (x_max - 1) / 4) for i in range(5)})
 
         def fill(plt) -> None:  # runs in the Curves widget's build thread
+            for xs, ys, color in bands:  # first: the mean lines are drawn over them
+                plt.plot(xs, ys, marker="braille", color=color)
             for xs, ys, label, color in lines:
                 if color:
                     plt.plot(xs, ys, label=label, marker="braille", color=color)
@@ -827,7 +1130,61 @@ class GengapApp(App):
             plt.xlim(1, x_max)
             plt.xticks(xticks)
 
-        widget.draw(fill)
+        return fill
+
+    def _sweep_fill(self, width: int):
+        """The fill function of the sweep view: each value's latest train / val / test error
+        against the value (log10 x, ticks at the real values), the interpolation threshold as a
+        vertical line; the peak and dip of the test error in the title once the sweep has ended."""
+        sw, summary = self.sweep_series, self.sweep_summary or {}
+        log = sw.log_x
+        param = self.sweep_param
+        leaf = param.split(".")[-1]
+
+        def x_of(v: float) -> float:
+            return math.log10(v) if log else v
+
+        lines = []
+        for key, label, color in SWEEP_LINES:
+            vs, ys = sw.get(key)
+            if vs:
+                lines.append(([x_of(v) for v in vs], ys, label, color))
+        thr = summary.get("interpolation_threshold") if self.sweep_summary is not None else sw.threshold()
+        parts = [f"sweep: error against {leaf}" + (" (log x)" if log else "")]
+        if not lines:
+            parts.append("waiting for the first epoch")
+        elif self.sweep_summary is None and sw.epoch:
+            parts.append(f"epoch {sw.epoch}")
+        if thr is not None:
+            parts.append(f"interpolation threshold {fmt_value(thr)}")
+        if summary.get("peak_value") is not None and (summary.get("peak_prominence") or 0) > 0:
+            parts.append(f"test peak {summary['peak_test_err']:.3f} @ {fmt_value(summary['peak_value'])}, "
+                         f"dip {summary['dip_test_err']:.3f} @ {fmt_value(summary['dip_value'])}")
+        title = fit_title(parts, width - 6)
+        values = sw.values or sorted(sw.latest)
+        xticks = value_ticks(values, log, max(2, width // 8))
+        xs_all = xticks[0] or [0.0, 1.0]
+        pad = max(0.02 * (max(xs_all) - min(xs_all)), 0.05)
+        ys_all = [y for _, ys, _, _ in lines for y in ys]
+        y_top = max(ys_all) * 1.1 + 0.01 if ys_all else 1.0
+        x_thr = x_of(thr) if thr is not None and (thr > 0 or not log) else None
+
+        def fill(plt) -> None:  # runs in the Curves widget's build thread
+            for xs, ys, label, color in lines:
+                plt.plot(xs, ys, label=label, marker="braille", color=color)
+                plt.scatter(xs, ys, marker="●", color=color)
+            if x_thr is not None:
+                plt.vline(x_thr, THRESHOLD_COLOR)
+                plt.text("interpolation threshold", x_thr, y_top * 0.96, color=THRESHOLD_COLOR, alignment="left")
+            if xticks[0]:
+                plt.xticks(*xticks)
+            plt.title(title)
+            plt.xlabel(param + (" (log scale)" if log else ""))
+            plt.ylabel("error")
+            plt.xlim(min(xs_all) - pad, max(xs_all) + pad)
+            plt.ylim(0, y_top)
+
+        return fill
 
 
 def run_lab(preset: str, overrides: list[str], autostart: bool, **kw) -> int:
@@ -873,6 +1230,30 @@ def screenshot(out: str | Path, size: tuple[int, int], replay: str | Path, view:
             app.panels_open = panels
             app._fit_panels()
         app.view, app.log_loss = view, log_loss
+        await pilot.pause(0.2)
+        await settle_curves(app, pilot)
+        app.save_screenshot(filename=out.name, path=str(out.parent or "."))
+        app.exit()
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    app.run(headless=True, size=size, auto_pilot=pilot_fn)
+    return out
+
+
+def screenshot_sweep(out: str | Path, size: tuple[int, int], sweep_dir: str | Path, panels: bool | None = None,
+                     wait: float = 2.0) -> Path:
+    """Render the lab's sweep view on a sweep directory and write an SVG of the screen. A sweep
+    still being written is shown as far as it has got (after up to `wait` s for its summary)."""
+    out = Path(out)
+    app = GengapApp(sweep=sweep_dir)
+
+    async def pilot_fn(pilot) -> None:
+        deadline = time.monotonic() + wait
+        while app.sweep_summary is None and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        if panels is not None:
+            app.panels_open = panels
+            app._fit_panels()
         await pilot.pause(0.2)
         await settle_curves(app, pilot)
         app.save_screenshot(filename=out.name, path=str(out.parent or "."))

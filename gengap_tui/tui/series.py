@@ -80,3 +80,103 @@ def _num(v) -> float | None:
         except ValueError:
             return None
     return None
+
+
+FIT_ERR = 0.01  # mirrors core.trainer.FIT_ERR (not imported: that module imports torch)
+SWEEP_KEYS = ("train_err", "val_err", "test_err", "train_loss", "val_loss", "test_loss")
+
+
+def fmt_value(v: float) -> str:
+    """A swept value as people write it: integers without a decimal point."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def value_ticks(values: list[float], log: bool, max_ticks: int) -> tuple[list[float], list[str]]:
+    """Ticks at the swept values themselves (positions in log10 space when `log`), labelled with
+    the real values; when they would crowd, every value at least 1/(max_ticks-1) of the axis from
+    the previous tick (the first and the last are always kept)."""
+    vs = sorted({float(v) for v in values if not log or v > 0})
+    if not vs:
+        return [], []
+    pos = [math.log10(v) if log else v for v in vs]
+    keep = list(range(len(vs)))
+    if len(vs) > max(2, max_ticks):
+        gap = (pos[-1] - pos[0]) / max(1, max_ticks - 1)
+        keep = [0]
+        for i in range(1, len(vs)):
+            if pos[i] - pos[keep[-1]] >= gap * 0.999:
+                keep.append(i)
+        if keep[-1] != len(vs) - 1:
+            if len(keep) > 1 and pos[-1] - pos[keep[-1]] < gap * 0.999:
+                keep.pop()
+            keep.append(len(vs) - 1)
+    return [pos[i] for i in keep], [fmt_value(vs[i]) for i in keep]
+
+
+class SweepSeries:
+    """The latest known numbers of each swept value: from progress.jsonl while the sweep runs
+    (per epoch, all values together, or the one being trained), then sweep.jsonl's final rows."""
+
+    def __init__(self, values: list[float] | None = None) -> None:
+        self.values: list[float] = [float(v) for v in values or []]  # the sweep's values, known or not
+        self.latest: dict[float, dict[str, float]] = {}
+        self.epoch = 0  # the newest epoch seen
+        self.version = 0
+
+    def set_values(self, values: list[float]) -> None:
+        self.values = [float(v) for v in values]
+        self.version += 1
+
+    def add_progress(self, row: dict) -> None:
+        """One progress.jsonl line: lists aligned with `values`."""
+        epoch = row.get("epoch")
+        for i, v in enumerate(row.get("values") or []):
+            v = _num(v)
+            if v is None:
+                continue
+            nums = self.latest.setdefault(v, {})
+            for k in SWEEP_KEYS:
+                col = row.get(k)
+                if isinstance(col, list) and i < len(col) and (x := _num(col[i])) is not None:
+                    nums[k] = x
+            if isinstance(epoch, int):
+                nums["epoch"] = epoch
+            if v not in self.values:
+                self.values.append(v)
+        if isinstance(epoch, int):
+            self.epoch = max(self.epoch, epoch)
+        self.version += 1
+
+    def add_final(self, rows: list[dict]) -> None:
+        """sweep.jsonl: each trained value's final numbers replace the live ones."""
+        for r in rows:
+            v = _num(r.get("value"))
+            if v is None or r.get("status") == "not_run":
+                continue
+            nums = self.latest.setdefault(v, {})
+            for k in SWEEP_KEYS:
+                if (x := _num(r.get(k))) is not None:
+                    nums[k] = x
+            if isinstance(r.get("epochs_run"), int):
+                nums["epoch"] = r["epochs_run"]
+        self.version += 1
+
+    def get(self, key: str) -> tuple[list[float], list[float]]:
+        """(values, numbers) of the values that have a finite `key`, in ascending value order."""
+        pairs = sorted((v, n[key]) for v, n in self.latest.items() if key in n and math.isfinite(n[key]))
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def threshold(self) -> float | None:
+        """The interpolation threshold: the smallest value whose training error is <= 1%."""
+        vs, errs = self.get("train_err")
+        return next((v for v, e in zip(vs, errs) if e <= FIT_ERR), None)
+
+    @property
+    def known(self) -> int:
+        return sum(1 for n in self.latest.values() if "test_err" in n or "train_err" in n)
+
+    @property
+    def log_x(self) -> bool:
+        """Plot against log10(value): every value is positive."""
+        vs = self.values or list(self.latest)
+        return bool(vs) and all(v > 0 for v in vs)
