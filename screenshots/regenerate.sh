@@ -19,4 +19,10 @@ do=$(rundir label-noise --set optim.epochs=80 --set early_stopping.observe=true 
 "$G" screenshot "$noisy" --compare "$wd" --compare "$do" --out screenshots/compare-regularizers.svg --size 120x36
 # 4. a small terminal: the panels collapse into a drawer, curves and patience counter stay
 "$G" screenshot "$noisy" --view loss --log --out screenshots/small-terminal-80x24.svg --size 80x24
+# 5. five seeds of the default preset stacked into one model: the mean curves with a min-max band
+seeds=$(rundir default --set run.seeds=5)
+"$G" screenshot "$seeds" --out screenshots/default-5-seeds.svg --size 120x36
+# 6. the double-descent width sweep (20 widths trained together, ~2 minutes on 2 CPU cores)
+sweep=$("$G" sweep double-descent --device cpu --runs-dir "$runs" --quiet | sed -n 's/^sweep directory: //p')
+"$G" screenshot "$sweep" --out screenshots/double-descent-sweep.svg --size 120x36
 ls -l screenshots/*.svg

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# The GPU checks and benchmarks in one script, for a lent GPU machine (no network there; it runs in
+# a copy of this repository). Finishes in under 8 minutes: every step runs under `timeout`, capped
+# by what is left of a 450 s budget (GPU_BENCH_BUDGET), and a step that would start with under 20 s
+# left is skipped. Output goes to $OUT/gpu-results.txt when $OUT is set (and to stdout as well),
+# else to stdout; a summary of the key lines comes last.
+#
+#   bash bench/gpu.sh --prepare   # on the development machine (has a registry): fetch the wheels the
+#                                 # GPU image lacks (pydantic, pydantic-core, annotated-types,
+#                                 # typing-inspection, typing-extensions, mnist1d) into .whl/
+#   bash bench/gpu.sh             # on the GPU machine; with the device tool: carry [".whl"]
+#
+# Steps: nvidia-smi and torch device info; pytest -m gpu tests/test_gpu.py; bench/throughput.py,
+# bench/seeds.py and bench/sweep.py on cuda; a default-preset 200-epoch `gengap-tui run` (epochs/s
+# from its summary.json, target >= 150 on an H100); bench/sweep.py again with one bucket
+# (--max-waste 10); the full 500-epoch grouped double-descent sweep
+# (target under 60 s on an H100) if the time left allows. Typical: 4-5 minutes on an H100 (a guess:
+# not yet run on one).
+#
+# Python: $PYTHON if set, else ./.venv/bin/python or python3, whichever imports torch. Missing
+# packages come from .whl/ (installed with --target into a temporary folder, no index), else from a
+# venv with --system-site-packages and pip (where a registry is reachable).
+set -u -o pipefail
+
+cd "$(dirname "$0")/.." || exit 2
+REPO=$(pwd)
+
+# ------------------------------------------------------------------------------ --prepare (dev machine)
+if [ "${1:-}" = "--prepare" ]; then
+    PY=${PYTHON:-python3}
+    [ -x /work/venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=/work/venv/bin/python
+    pins=()
+    for p in pydantic pydantic-core annotated-types typing-inspection typing-extensions mnist1d; do
+        if v=$("$PY" -c "import importlib.metadata as m; print(m.version('$p'))" 2>/dev/null); then
+            pins+=("$p==$v")
+        else
+            pins+=("$p")
+        fi
+    done
+    mkdir -p .whl
+    echo "fetching into .whl/ (CPython 3.12, manylinux x86_64): ${pins[*]}"
+    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl "${pins[@]}" || exit 1
+    ls -la .whl
+    exit 0
+fi
+
+# ------------------------------------------------------------------------------ output, budget
+if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
+    exec > >(tee -a "$OUT/gpu-results.txt") 2>&1
+    TEE_PID=$!
+fi
+export PYTHONUNBUFFERED=1
+BUDGET=${GPU_BENCH_BUDGET:-450}
+DEADLINE=$((SECONDS + BUDGET))
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gengap-gpu.XXXXXX")
+export GENGAP_CACHE_DIR="$WORK/cache" GENGAP_RUNS_DIR="$WORK/runs" GENGAP_PRESETS_DIR="$WORK/presets"
+SUMMARY="$WORK/summary.txt"
+: >"$SUMMARY"
+
+# step NAME LIMIT_S CMD...: run CMD under `timeout`, capped by the time left; log to $WORK/NAME.log
+step() {
+    local name=$1 limit=$2
+    shift 2
+    local left=$((DEADLINE - SECONDS))
+    if [ "$left" -lt 20 ]; then
+        echo "== $name: SKIPPED (${left}s of the budget left)" | tee -a "$SUMMARY"
+        return 0
+    fi
+    [ "$limit" -gt "$left" ] && limit=$left
+    echo
+    echo "== $name (timeout ${limit}s): $*"
+    local t0=$SECONDS rc note=""
+    timeout -k 5 "$limit" "$@" 2>&1 | tee "$WORK/$name.log"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then note=" TIMED OUT"; fi
+    echo "== $name: rc=$rc in $((SECONDS - t0))s$note" | tee -a "$SUMMARY"
+    return 0
+}
+
+# keys NAME PATTERN: the lines of a step's log that carry its result
+keys() {
+    if [ -f "$WORK/$1.log" ]; then grep -h -E "$2" "$WORK/$1.log" | cut -c1-240; fi
+    return 0
+}
+
+echo "== bench/gpu.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) in $REPO, budget ${BUDGET}s"
+
+# ------------------------------------------------------------------------------ python + packages
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+    for c in "$REPO/.venv/bin/python" python3 python; do
+        if command -v "$c" >/dev/null 2>&1 && "$c" -c "import torch" >/dev/null 2>&1; then
+            PY=$c
+            break
+        fi
+    done
+fi
+if [ -z "$PY" ]; then
+    echo "no Python with torch found (set PYTHON=...)"
+    exit 2
+fi
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+NEED="import torch, numpy, pydantic, annotated_types, mnist1d, pytest"
+if ! "$PY" -c "$NEED" >/dev/null 2>&1; then
+    if ls .whl/*.whl >/dev/null 2>&1; then
+        echo "installing .whl/*.whl into $WORK/site (no index)"
+        timeout 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target "$WORK/site" .whl/*.whl
+        export PYTHONPATH="$WORK/site:$PYTHONPATH"
+    else
+        echo "packages missing and no .whl/: trying a venv (--system-site-packages) and pip"
+        "$PY" -m venv --system-site-packages "$WORK/venv" &&
+            timeout 120 "$WORK/venv/bin/python" -m pip install -q pydantic mnist1d pytest &&
+            PY="$WORK/venv/bin/python"
+    fi
+fi
+if ! "$PY" -c "$NEED"; then
+    echo "cannot import what the benchmarks need ($NEED) with $PY;"
+    echo "run 'bash bench/gpu.sh --prepare' on a machine with a registry and carry .whl/"
+    exit 2
+fi
+
+# ------------------------------------------------------------------------------ device info
+echo
+if command -v nvidia-smi >/dev/null 2>&1; then
+    timeout 20 nvidia-smi
+    timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.draw \
+        --format=csv
+else
+    echo "nvidia-smi: not found"
+fi
+cat >"$WORK/info.py" <<'PYEOF'
+import os, platform, sys
+import torch
+print(f"python {sys.version.split()[0]} ({sys.executable}); torch {torch.__version__}, CUDA {torch.version.cuda}, "
+      f"cuDNN {torch.backends.cudnn.version()}; {os.cpu_count()} CPUs, {platform.machine()}")
+print(f"cuda available: {torch.cuda.is_available()}; devices: {torch.cuda.device_count()}")
+for i in range(torch.cuda.device_count()):
+    p = torch.cuda.get_device_properties(i)
+    print(f"  cuda:{i} {p.name}, {p.total_memory / 2**30:.1f} GiB, sm_{p.major}{p.minor}, "
+          f"{p.multi_processor_count} SMs")
+print(f"tf32 matmul: {torch.backends.cuda.matmul.allow_tf32}; "
+      f"float32 matmul precision: {torch.get_float32_matmul_precision()}")
+sys.exit(0 if torch.cuda.is_available() else 3)
+PYEOF
+if ! timeout 60 "$PY" "$WORK/info.py"; then
+    echo "no CUDA device visible to torch: nothing to measure"
+    exit 3
+fi
+
+# the 200-epoch run's numbers, from its summary.json (wall_seconds) and metrics.jsonl
+cat >"$WORK/read_run.py" <<'PYEOF'
+import json, statistics, sys
+from pathlib import Path
+d = sorted(Path(sys.argv[1]).glob("*/summary.json"))[-1].parent
+s = json.loads((d / "summary.json").read_text())
+rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
+med = statistics.median(r["epoch_seconds"] for r in rows)
+eps = s["epochs_run"] / s["wall_seconds"]
+print(f"default preset, {s['epochs_run']} epochs on {s['device']}: wall_seconds {s['wall_seconds']:.2f} -> "
+      f"{eps:.1f} epochs/s (target >= 150 on an H100: {'met' if eps >= 150 else 'MISSED'}); "
+      f"median epoch {med * 1e3:.2f} ms -> {1 / med:.1f} epochs/s steady; status {s['status']}, "
+      f"test_err {s['test_err']:.4f}")
+PYEOF
+
+# ------------------------------------------------------------------------------ checks and benchmarks
+step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py
+step throughput 60 "$PY" bench/throughput.py --device cuda
+step seeds 90 "$PY" bench/seeds.py --device cuda --epochs 30 --rounds 3
+step sweep 120 "$PY" bench/sweep.py --device cuda
+step run200 90 "$PY" -m gengap_tui.cli run default --set optim.epochs=200 --set early_stopping.enabled=false \
+    --device cuda --quiet --runs-dir "$WORK/runs200"
+step run200-read 30 "$PY" "$WORK/read_run.py" "$WORK/runs200"
+# does capturing the step pay (eager vs torch.compile reduce-overhead vs a hand-captured CUDA graph)?
+step graphs 90 "$PY" bench/graphs.py --device cuda --steps 300
+# one bucket (every width padded to 300: ~6.9x the arithmetic, a tenth of the launches): may pay on a GPU
+step sweep-1bucket 90 "$PY" bench/sweep.py --device cuda --max-waste 10 --rounds 2
+left=$((DEADLINE - SECONDS))
+if [ "$left" -ge 45 ]; then
+    step sweep-full 240 "$PY" bench/sweep.py --device cuda --full
+else
+    echo "== sweep-full: SKIPPED (${left}s of the budget left)" | tee -a "$SUMMARY"
+fi
+
+# ------------------------------------------------------------------------------ summary
+echo
+echo "== summary (${SECONDS}s in all)"
+cat "$SUMMARY"
+keys pytest-gpu "[0-9]+ (passed|failed|skipped|error)"
+keys throughput "ratio|ms/epoch"
+keys seeds "ms/epoch|throughput stacked|cost of|check after"
+keys sweep "ms/epoch  \(|ratio|padded_fraction|500-epoch"
+keys sweep-1bucket "grouped \(|ratio|padded_fraction"
+keys run200-read "epochs/s"
+keys graphs "ms/step|per-seed|compile"
+keys sweep-full "grouped sweep:|targets:|shape:"
+rm -rf "$WORK"
+if [ -n "${TEE_PID:-}" ]; then  # let tee write the last lines before the command returns
+    exec >&- 2>&-
+    wait "$TEE_PID" 2>/dev/null
+fi
+exit 0
