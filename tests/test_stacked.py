@@ -130,6 +130,7 @@ def test_seeds_differ_in_noise_draw_and_early_stopping_follows_the_mean():
     assert s["restored_best"] and len(s["test_err_members"]) == 4
     assert s["test_err"] == pytest.approx(np.mean(s["test_err_members"]))
     assert "train_clean_err_min" in rows[-1] and "noisy_memorized_max" in rows[-1]
+    assert rows[-1]["samples_per_s"] == pytest.approx(4 * 500 / rows[-1]["epoch_seconds"])
 
 
 def test_stacked_seeds_resume_bit_for_bit():

@@ -265,7 +265,8 @@ class Sweep:
 
             def on_epoch(row: dict, v=v, w=w) -> None:
                 w.metrics(row)
-                emit({"epoch": row["epoch"], "values": [v], **{k: [row[k]] for k in ROW_KEYS if k in row}})
+                emit({"epoch": row["epoch"], "values": [v], "epoch_seconds": row["epoch_seconds"],
+                      **{k: [row[k]] for k in ROW_KEYS if k in row}})
 
             s = tr.run(on_epoch=on_epoch, on_event=w.event)
             w.finish(s)

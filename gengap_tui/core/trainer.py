@@ -377,14 +377,17 @@ class Trainer:
                     emit("diverged", epoch=epoch, key=bad, value=str(m[bad]))
                     break
                 step = self.es.step(epoch, m[monitor])
-                if step.improved and (cfg.early_stopping.restore_best or self.es.observe):
+                es_cfg = cfg.early_stopping
+                if step.improved and es_cfg.enabled and (es_cfg.restore_best or self.es.observe):
                     self.best_state = self._snapshot()
                 row = {
                     "epoch": epoch,
                     "train_loss": m["train_loss"], "train_err": m["train_err"],
                     "val_loss": m["val_loss"], "val_err": m["val_err"],
                     "gap_loss": m["val_loss"] - m["train_loss"], "gap_err": m["val_err"] - m["train_err"],
-                    "lr": lr, "epoch_seconds": dt, "samples_per_s": len(self.y_train) / dt if dt > 0 else None,
+                    "lr": lr, "epoch_seconds": dt,
+                    # training examples per second, over all stacked members
+                    "samples_per_s": len(self.x_train) * getattr(self, "G", 1) / dt if dt > 0 else None,
                     "es_wait": self.es.wait,
                     "es_best": self.es.best if self.es.best_epoch is not None else None,
                     "es_best_epoch": self.es.best_epoch,
