@@ -44,6 +44,7 @@ from .series import RunSeries, SweepSeries, fmt_value, log10_ticks, thin, value_
 
 # the fields shown in the panels, by section (the rest keep the preset's values)
 PANELS: dict[str, list[str]] = {
+    "run": ["seeds"],
     "data": ["dataset", "n_train", "binary"],
     "noise": ["label_noise", "kind"],
     "model": ["kind", "depth", "width", "activation"],
@@ -54,7 +55,7 @@ PANELS: dict[str, list[str]] = {
     "baselines": ["knn", "knn_k", "knn_metric", "ntk"],
     "ratt": ["enabled", "n_random", "delta"],
 }
-TITLES = {"data": "Data", "noise": "Label noise", "model": "Model", "regularization": "Regularization",
+TITLES = {"run": "Run (seeds stacked: mlp)", "data": "Data", "noise": "Label noise", "model": "Model", "regularization": "Regularization",
           "optim": "Optimizer", "early_stopping": "Early stopping", "baselines": "Baselines",
           "ratt": "RATT certificate"}
 LIVE = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
