@@ -123,16 +123,24 @@ class GroupedMLP(nn.Module):
 
     # -------------------------------------------------------------------------------------
     def _bucket_forward(self, bi: int, x: torch.Tensor) -> torch.Tensor:
+        """One bucket's members: `x` is `[g, B, D]`, or `[B, D]` shared by every member (evaluation
+        on a whole split), where the first layer is one matrix multiply for the whole bucket."""
         bk = self.buckets[bi]
         L = self.depth + 1
-        act = _ACT[self.activation]
+        g = bk.stop - bk.start
         mask = getattr(self, f"mask{bi}") if bk.padded else None
         h = x
         for layer in range(L):
             W, b = self.weights[bi * L + layer], self.biases[bi * L + layer]
-            h = torch.baddbmm(b, h, W)
+            if h.dim() == 2:  # shared inputs: [B, D] @ [D, g*out] instead of g copies of the inputs
+                out = W.shape[2]
+                h = torch.addmm(b.permute(1, 0, 2).reshape(1, g * out), h, W.permute(1, 0, 2).reshape(-1, g * out))
+                h = h.view(-1, g, out).transpose(0, 1)
+            else:
+                h = torch.baddbmm(b, h, W)
             if layer < L - 1:
-                h = act(h)
+                # in place: baddbmm's backward needs its inputs, not its output
+                h = torch.relu_(h) if self.activation == "relu" else _ACT[self.activation](h)
                 if mask is not None:
                     h = h * mask
                 if self.dropout > 0 and self.training:
@@ -140,12 +148,12 @@ class GroupedMLP(nn.Module):
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.G, -1, -1)
-        x = x.flatten(2)
+        shared = x.dim() == 2
+        x = x.flatten(1) if shared else x.flatten(2)
         if len(self.buckets) == 1:
             return self._bucket_forward(0, x)
-        return torch.cat([self._bucket_forward(i, x[bk.start : bk.stop]) for i, bk in enumerate(self.buckets)])
+        return torch.cat([self._bucket_forward(i, x if shared else x[bk.start : bk.stop])
+                          for i, bk in enumerate(self.buckets)])
 
     # -------------------------------------------------------------------------------------
     def decay_parameters(self) -> list[nn.Parameter]:
