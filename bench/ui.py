@@ -231,8 +231,8 @@ FIRST_FRAME = textwrap.dedent("""
     class App(GengapApp):
         _BASE_PATH = lab.__file__  # CSS_PATH is relative to the module; a -c subclass has no file
         def on_mount(self):
+            self.call_after_refresh(self._first)  # first in the queue: the paint, not later callbacks
             super().on_mount()
-            self.call_after_refresh(self._first)
         def _first(self):
             out['frame'] = time.perf_counter() - T0
             out['torch'] = 'torch' in sys.modules
