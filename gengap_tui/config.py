@@ -143,11 +143,6 @@ class Config(_Section):
                 f"model.kind: 'cnn1d' needs sequence inputs ({', '.join(SEQUENCE_DATASETS)}); "
                 f"dataset {d.dataset!r} is 2-D points: use 'mlp'"
             )
-        if self.run.seeds > 1 and self.model.kind != "mlp":
-            raise ValueError(
-                f"run.seeds: {self.run.seeds} stacked seeds need model.kind = 'mlp' "
-                "(the 1-D CNN trains one seed at a time: run.seeds = 1)"
-            )
         if d.dataset == "mnist1d" and d.n_test != 1000:
             raise ValueError(
                 "data.n_test: MNIST-1D uses its canonical 1000-example test split; leave n_test at 1000"

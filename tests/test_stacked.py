@@ -164,8 +164,8 @@ def test_seeds_config_is_validated():
 
     with pytest.raises(ConfigError, match=r"run\.seeds"):
         small_cfg("run.seeds=65")
-    with pytest.raises(ConfigError, match=r"run\.seeds.*mlp"):
-        small_cfg("run.seeds=2", "model.kind=cnn1d")
+    with pytest.raises(ConfigError, match=r"run\.seeds"):
+        small_cfg("run.seeds=0")
 
 
 def test_bfloat16_autocast_trains_and_warns_on_cpu():
@@ -180,3 +180,36 @@ def test_bfloat16_autocast_trains_and_warns_on_cpu():
     make_trainer(small_cfg("optim.epochs=3", "run.seeds=2")).run(on_epoch=ref.append)
     assert rows[0]["train_loss"] != ref[0]["train_loss"]  # it really ran in lower precision
     assert abs(rows[0]["train_loss"] - ref[0]["train_loss"]) < 0.1
+
+
+def test_stacked_cnn_forward_equals_each_member():
+    from gengap_tui.core.models import CNN1D
+    from gengap_tui.core.stacked import StackedCNN1D
+
+    ms = []
+    for i in range(3):
+        torch.manual_seed(i)
+        ms.append(CNN1D(40, 10, channels=8, conv_layers=3, kernel_size=5))
+    st = StackedCNN1D(ms)
+    x = torch.randn(6, 40)
+    out = st(x)
+    xs = torch.randn(3, 4, 40)
+    outs = st(xs)
+    for i, m in enumerate(ms):
+        torch.testing.assert_close(out[i], m(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(outs[i], m(xs[i]), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(st.member(i)(x), m(x), rtol=1e-6, atol=1e-6)
+    assert st.member_params() == [sum(p.numel() for p in ms[0].parameters())] * 3
+
+
+def test_each_stacked_cnn_seed_equals_its_solo_run():
+    sets = ["model.kind=cnn1d", "model.channels=16", "optim.epochs=3", "early_stopping.enabled=false",
+            "noise.label_noise=0.2", "optim.lr=0.003"]
+    tr = make_trainer(small_cfg(*sets, "run.seeds=2", "seed=3"))
+    assert isinstance(tr, MultiTrainer)
+    summary = tr.run()
+    for k in range(2):
+        solo_rows, solo = _solo_rows(small_cfg(*sets, f"seed={3 + k}"))
+        assert math.isclose(tr.last_members["train_loss"][k], solo_rows[-1]["train_loss"], rel_tol=1e-4)
+        assert abs(tr.last_members["val_err"][k] - solo_rows[-1]["val_err"]) <= 2.5e-3
+        assert abs(summary["test_err_members"][k] - solo["test_err"]) <= 2e-3

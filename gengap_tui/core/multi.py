@@ -1,5 +1,6 @@
-"""Several MLPs of one config trained together (`stacked.GroupedMLP`): `run.seeds = K` seeds, and
-the members of a width sweep (`sweep.py`).
+"""Several models of one config trained together: `run.seeds = K` seeds (MLP: `stacked.GroupedMLP`,
+1-D CNN: `stacked.StackedCNN1D` with grouped convolutions), and the members of a width sweep
+(`sweep.py`, MLP).
 
     from gengap_tui.config import build
     from gengap_tui.core.multi import MultiTrainer
@@ -32,7 +33,7 @@ from . import bounds
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
 from .models import build_model
-from .stacked import GroupedMLP
+from .stacked import GroupedMLP, StackedCNN1D
 from .trainer import Cancelled, Trainer, pick_device
 
 SPREAD_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "gap_loss", "gap_err", "train_clean_err",
@@ -47,8 +48,8 @@ def _member_config(cfg, seed: int, width: int):
 class MultiTrainer(Trainer):
     def __init__(self, config, device: str | torch.device | None = None, data: Dataset | None = None,
                  members: list[tuple[int, int]] | None = None, max_waste: float = 0.25):
-        if config.model.kind != "mlp":
-            raise ValueError("model.kind: stacked training needs 'mlp'")
+        if config.model.kind != "mlp" and len({w for _, w in (members or [])}) > 1:
+            raise ValueError("model.kind: members of different widths need 'mlp'")
         self.cfg = config
         self.device = torch.device(device) if isinstance(device, torch.device) else pick_device(device or config.device)
         self.members = list(members or [(config.seed + k, config.model.width) for k in range(config.run.seeds)])
@@ -69,8 +70,11 @@ class MultiTrainer(Trainer):
         for s, w in self.members:
             torch.manual_seed(s)  # exactly what a solo Trainer does before building its model
             models.append(build_model(_member_config(config, s, w), self.data.input_dim, self.data.num_classes))
-        self.model = GroupedMLP(models, config.model.activation, config.regularization.dropout,
-                                max_waste).to(self.device)
+        if config.model.kind == "mlp":
+            self.model = GroupedMLP(models, config.model.activation, config.regularization.dropout,
+                                    max_waste).to(self.device)
+        else:  # the 1-D CNN: grouped convolutions, one group per seed
+            self.model = StackedCNN1D(models, config.model.activation, config.regularization.dropout).to(self.device)
         del models
         self.member_params = self.model.member_params()
         self.n_params = self.member_params[0] if len(set(self.member_params)) == 1 else self.member_params
@@ -178,7 +182,10 @@ class MultiTrainer(Trainer):
             self.opt.step()
 
     def _chunk(self) -> int:
-        widest = max([self.data.num_classes, self.data.input_dim] + [bk.width for bk in self.model.buckets])
+        if isinstance(self.model, StackedCNN1D):  # activations: channels x sequence length
+            widest = self.cfg.model.channels * self.data.input_dim
+        else:
+            widest = max([self.data.num_classes, self.data.input_dim] + [bk.width for bk in self.model.buckets])
         return max(256, ACT_BUDGET // (self.G * widest))
 
     @torch.inference_mode()

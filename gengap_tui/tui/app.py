@@ -55,7 +55,7 @@ PANELS: dict[str, list[str]] = {
     "baselines": ["knn", "knn_k", "knn_metric", "ntk"],
     "ratt": ["enabled", "n_random", "delta"],
 }
-TITLES = {"run": "Run (seeds stacked: mlp)", "data": "Data", "noise": "Label noise", "model": "Model", "regularization": "Regularization",
+TITLES = {"run": "Run", "data": "Data", "noise": "Label noise", "model": "Model", "regularization": "Regularization",
           "optim": "Optimizer", "early_stopping": "Early stopping", "baselines": "Baselines",
           "ratt": "RATT certificate"}
 LIVE = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
