@@ -125,24 +125,9 @@ class MultiTrainer(Trainer):
             self.x_fit, self.y_fit = self.x_train, self.y_train
         self.ratt_by_epoch = {}
 
-    def _make_optimizer(self) -> None:
-        self.decay_params = self.model.decay_parameters()
-        other = self.model.bias_parameters()
-        o = self.cfg.optim
-        coupled_wd = 0.0 if self.decoupled else self.weight_decay
-        groups = [{"params": self.decay_params, "weight_decay": coupled_wd},
-                  {"params": other, "weight_decay": 0.0}]
-        if o.optimizer == "sgd":
-            cls, kw = torch.optim.SGD, {"momentum": o.momentum}
-        elif self.decoupled:
-            groups[0]["weight_decay"] = self.weight_decay
-            cls, kw = torch.optim.AdamW, {}
-        else:
-            cls, kw = torch.optim.Adam, {}
-        try:
-            self.opt = cls(groups, lr=o.lr, fused=True, **kw)
-        except (RuntimeError, TypeError, ValueError):
-            self.opt = cls(groups, lr=o.lr, **kw)
+    def _param_groups(self) -> tuple[list, list]:
+        # stacked biases have 3 dims too: the model says which tensors are weights
+        return self.model.decay_parameters(), self.model.bias_parameters()
 
     def _gen_state(self) -> Any:
         return torch.stack([self.gens[s].get_state() for s in self._seeds])

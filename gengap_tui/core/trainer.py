@@ -106,11 +106,13 @@ class Trainer:
         o = self.cfg.optim.optimizer
         return o == "adamw" or self.cfg.regularization.decoupled
 
-    def _make_optimizer(self) -> None:
-        # L2 / L1 act on weights (tensors of 2+ dims), not on biases
+    def _param_groups(self) -> tuple[list, list]:
+        """(weights, biases): L2 / L1 act on weights (tensors of 2+ dims), not on biases."""
         params = list(self.model.parameters())
-        self.decay_params = [p for p in params if p.ndim > 1]
-        other = [p for p in params if p.ndim <= 1]
+        return [p for p in params if p.ndim > 1], [p for p in params if p.ndim <= 1]
+
+    def _make_optimizer(self) -> None:
+        self.decay_params, other = self._param_groups()
         o = self.cfg.optim
         coupled_wd = 0.0 if self.decoupled else self.weight_decay
         groups = [{"params": self.decay_params, "weight_decay": coupled_wd},
