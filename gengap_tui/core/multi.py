@@ -157,14 +157,7 @@ class MultiTrainer(Trainer):
                 out = self.model(xb).float()
             # the sum of the members' mean losses: each member gets exactly its own gradient
             loss = F.cross_entropy(out.reshape(-1, C), yb.reshape(-1)) * G
-            if reg.l1 > 0:
-                loss = loss + reg.l1 * sum(p.abs().sum() for p in self.decay_params)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if sgd_decoupled:
-                with torch.no_grad():
-                    torch._foreach_mul_(self.decay_params, 1.0 - self.opt.param_groups[0]["lr"] * self.weight_decay)
-            self.opt.step()
+            self._backward_step(loss, sgd_decoupled)
 
     def _chunk(self) -> int:
         if isinstance(self.model, StackedCNN1D):  # activations: channels x sequence length

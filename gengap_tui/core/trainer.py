@@ -207,14 +207,20 @@ class Trainer:
             with self._amp():
                 out = self.model(xb)
             loss = F.cross_entropy(out.float(), yb)
-            if reg.l1 > 0:
-                loss = loss + reg.l1 * sum(p.abs().sum() for p in self.decay_params)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if sgd_decoupled:
-                with torch.no_grad():
-                    torch._foreach_mul_(self.decay_params, 1.0 - self.opt.param_groups[0]["lr"] * self.weight_decay)
-            self.opt.step()
+            self._backward_step(loss, sgd_decoupled)
+
+    def _backward_step(self, loss: torch.Tensor, sgd_decoupled: bool) -> None:
+        """L1 penalty, backward pass, decoupled SGD decay, optimizer step (one training step's tail,
+        shared with the stacked trainer)."""
+        l1 = self.cfg.regularization.l1
+        if l1 > 0:
+            loss = loss + l1 * sum(p.abs().sum() for p in self.decay_params)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if sgd_decoupled:
+            with torch.no_grad():
+                torch._foreach_mul_(self.decay_params, 1.0 - self.opt.param_groups[0]["lr"] * self.weight_decay)
+        self.opt.step()
 
     @torch.inference_mode()
     def _predict(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
