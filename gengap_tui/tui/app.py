@@ -1063,8 +1063,11 @@ class GengapApp(App):
         version = (SWEEP_VIEW, self.sweep_series.version) if self.view == SWEEP_VIEW else self.series.version
         if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
+        found = self.query("#plot")
+        if not found:  # the app is shutting down: a last timer tick can come after the widgets went
+            return
         self._drawn_version, self._last_draw = version, now
-        widget = self.query_one("#plot", Curves)
+        widget = found.first(Curves)
         if self.view == SWEEP_VIEW:
             widget.draw(self._sweep_fill(widget.size.width))
         else:
