@@ -1,5 +1,6 @@
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,35 @@ def cfg_factory():
 
 PYTHON = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class Recorder:
+    """Stands in for plotext: records what a Curves fill function plots."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        def record(*args, **kw):
+            self.calls.append((name, args, kw))
+
+        return record
+
+
+def plotted(app):
+    """What the lab's curves widget would plot now, as (name, args, kwargs) calls."""
+    from gengap_tui.tui.app import Curves
+
+    rec = Recorder()
+    app.query_one("#plot", Curves)._fill(rec)
+    return rec.calls
+
+
+async def wait_for(pilot, cond, timeout=60.0):
+    """Let a Pilot-driven app run until `cond()` holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        await pilot.pause(0.1)
+    return False

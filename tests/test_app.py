@@ -1,23 +1,13 @@
 """Pilot tests of the lab: validation, a live run in the spawned worker, tweaks, keys, quit."""
 
-import time
-
 import pytest
 
+from conftest import wait_for
 from gengap_tui.runs import list_runs, load_run, read_jsonl
 from gengap_tui.tui.app import PatienceMeter, GengapApp, field_id
 
 SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu", "noise.label_noise=0.3",
          "optim.lr=0.01"]
-
-
-async def wait_for(pilot, cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await pilot.pause(0.1)
-    return False
 
 
 def text_of(app, selector):

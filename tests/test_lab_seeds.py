@@ -1,36 +1,16 @@
 """The lab on a run of K stacked seeds (`run.seeds`): the mean curve with a min-max band."""
 
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, plotted, wait_for
 from gengap_tui.runs import list_runs, load_run
-from gengap_tui.tui.app import BAND_COLORS, Curves, GengapApp, settle_curves
+from gengap_tui.tui.app import BAND_COLORS, GengapApp, settle_curves
 
 SEEDS = ["data.n_train=300", "data.n_val=200", "model.width=32", "optim.epochs=4", "run.seeds=3", "device=cpu",
          "noise.label_noise=0.2", "optim.lr=0.01"]
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
-
-
-class Recorder:
-    """Stands in for plotext: records what a Curves fill function plots."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __getattr__(self, name):
-        def record(*args, **kw):
-            self.calls.append((name, args, kw))
-
-        return record
-
-
-def plotted(app):
-    rec = Recorder()
-    app.query_one("#plot", Curves)._fill(rec)
-    return rec.calls
 
 
 def bands(calls):
@@ -40,15 +20,6 @@ def bands(calls):
 
 def column(rows, key):
     return [r[key] for r in rows]
-
-
-async def wait_for(pilot, cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await pilot.pause(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -9,46 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, plotted, wait_for
 from gengap_tui.replay import SweepSource, is_sweep_dir
 from gengap_tui.runs import read_json, read_jsonl
-from gengap_tui.tui.app import Curves, GengapApp, screenshot_sweep, settle_curves
+from gengap_tui.tui.app import GengapApp, screenshot_sweep, settle_curves
 from gengap_tui.tui.series import SweepSeries, value_ticks
 
 SMALL = ["data.n_train=300", "data.n_val=200", "device=cpu", "noise.label_noise=0.1", "optim.lr=0.01"]
 VALUES = [2.0, 4.0, 8.0, 16.0]
 
 
-class Recorder:
-    """Stands in for plotext: records what a Curves fill function plots."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __getattr__(self, name):
-        def record(*args, **kw):
-            self.calls.append((name, args, kw))
-
-        return record
-
-
-def plotted(app):
-    rec = Recorder()
-    app.query_one("#plot", Curves)._fill(rec)
-    return rec.calls
-
-
 def line(calls, label):
     return next((a[0], a[1]) for name, a, kw in calls if name == "plot" and kw.get("label") == label)
-
-
-async def wait_for(pilot, cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await pilot.pause(0.1)
-    return False
 
 
 def synth_sweep(d: Path, values=(2, 4, 8, 16, 32, 64), train=(0.6, 0.3, 0.05, 0.0, 0.0, 0.0),
@@ -172,14 +144,14 @@ async def test_a_sweep_being_written_is_followed_with_a_half_written_line(tmp_pa
         f.write('{"epoch": 2, "values": [2.0], "train_err": [0.0')
     app = GengapApp(sweep=d, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: app.sweep_series.epoch == 1, 5)
+        assert await wait_for(pilot, lambda: app.sweep_series.epoch == 1, 30)
         await settle_curves(app, pilot)
         assert line(plotted(app), "test err") == ([math.log10(2)], [0.6])
         assert "1/3 values" in str(app.query_one("#status").render())
         with open(d / "progress.jsonl", "a") as f:
             f.write("]}\n")
             f.write(json.dumps({"epoch": 1, "values": [4.0], "train_err": [0.004], "test_err": [0.5]}) + "\n")
-        assert await wait_for(pilot, lambda: app.sweep_series.known == 2, 5)
+        assert await wait_for(pilot, lambda: app.sweep_series.known == 2, 30)
         assert app.sweep_series.threshold() == 2.0  # width 2 reached train err 0 at epoch 2
         await settle_curves(app, pilot)
         calls = plotted(app)
@@ -189,7 +161,7 @@ async def test_a_sweep_being_written_is_followed_with_a_half_written_line(tmp_pa
                                                    "status": "completed"}) + "\n")
         (d / "summary.json").write_text(json.dumps({"status": "cancelled", "reason": "stopped by the user",
                                                     "interpolation_threshold": 2.0}))
-        assert await wait_for(pilot, lambda: app.sweep_summary is not None, 5)
+        assert await wait_for(pilot, lambda: app.sweep_summary is not None, 30)
         assert app.sweep_series.latest[2.0]["test_err"] == 0.61
         assert "sweep cancelled" in app.status_text
 
