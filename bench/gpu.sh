@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks in one script, for a lent GPU machine (no network there; it runs in
 # a copy of this repository). Finishes in under 8 minutes: every step runs under `timeout`, capped
-# by what is left of a 450 s budget (GPU_BENCH_BUDGET), and a step that would start with under 20 s
+# by what is left of a 420 s budget (GPU_BENCH_BUDGET), and a step that would start with under 20 s
 # left is skipped. Output goes to $OUT/gpu-results.txt when $OUT is set (and to stdout as well),
 # else to stdout; a summary of the key lines comes last.
 #
@@ -10,12 +10,12 @@
 #                                 # typing-inspection, typing-extensions, mnist1d) into .whl/
 #   bash bench/gpu.sh             # on the GPU machine; with the device tool: carry [".whl"]
 #
-# Steps: nvidia-smi and torch device info; pytest -m gpu tests/test_gpu.py; bench/throughput.py,
-# bench/seeds.py and bench/sweep.py on cuda; a default-preset 200-epoch `gengap-tui run` (epochs/s
-# from its summary.json, target >= 150 on an H100); bench/sweep.py again with one bucket
-# (--max-waste 10); the full 500-epoch grouped double-descent sweep
-# (target under 60 s on an H100) if the time left allows. Typical: 4-5 minutes on an H100 (a guess:
-# not yet run on one).
+# Steps, most wanted first (a short budget drops the last ones): nvidia-smi and torch device info;
+# pytest -m gpu tests/test_gpu.py; a default-preset 200-epoch `gengap-tui run` with CUDA graphs (the
+# default) and eager (epochs/s from summary.json, target >= 150 on an H100); bench/seeds.py; the full
+# 500-epoch grouped double-descent sweep (target under 60 s on an H100); bench/graphs.py (eager vs
+# torch.compile vs a captured step); bench/throughput.py; bench/sweep.py; bench/seeds.py eager;
+# bench/sweep.py with one bucket (--max-waste 10).
 #
 # Python: $PYTHON if set, else ./.venv/bin/python or python3, whichever imports torch. Missing
 # packages come from .whl/ (installed with --target into a temporary folder, no index), else from a
@@ -53,7 +53,7 @@ if [ -n "${OUT:-}" ]; then
     TEE_PID=$!
 fi
 export PYTHONUNBUFFERED=1
-BUDGET=${GPU_BENCH_BUDGET:-450}
+BUDGET=${GPU_BENCH_BUDGET:-420}
 DEADLINE=$((SECONDS + BUDGET))
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gengap-gpu.XXXXXX")
 export GENGAP_CACHE_DIR="$WORK/cache" GENGAP_RUNS_DIR="$WORK/runs" GENGAP_PRESETS_DIR="$WORK/presets"
@@ -168,22 +168,27 @@ PYEOF
 
 # ------------------------------------------------------------------------------ checks and benchmarks
 step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py
-step throughput 60 "$PY" bench/throughput.py --device cuda
-step seeds 90 "$PY" bench/seeds.py --device cuda --epochs 30 --rounds 3
-step sweep 120 "$PY" bench/sweep.py --device cuda
-step run200 90 "$PY" -m gengap_tui.cli run default --set optim.epochs=200 --set early_stopping.enabled=false \
+# the default preset, 200 epochs, full-split evaluation every epoch: CUDA graphs (the default) and eager
+step run200 60 "$PY" -m gengap_tui.cli run default --set optim.epochs=200 --set early_stopping.enabled=false \
     --device cuda --quiet --runs-dir "$WORK/runs200"
 step run200-read 30 "$PY" "$WORK/read_run.py" "$WORK/runs200"
-# does capturing the step pay (eager vs torch.compile reduce-overhead vs a hand-captured CUDA graph)?
-step graphs 90 "$PY" bench/graphs.py --device cuda --steps 300
-# one bucket (every width padded to 300: ~6.9x the arithmetic, a tenth of the launches): may pay on a GPU
-step sweep-1bucket 90 "$PY" bench/sweep.py --device cuda --max-waste 10 --rounds 2
+step run200-eager 60 "$PY" -m gengap_tui.cli run default --set optim.epochs=200 --set early_stopping.enabled=false \
+    --set run.cuda_graphs=off --device cuda --quiet --runs-dir "$WORK/runs200e"
+step run200-eager-read 30 "$PY" "$WORK/read_run.py" "$WORK/runs200e"
+step seeds 90 "$PY" bench/seeds.py --device cuda --epochs 30 --rounds 3
 left=$((DEADLINE - SECONDS))
 if [ "$left" -ge 45 ]; then
-    step sweep-full 240 "$PY" bench/sweep.py --device cuda --full
+    step sweep-full 150 "$PY" bench/sweep.py --device cuda --full
 else
     echo "== sweep-full: SKIPPED (${left}s of the budget left)" | tee -a "$SUMMARY"
 fi
+# does capturing the step pay (eager vs torch.compile reduce-overhead vs a hand-captured CUDA graph)?
+step graphs 75 "$PY" bench/graphs.py --device cuda --steps 300
+step throughput 60 "$PY" bench/throughput.py --device cuda
+step sweep 90 "$PY" bench/sweep.py --device cuda --rounds 2
+step seeds-eager 60 "$PY" bench/seeds.py --device cuda --epochs 30 --rounds 2 --set run.cuda_graphs=off
+# one bucket (every width padded to 300: ~6.9x the arithmetic, a tenth of the launches): may pay on a GPU
+step sweep-1bucket 60 "$PY" bench/sweep.py --device cuda --max-waste 10 --rounds 2
 
 # ------------------------------------------------------------------------------ summary
 echo
@@ -192,9 +197,11 @@ cat "$SUMMARY"
 keys pytest-gpu "[0-9]+ (passed|failed|skipped|error)"
 keys throughput "ratio|ms/epoch"
 keys seeds "ms/epoch|throughput stacked|cost of|check after"
+keys seeds-eager "ms/epoch|throughput stacked|cost of"
 keys sweep "ms/epoch  \(|ratio|padded_fraction|500-epoch"
 keys sweep-1bucket "grouped \(|ratio|padded_fraction"
 keys run200-read "epochs/s"
+keys run200-eager-read "epochs/s"
 keys graphs "ms/step|per-seed|compile"
 keys sweep-full "grouped sweep:|targets:|shape:"
 rm -rf "$WORK"

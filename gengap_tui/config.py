@@ -41,6 +41,9 @@ class _Section(BaseModel):
 class RunSection(_Section):
     seeds: int = Field(1, ge=1, le=64)  # K seeds (seed, seed+1, ...) trained together as one stacked model
     precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast forward passes (weights stay fp32)
+    # "auto": on a CUDA device with a constant learning rate, record each epoch and each evaluation
+    # as a CUDA graph and replay it (core/graphs.py); "off": always eager
+    cuda_graphs: Literal["auto", "off"] = "auto"
 
 
 class DataSection(_Section):

@@ -82,46 +82,61 @@ def test_sync_debug_mode_is_live():
     assert n[0] == 0
 
 
-def _cuda_trainer(cfg_factory, variant: str, seeds: int = 1, **kw) -> Trainer:
-    cfg = cfg_factory(*VARIANTS[variant], f"run.seeds={seeds}", "early_stopping.enabled=false")
+GRAPHS = ["auto", "off"]  # the epoch recorded and replayed as a CUDA graph (core/graphs.py), or eager
+
+
+def _cuda_trainer(cfg_factory, variant: str, seeds: int = 1, graphs: str = "auto", **kw) -> Trainer:
+    cfg = cfg_factory(*VARIANTS[variant], f"run.seeds={seeds}", "early_stopping.enabled=false",
+                      f"run.cuda_graphs={graphs}")
     if seeds > 1 or "members" in kw:
         return MultiTrainer(cfg, "cuda", **kw)
     return Trainer(cfg, "cuda")
 
 
 def _no_sync_epochs(tr: Trainer, epochs: int = 2) -> None:
-    tr._train_epoch(tr.gen)  # warm-up: lazy initialisations (cuBLAS handles, optimizer state)
-    tr.evaluate()
+    for _ in range(2):  # warm-up: lazy initialisations (cuBLAS handles, optimizer state), graph capture
+        tr._train_epoch(tr.gen)
+        tr.evaluate()
+    replays = tr._graphs.replays if tr._graphs is not None else 0
     for _ in range(epochs):
         with sync_debug("error"):
             tr._train_epoch(tr.gen)
         tr.evaluate()  # the epoch's one sync, outside the checked region
     m = tr.evaluate()
     assert math.isfinite(m["train_loss"]) and math.isfinite(m["val_loss"])
+    if tr.cfg.run.cuda_graphs == "auto":  # the checked epochs were replays, not eager passes
+        assert tr._graphs is not None and tr._graphs.replays - replays == 2 * epochs + 1
+    else:
+        assert tr._graphs is None
 
 
+@pytest.mark.parametrize("graphs", GRAPHS)
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_trainer_epoch_has_no_host_sync(cfg_factory, variant):
-    _no_sync_epochs(_cuda_trainer(cfg_factory, variant))
+def test_trainer_epoch_has_no_host_sync(cfg_factory, variant, graphs):
+    _no_sync_epochs(_cuda_trainer(cfg_factory, variant, graphs=graphs))
 
 
+@pytest.mark.parametrize("graphs", GRAPHS)
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_stacked_seeds_epoch_has_no_host_sync(cfg_factory, variant):
-    _no_sync_epochs(_cuda_trainer(cfg_factory, variant, seeds=3))
+def test_stacked_seeds_epoch_has_no_host_sync(cfg_factory, variant, graphs):
+    _no_sync_epochs(_cuda_trainer(cfg_factory, variant, seeds=3, graphs=graphs))
 
 
-def test_grouped_sweep_epoch_has_no_host_sync(cfg_factory):
+@pytest.mark.parametrize("graphs", GRAPHS)
+def test_grouped_sweep_epoch_has_no_host_sync(cfg_factory, graphs):
     """The width sweep's model: several buckets, padded and masked members, two seeds."""
     members = [(s, w) for w in (2, 3, 8, 16, 64) for s in (0, 1)]
-    tr = _cuda_trainer(cfg_factory, "adam", members=members, max_waste=0.5)
+    tr = _cuda_trainer(cfg_factory, "adam", members=members, max_waste=0.5, graphs=graphs)
     assert len(tr.model.buckets) > 1 and tr.model.padded_fraction() > 1.0
     _no_sync_epochs(tr)
 
 
+@pytest.mark.parametrize("graphs", GRAPHS)
 @pytest.mark.parametrize("seeds", [1, 3])
-def test_evaluate_syncs_exactly_once(cfg_factory, seeds):
-    tr = _cuda_trainer(cfg_factory, "adam", seeds=seeds)
+def test_evaluate_syncs_exactly_once(cfg_factory, seeds, graphs):
+    tr = _cuda_trainer(cfg_factory, "adam", seeds=seeds, graphs=graphs)
     tr.evaluate()  # warm-up
+    tr.evaluate()  # (graphs: recorded here)
     with count_syncs() as n:
         m = tr.evaluate()
     assert n[0] == 1, f"evaluate() synced {n[0]} times, expected the one metric copy"
@@ -185,3 +200,125 @@ def test_cuda_stacked_seeds_match_cpu(cfg_factory):
     for a, b in zip(per["cpu"], per["cuda"]):
         for k in ("train_loss", "val_loss"):
             assert b[k] == pytest.approx(a[k], abs=1e-4), k
+
+
+# ------------------------------------------------------------------------------------ CUDA graphs
+# Graphed and eager runs do the same kernels in the same order on the same data order, so their
+# metrics agree to float tolerance (settings without dropout / input noise, whose draws differ).
+GRAPH_CASES = {
+    "adam-noise": ["noise.label_noise=0.2"],
+    "sgd-decoupled-l1": ["optim.optimizer=sgd", "optim.momentum=0.9", "optim.lr=0.05",
+                         "regularization.weight_decay=0.001", "regularization.decoupled=true",
+                         "regularization.l1=0.00001"],
+    "adamw-seeds": ["optim.optimizer=adamw", "regularization.weight_decay=0.01", "run.seeds=3"],
+    "adam-bf16": ["run.precision=bfloat16"],
+    "ratt-cnn": ["model.kind=cnn1d", "model.channels=16", "ratt.enabled=true", "noise.label_noise=0.1"],
+}
+
+
+def _graph_run(cfg_factory, case: str, graphs: str, epochs: int = 6, tweak_at: int | None = None):
+    cfg = cfg_factory(*GRAPH_CASES[case], f"optim.epochs={epochs}", "early_stopping.enabled=false",
+                      f"run.cuda_graphs={graphs}")
+    tr = MultiTrainer(cfg, "cuda") if cfg.run.seeds > 1 else Trainer(cfg, "cuda")
+    rows: list[dict] = []
+
+    def on_epoch(row):
+        rows.append(row)
+        if tweak_at is not None and row["epoch"] == tweak_at:
+            tr.tweak(lr=cfg.optim.lr / 4, weight_decay=0.002)
+
+    s = tr.run(on_epoch=on_epoch)
+    assert s["status"] == "completed", s
+    return tr, rows, s
+
+
+def _assert_same_rows(a: list[dict], b: list[dict], loss_tol: float, err_tol: float) -> None:
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        for k in ("train_loss", "val_loss"):
+            assert rb[k] == pytest.approx(ra[k], rel=loss_tol, abs=loss_tol), (ra["epoch"], k)
+        for k in ("train_err", "val_err"):
+            assert rb[k] == pytest.approx(ra[k], abs=err_tol), (ra["epoch"], k)
+
+
+@pytest.mark.parametrize("case", list(GRAPH_CASES))
+def test_graphed_run_matches_eager(cfg_factory, case):
+    tr_g, rows_g, s_g = _graph_run(cfg_factory, case, "auto")
+    _, rows_e, s_e = _graph_run(cfg_factory, case, "off")
+    assert tr_g._graphs is not None and tr_g._graphs.replays >= 8  # epochs 3..6 and their evaluations
+    bf16 = "bf16" in case
+    _assert_same_rows(rows_e, rows_g, loss_tol=2e-3 if bf16 else 1e-4, err_tol=0.01 if bf16 else 0.004)
+    assert s_g["test_err"] == pytest.approx(s_e["test_err"], abs=0.01 if bf16 else 0.004)
+
+
+def test_live_tweak_recaptures_the_graph(cfg_factory):
+    """lr and weight decay are baked into a recorded epoch: a tweak must record a new one."""
+    tr_g, rows_g, _ = _graph_run(cfg_factory, "adam-noise", "auto", epochs=7, tweak_at=3)
+    _, rows_e, _ = _graph_run(cfg_factory, "adam-noise", "off", epochs=7, tweak_at=3)
+    train_captures = 2  # before and after the tweak (plus one evaluation graph)
+    assert tr_g._graphs.captures == train_captures + 1
+    assert rows_g[-1]["lr"] == pytest.approx(rows_g[0]["lr"] / 4)
+    _assert_same_rows(rows_e, rows_g, loss_tol=1e-4, err_tol=0.004)
+
+
+def test_graphed_dropout_draws_fresh_masks(cfg_factory):
+    """Dropout and input noise inside a replayed epoch draw new randomness every replay: the
+    training loss of a graphed run with dropout 0.5 behaves like the eager run's (a frozen mask
+    would train a fixed sub-network and fit the training set far faster)."""
+    extra = ["regularization.dropout=0.5", "regularization.input_noise=0.1"]
+    GRAPH_CASES["dropout"] = extra
+    try:
+        tr_g, rows_g, _ = _graph_run(cfg_factory, "dropout", "auto", epochs=10)
+        _, rows_e, _ = _graph_run(cfg_factory, "dropout", "off", epochs=10)
+    finally:
+        del GRAPH_CASES["dropout"]
+    assert tr_g._graphs.replays > 0
+    for ra, rb in zip(rows_e[2:], rows_g[2:]):
+        assert rb["train_err"] == pytest.approx(ra["train_err"], abs=0.06), ra["epoch"]
+        assert rb["val_err"] == pytest.approx(ra["val_err"], abs=0.06), ra["epoch"]
+    # the draws themselves differ from the eager path's (so they did not come from a replayed copy of it)
+    assert any(ra["train_loss"] != rb["train_loss"] for ra, rb in zip(rows_e[2:], rows_g[2:]))
+
+
+def test_graphed_run_resumes_from_a_checkpoint(cfg_factory):
+    """A checkpoint taken from a graphed run (capturable optimizer state) continues the run: the
+    resumed run's epochs equal the uninterrupted run's."""
+    cfg = cfg_factory("noise.label_noise=0.2", "optim.epochs=8", "early_stopping.enabled=false")
+    full: list[dict] = []
+    Trainer(cfg, "cuda").run(on_epoch=full.append)
+    states: list[dict] = []
+    first = Trainer(cfg.model_copy(update={"optim": cfg.optim.model_copy(update={"epochs": 5})}), "cuda")
+    first.run(on_checkpoint=states.append, checkpoint_every_s=1e9)
+    assert states and states[-1]["epoch"] == 5
+    tr = Trainer(cfg, "cuda")
+    tr.load_checkpoint(states[-1])
+    rest: list[dict] = []
+    with warnings.catch_warnings():
+        # not "constructed with capturable=True ... but step() is running without CUDA graph capture"
+        warnings.filterwarnings("error", message=".*capturable.*")
+        s = tr.run(on_epoch=rest.append)
+    assert s["status"] == "completed" and [r["epoch"] for r in rest] == [6, 7, 8]
+    _assert_same_rows(full[5:], rest, loss_tol=1e-4, err_tol=0.004)
+
+
+def test_a_failed_recording_falls_back_to_eager(cfg_factory):
+    """An op that cannot be recorded (here a host sync planted in the epoch while recording) must
+    not end the run: it trains eagerly from that epoch on, says so once, and equals an eager run."""
+    cfg = cfg_factory("noise.label_noise=0.2", "optim.epochs=5", "early_stopping.enabled=false")
+    tr = Trainer(cfg, "cuda")
+    real = tr._epoch_steps
+
+    def planted(perm, check_stop):
+        if tr._capturing:
+            torch.ones(1, device="cuda").item()  # not allowed while a stream is capturing
+        return real(perm, check_stop)
+
+    tr._epoch_steps = planted
+    rows, events = [], []
+    s = tr.run(on_epoch=rows.append, on_event=events.append)
+    assert s["status"] == "completed", s
+    warned = [e for e in events if e["event"] == "warning"]
+    assert len(warned) == 1 and "CUDA graph" in warned[0]["message"]
+    assert tr._graphs.failed and tr._graph_runner() is None
+    _, eager, _ = _graph_run(cfg_factory, "adam-noise", "off", epochs=5)
+    _assert_same_rows(eager, rows, loss_tol=1e-4, err_tol=0.004)

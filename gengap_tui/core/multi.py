@@ -138,15 +138,21 @@ class MultiTrainer(Trainer):
 
     # ----------------------------------------------------------------------------- epochs
     def _train_epoch(self, gen=None) -> None:  # noqa: ARG002 - each seed has its own generator
-        self.model.train()
+        super()._train_epoch(None)
+
+    def _epoch_order(self, gen=None) -> torch.Tensor:  # noqa: ARG002
+        """`[G, n]`: each member's data order, from its seed's generator."""
+        n, G = self.y_fit.shape[1], self.G
+        perms = torch.stack([torch.randperm(n, device=self.device, generator=self.gens[s]) for s in self._seeds])
+        return perms[self._seed_index] if len(self._seeds) > 1 else perms.expand(G, n)
+
+    def _epoch_steps(self, perm: torch.Tensor, check_stop: bool) -> None:
         n, bs, G = self.y_fit.shape[1], self.cfg.optim.batch_size, self.G
         reg = self.cfg.regularization
-        perms = torch.stack([torch.randperm(n, device=self.device, generator=self.gens[s]) for s in self._seeds])
-        perm = perms[self._seed_index] if len(self._seeds) > 1 else perms.expand(G, n)
         sgd_decoupled = self.cfg.optim.optimizer == "sgd" and self.decoupled and self.weight_decay > 0
         C = self.data.num_classes
         for i in range(0, n, bs):
-            if self._stop_requested:
+            if check_stop and self._stop_requested:
                 raise Cancelled
             idx = perm[:, i : i + bs]  # [G, B]
             xb = self.x_fit[idx]  # [G, B, D]
@@ -185,9 +191,8 @@ class MultiTrainer(Trainer):
             preds.append(out.argmax(-1))
         return loss, torch.cat(preds, dim=1)
 
-    @torch.inference_mode()
-    def member_metrics(self, with_test: bool = False) -> dict[str, list]:
-        """Every member's metrics on the full splits (lists of length G), one host copy."""
+    def _member_tensors(self, with_test: bool) -> tuple[list[str], torch.Tensor]:
+        """Every member's metrics as one `[keys, G]` device tensor (no host sync: graphable)."""
         self.model.eval()
         tl, tp = self._predict_members(self.x_train, self.y_train)
         vl, vp = self._predict_members(self.x_val, self.y_val)
@@ -213,7 +218,14 @@ class MultiTrainer(Trainer):
             _, rp = self._predict_members(self.x_random, self.y_random)
             vals.append((rp != self.y_random).float().mean(1))
             keys.append("ratt_random_err")
-        out: dict[str, list] = dict(zip(keys, torch.stack(vals).tolist()))
+        return keys, torch.stack(vals)
+
+    @torch.inference_mode()
+    def member_metrics(self, with_test: bool = False) -> dict[str, list]:
+        """Every member's metrics on the full splits (lists of length G), one host copy."""
+        keys, vals = self._graphed_eval(("members", with_test), lambda: self._member_tensors(with_test))
+        n = self.x_train.shape[0]
+        out: dict[str, list] = dict(zip(keys, vals))
         out["gap_loss"] = [v - t for v, t in zip(out["val_loss"], out["train_loss"])]
         out["gap_err"] = [v - t for v, t in zip(out["val_err"], out["train_err"])]
         if self.ratt:

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from . import baselines, bounds
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
+from .graphs import EpochGraphs
 from .models import build_model, count_params
 
 EVAL_CHUNK = 16384
@@ -133,7 +134,8 @@ class Trainer:
     def _amp(self) -> torch.autocast:
         """bfloat16 autocast for forward passes when `run.precision = "bfloat16"` (weights, optimizer
         state and the loss stay float32); a no-op context otherwise."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.run.precision == "bfloat16")
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.run.precision == "bfloat16",
+                              cache_enabled=not self._capturing)
 
     def _lr_at(self, epoch: int) -> float:
         o = self.cfg.optim
@@ -193,12 +195,25 @@ class Trainer:
     # ----------------------------------------------------------------------------- epochs
     def _train_epoch(self, gen: torch.Generator) -> None:
         self.model.train()
+        perm = self._epoch_order(gen)
+        graphs = self._graph_runner()
+        if graphs is not None:
+            graphs.train_epoch(perm)
+        else:
+            self._epoch_steps(perm, check_stop=True)
+
+    def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
+        """This epoch's data order, from the run's data-order generator."""
+        return torch.randperm(len(self.y_fit), device=self.device, generator=gen)
+
+    def _epoch_steps(self, perm: torch.Tensor, check_stop: bool) -> None:
+        """One pass over the data in the order `perm`: device work only, no host sync, so that it
+        can also be recorded as a CUDA graph (`graphs.py`; then `check_stop` is False)."""
         n, bs = len(self.y_fit), self.cfg.optim.batch_size
         reg = self.cfg.regularization
-        perm = torch.randperm(n, device=self.device, generator=gen)
         sgd_decoupled = self.cfg.optim.optimizer == "sgd" and self.decoupled and self.weight_decay > 0
         for i in range(0, n, bs):
-            if self._stop_requested:
+            if check_stop and self._stop_requested:
                 raise Cancelled
             idx = perm[i : i + bs]
             xb, yb = self.x_fit[idx], self.y_fit[idx]
@@ -208,6 +223,27 @@ class Trainer:
                 out = self.model(xb)
             loss = F.cross_entropy(out.float(), yb)
             self._backward_step(loss, sgd_decoupled)
+
+    # ----------------------------------------------------------------------------- CUDA graphs
+    _capturing = False  # True while graphs.py records a graph (autocast must not cache then)
+    _graphs: EpochGraphs | None = None
+
+    def _graphs_wanted(self) -> bool:
+        """CUDA graphs (`run.cuda_graphs = "auto"`): on a CUDA device, with a constant learning
+        rate (a cosine schedule changes the rate every epoch, which a graph bakes in)."""
+        return (self.device.type == "cuda" and self.cfg.run.cuda_graphs == "auto"
+                and self.cfg.optim.schedule == "constant")
+
+    def _graph_runner(self) -> EpochGraphs | None:
+        if self._graphs is None and self._graphs_wanted():
+            self._graphs = EpochGraphs(self)
+        if self._graphs is not None and self._graphs.failed:
+            return None
+        return self._graphs
+
+    def _graph_key(self) -> tuple:
+        """The numbers a recorded epoch bakes in: a change (a live tweak) records a new graph."""
+        return (tuple((g["lr"], g["weight_decay"]) for g in self.opt.param_groups), self.weight_decay)
 
     def _backward_step(self, loss: torch.Tensor, sgd_decoupled: bool) -> None:
         """L1 penalty, backward pass, decoupled SGD decay, optimizer step (one training step's tail,
@@ -235,10 +271,8 @@ class Trainer:
             preds.append(out.argmax(1))
         return loss, torch.cat(preds)
 
-    @torch.inference_mode()
-    def evaluate(self) -> dict[str, float | None]:
-        """Loss and error on the full training and validation splits, in eval mode, with one
-        device-to-host copy."""
+    def _eval_tensors(self) -> tuple[list[str], torch.Tensor]:
+        """The metrics of `evaluate()` as one device tensor (no host sync: graphable)."""
         self.model.eval()
         tl, tp = self._predict(self.x_train, self.y_train)
         vl, vp = self._predict(self.x_val, self.y_val)
@@ -260,7 +294,20 @@ class Trainer:
             _, rp = self._predict(self.x_random, self.y_random)
             vals.append((rp != self.y_random).float().mean())
             keys.append("ratt_random_err")
-        out: dict[str, float | None] = dict(zip(keys, torch.stack(vals).tolist()))
+        return keys, torch.stack(vals)
+
+    def _graphed_eval(self, key: Any, fn: Callable[[], tuple[Any, torch.Tensor]]) -> tuple[Any, list]:
+        """`fn()`'s keys and values, through a CUDA graph where graphs are on; one host copy."""
+        graphs = self._graph_runner()
+        keys, vals = graphs.evaluate(key, fn) if graphs is not None else fn()
+        return keys, vals.tolist()
+
+    @torch.inference_mode()
+    def evaluate(self) -> dict[str, float | None]:
+        """Loss and error on the full training and validation splits, in eval mode, with one
+        device-to-host copy."""
+        keys, vals = self._graphed_eval("eval", self._eval_tensors)
+        out: dict[str, float | None] = dict(zip(keys, vals))
         if self.ratt:
             r = self.cfg.ratt
             out["ratt_bound"] = bounds.ratt_bound(out["train_err"], out["ratt_random_err"], len(self.y_train),
@@ -318,6 +365,10 @@ class Trainer:
         """Continue from a `_capture`d state: the next `run()` starts at its epoch + 1."""
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
+        for g in self.opt.param_groups:  # a graphed run saves capturable=True; a new run captures anew
+            if "capturable" in g:
+                g["capturable"] = False
+        self._graphs = None  # a recorded graph would read the replaced optimizer state
         self.es = EarlyStopping.from_state(state["early_stopping"])
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
@@ -368,6 +419,7 @@ class Trainer:
         if self.start_epoch:
             emit("resumed_run", epoch=self.start_epoch)
         pending: dict[str, Any] | None = None
+        graph_warned = False
         saved_at = time.monotonic()
         try:
             for epoch in range(self.start_epoch + 1, cfg.optim.epochs + 1):
@@ -379,6 +431,9 @@ class Trainer:
                 self._train_epoch(gen)
                 m = self.evaluate()
                 dt = time.perf_counter() - te
+                if self._graphs is not None and self._graphs.failed and not graph_warned:
+                    graph_warned = True
+                    emit("warning", epoch=epoch, message=self._graphs.failed)
                 bad = next((k for k in ("train_loss", "val_loss") if not _finite(m[k])), None)
                 if bad:
                     summary.update(status="diverged", reason=f"{bad} became {m[bad]} at epoch {epoch}")
