@@ -9,6 +9,7 @@
 #                                 # GPU image lacks (pydantic, pydantic-core, annotated-types,
 #                                 # typing-inspection, typing-extensions, mnist1d) into .whl/
 #   bash bench/gpu.sh             # on the GPU machine; with the device tool: carry [".whl"]
+#   GPU_STEPS="pytest-gpu run200 run200-read" bash bench/gpu.sh   # only the steps named
 #
 # Steps, most wanted first (a short budget drops the last ones): nvidia-smi and torch device info;
 # pytest -m gpu tests/test_gpu.py; a default-preset 200-epoch `gengap-tui run` with CUDA graphs (the
@@ -64,6 +65,9 @@ SUMMARY="$WORK/summary.txt"
 step() {
     local name=$1 limit=$2
     shift 2
+    if [ -n "${GPU_STEPS:-}" ] && [[ " $GPU_STEPS " != *" $name "* ]]; then
+        return 0  # not among the steps asked for
+    fi
     local left=$((DEADLINE - SECONDS))
     if [ "$left" -lt 20 ]; then
         echo "== $name: SKIPPED (${left}s of the budget left)" | tee -a "$SUMMARY"

@@ -45,7 +45,7 @@ import torch
 from gengap_tui import presets
 from gengap_tui.core.data import load
 from gengap_tui.core.stacked import mlp_cost
-from gengap_tui.core.sweep import Sweep
+from gengap_tui.core.sweep import MAX_WASTE, Sweep
 from gengap_tui.core.trainer import device_name, pick_device
 
 
@@ -61,7 +61,7 @@ def _epoch_seconds(path: Path) -> list[float]:
     return out
 
 
-def run_sweep(cfg, param: str, values: list[float], device: str, together: bool, max_waste: float = 0.25) -> dict:
+def run_sweep(cfg, param: str, values: list[float], device: str, together: bool, max_waste: float | None = None) -> dict:
     """One sweep in a temporary directory: per-epoch medians, wall time, summary, grouped model."""
     sw = Sweep(cfg, param, values, device=device, together=together, max_waste=max_waste)
     if sw.together != together:
@@ -94,9 +94,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None,
                     help="epochs per width (default 20; with --full the preset's, 500 for double-descent)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timed rounds (default 3)")
-    ap.add_argument("--max-waste", type=float, default=0.25,
-                    help="grouped bucketing: padded arithmetic allowed over the real (Sweep's default 0.25; "
-                         "large = fewer, wider buckets = fewer kernel launches, which may pay on a GPU)")
+    ap.add_argument("--max-waste", type=float, default=None,
+                    help="grouped bucketing: padded arithmetic allowed over the real (default: Sweep's, "
+                         "0.25 on a CPU, 8 on CUDA; large = fewer, wider buckets = fewer kernel launches)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: max(1, cores - 1), as the lab's trainer; 0 = torch's default)")
@@ -158,6 +158,7 @@ def main() -> None:
     gw = statistics.median(r["wall"] for r in grouped)
     ew = statistics.median(r["wall"] for r in each)
     model = grouped[-1]["model"]
+    model_waste = args.max_waste if args.max_waste is not None else MAX_WASTE.get(device.type, 0.25)
     per_value = [statistics.median(col) for col in zip(*(r["per_value"] for r in each))]
 
     print(head + f" x {args.rounds} interleaved rounds (medians); the real preset trains 500 epochs")
@@ -170,7 +171,7 @@ def main() -> None:
     buckets = ", ".join(f"{[int(v) for v in model.widths[bk.start:bk.stop]][0]}..{bk.width}"
                         f" ({bk.stop - bk.start})" for bk in model.buckets)
     print(f"grouped model: {len(model.buckets)} buckets [{buckets}]; padded_fraction (arithmetic done / "
-          f"needed) {model.padded_fraction():.3f} (max_waste {args.max_waste:g}); padding every width to {max(widths)} would be {one_bucket:.2f}x")
+          f"needed) {model.padded_fraction():.3f} (max_waste {model_waste:g}); padding every width to {max(widths)} would be {one_bucket:.2f}x")
     est = g * 500
     print(f"500-epoch grouped sweep at this rate: ~{est:.0f} s (target: under 300 s on a CPU, under 60 s on an H100)")
 

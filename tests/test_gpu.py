@@ -246,9 +246,11 @@ def test_graphed_run_matches_eager(cfg_factory, case):
     tr_g, rows_g, s_g = _graph_run(cfg_factory, case, "auto")
     _, rows_e, s_e = _graph_run(cfg_factory, case, "off")
     assert tr_g._graphs is not None and tr_g._graphs.replays >= 8  # epochs 3..6 and their evaluations
-    bf16 = "bf16" in case
-    _assert_same_rows(rows_e, rows_g, loss_tol=2e-3 if bf16 else 1e-4, err_tol=0.01 if bf16 else 0.004)
-    assert s_g["test_err"] == pytest.approx(s_e["test_err"], abs=0.01 if bf16 else 0.004)
+    # bf16 rounds coarsely; cuDNN may pick other convolution algorithms while recording (seen on an
+    # H200: CNN train_loss 1.99391 vs 1.99456 at epoch 5, Adam amplifying the last-bit differences)
+    loose = "bf16" in case or "cnn" in case
+    _assert_same_rows(rows_e, rows_g, loss_tol=2e-3 if loose else 1e-4, err_tol=0.01 if loose else 0.004)
+    assert s_g["test_err"] == pytest.approx(s_e["test_err"], abs=0.01 if loose else 0.004)
 
 
 def test_live_tweak_recaptures_the_graph(cfg_factory):
@@ -262,22 +264,34 @@ def test_live_tweak_recaptures_the_graph(cfg_factory):
 
 
 def test_graphed_dropout_draws_fresh_masks(cfg_factory):
-    """Dropout and input noise inside a replayed epoch draw new randomness every replay: the
-    training loss of a graphed run with dropout 0.5 behaves like the eager run's (a frozen mask
-    would train a fixed sub-network and fit the training set far faster)."""
+    """Dropout and input noise inside a replayed epoch: each replay advances the default CUDA
+    generator by what the recorded epoch consumes, so every epoch draws fresh masks, the very ones
+    the eager run draws: the graphed run equals the eager one (a frozen mask would not)."""
     extra = ["regularization.dropout=0.5", "regularization.input_noise=0.1"]
     GRAPH_CASES["dropout"] = extra
     try:
-        tr_g, rows_g, _ = _graph_run(cfg_factory, "dropout", "auto", epochs=10)
-        _, rows_e, _ = _graph_run(cfg_factory, "dropout", "off", epochs=10)
+        tr_g, rows_g, _ = _graph_run(cfg_factory, "dropout", "auto", epochs=8)
+        _, rows_e, _ = _graph_run(cfg_factory, "dropout", "off", epochs=8)
     finally:
         del GRAPH_CASES["dropout"]
-    assert tr_g._graphs.replays > 0
-    for ra, rb in zip(rows_e[2:], rows_g[2:]):
-        assert rb["train_err"] == pytest.approx(ra["train_err"], abs=0.06), ra["epoch"]
-        assert rb["val_err"] == pytest.approx(ra["val_err"], abs=0.06), ra["epoch"]
-    # the draws themselves differ from the eager path's (so they did not come from a replayed copy of it)
-    assert any(ra["train_loss"] != rb["train_loss"] for ra, rb in zip(rows_e[2:], rows_g[2:]))
+    assert tr_g._graphs.replays >= 12
+    _assert_same_rows(rows_e, rows_g, loss_tol=1e-4, err_tol=0.004)
+
+
+def test_stacked_seed_equals_solo_on_cuda(cfg_factory):
+    """On CUDA, stacked seed k after one epoch of Adam equals solo seed k (graphed both): the
+    batched products round differently from single ones, nothing more."""
+    cfg = cfg_factory("noise.label_noise=0.2", "optim.epochs=1", "early_stopping.enabled=false", "run.seeds=3")
+    tr = MultiTrainer(cfg, "cuda")
+    tr.run()
+    stacked = tr.member_metrics()
+    for k, (seed, _) in enumerate(tr.members):
+        solo = Trainer(cfg.model_copy(update={"seed": seed, "run": cfg.run.model_copy(update={"seeds": 1})}), "cuda")
+        solo.run()
+        m = solo.evaluate()
+        assert stacked["val_loss"][k] == pytest.approx(m["val_loss"], abs=1e-4), seed
+        assert stacked["train_loss"][k] == pytest.approx(m["train_loss"], abs=1e-4), seed
+        assert stacked["val_err"][k] == pytest.approx(m["val_err"], abs=0.004), seed
 
 
 def test_graphed_run_resumes_from_a_checkpoint(cfg_factory):

@@ -267,8 +267,16 @@ def test_one_nn_interpolates_the_training_set():
     assert any(e["event"] == "baseline" for e in events)
 
 
-def test_resume_from_a_checkpoint_continues_bit_for_bit(tmp_path):
-    """Lightning #18727 is what goes wrong otherwise: early stopping's state must come back too."""
+@pytest.mark.parametrize("atomic", [False, True], ids=["eager", "atomic-epochs"])
+def test_resume_from_a_checkpoint_continues_bit_for_bit(tmp_path, monkeypatch, atomic):
+    """Lightning #18727 is what goes wrong otherwise: early stopping's state must come back too.
+    `atomic-epochs`: as with CUDA graphs, where an epoch always finishes, the resumable state is
+    captured only when it is saved (here once, at the end) instead of after every epoch."""
+    captures = []
+    real_capture = Trainer._capture
+    monkeypatch.setattr(Trainer, "_capture", lambda self, *a: captures.append(a[0]) or real_capture(self, *a))
+    if atomic:
+        monkeypatch.setattr(Trainer, "_epochs_atomic", lambda self: True)
     over = ("noise.label_noise=0.3", "optim.epochs=14", "early_stopping.patience=50", "regularization.dropout=0.2",
             "regularization.input_noise=0.05")
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "samples_per_s")} for r in rows]  # noqa: E731
@@ -286,6 +294,7 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(tmp_path):
 
     s1 = tr.run(on_epoch=on_epoch, on_checkpoint=states.append, checkpoint_every_s=1e9)
     assert s1["status"] == "cancelled" and [st["epoch"] for st in states] == [8]
+    assert captures == ([8] if atomic else list(range(1, 9)))
     path = tmp_path / "checkpoint.pt"
     torch.save(states[-1], path)
     state = torch.load(path, weights_only=True)  # no pickle of arbitrary objects needed
@@ -313,7 +322,10 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(tmp_path):
     assert strip(full[:6]) == strip(ref[:6])
 
 
-def test_checkpoints_are_taken_at_epoch_boundaries_and_at_the_end():
+@pytest.mark.parametrize("atomic", [False, True], ids=["eager", "atomic-epochs"])
+def test_checkpoints_are_taken_at_epoch_boundaries_and_at_the_end(monkeypatch, atomic):
+    if atomic:
+        monkeypatch.setattr(Trainer, "_epochs_atomic", lambda self: True)
     tr = Trainer(small_cfg("optim.epochs=5", "early_stopping.enabled=false"))
     states = []
     tr.run(on_checkpoint=states.append, checkpoint_every_s=0.0)
@@ -322,6 +334,12 @@ def test_checkpoints_are_taken_at_epoch_boundaries_and_at_the_end():
     states = []
     tr.run(on_checkpoint=states.append, checkpoint_every_s=1e9)
     assert [s["epoch"] for s in states] == [5]
+    # a run that diverges saves no state of the diverged epoch
+    tr = Trainer(small_cfg("optim.epochs=5", "early_stopping.enabled=false", "optim.lr=1e5", "optim.optimizer=sgd"))
+    states = []
+    s = tr.run(on_checkpoint=states.append, checkpoint_every_s=1e9)
+    assert s["status"] == "diverged"
+    assert all(st["epoch"] < int(s["reason"].rsplit(" ", 1)[-1]) for st in states)
 
 
 def test_ratt_trains_on_random_labels_and_reports_the_certificate():

@@ -13,8 +13,10 @@ How it stays the same training as the eager path:
 - whatever the graph bakes in as a number (learning rate, weight decay) is part of its key: a
   live tweak recaptures at the next epoch; a cosine schedule (a new rate every epoch) trains
   eagerly, as do CPU runs;
-- dropout and input noise draw from the default CUDA generator, which graphs advance on every
-  replay (a fresh mask each epoch), though not in the eager path's order;
+- dropout and input noise draw from the default CUDA generator: a replay advances it by exactly
+  what the recorded epoch consumes, so every epoch gets fresh masks, the same ones the eager path
+  would draw (measured on an H200: a graphed run with dropout 0.5 and input noise equals the eager
+  run);
 - a graphed epoch cannot be interrupted between batches: a stop request ends the run at the end of
   the epoch (a few milliseconds) instead of after the current batch.
 
@@ -24,14 +26,38 @@ with the host; `bench/gpu.sh` measures both (`--set run.cuda_graphs=off`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import gc
+import weakref
+from typing import Any, Callable, Iterator
 
 import torch
 
 
+@contextlib.contextmanager
+def _recording(tr: Any, graph: torch.cuda.CUDAGraph) -> Iterator[None]:
+    """Record into `graph`, with Python's cyclic garbage collector held off: a collection during
+    the recording could free another (dead) trainer's graph, and destroying a graph while a stream
+    is capturing invalidates the capture (seen on an H200 as `operation not permitted when stream
+    is capturing (function reset)`, then a failed cuBLAS call, when benchmarks built trainers one
+    after another)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    tr._capturing = True
+    try:
+        with torch.cuda.graph(graph):
+            yield
+    finally:
+        tr._capturing = False
+        if was_enabled:
+            gc.enable()
+
+
 class EpochGraphs:
     def __init__(self, trainer: Any):
-        self.tr = trainer
+        # a weak reference: no trainer <-> graphs cycle, so a dropped trainer frees its graphs at
+        # once rather than whenever the cyclic collector runs
+        self._tr = weakref.ref(trainer)
         self.warm = False
         self.train_graph: torch.cuda.CUDAGraph | None = None
         self.train_key: Any = None
@@ -42,6 +68,10 @@ class EpochGraphs:
         self.replays = 0
         # why recording failed, if it did: the trainer then trains eagerly and says so once
         self.failed: str | None = None
+
+    @property
+    def tr(self) -> Any:
+        return self._tr()
 
     # ----------------------------------------------------------------------------- training
     def train_epoch(self, perm: torch.Tensor) -> None:
@@ -78,12 +108,8 @@ class EpochGraphs:
                 g["capturable"] = True
         tr.opt.zero_grad(set_to_none=True)  # the gradients are then allocated from the graph's pool
         graph = torch.cuda.CUDAGraph()
-        tr._capturing = True
-        try:
-            with torch.cuda.graph(graph):
-                tr._epoch_steps(self.static_perm, check_stop=False)
-        finally:
-            tr._capturing = False
+        with _recording(tr, graph):
+            tr._epoch_steps(self.static_perm, check_stop=False)
         self.train_graph = graph
         self.captures += 1
 
@@ -106,15 +132,12 @@ class EpochGraphs:
             return fn()
         if key not in self.eval_graphs:
             graph = torch.cuda.CUDAGraph()
-            self.tr._capturing = True
             try:
-                with torch.cuda.graph(graph):
+                with _recording(self.tr, graph):
                     keys, out = fn()
             except Exception as exc:  # noqa: BLE001
                 self._give_up(exc)
                 return fn()
-            finally:
-                self.tr._capturing = False
             self.eval_graphs[key] = (graph, keys, out)
             self.captures += 1
         graph, keys, out = self.eval_graphs[key]

@@ -92,9 +92,17 @@ def shape_of(rows: list[dict]) -> dict[str, Any]:
     return out
 
 
+# How much padded arithmetic a grouped width sweep may do beyond the members' own (`plan_buckets`),
+# by device. A CPU pays for every padded multiply-add: 0.25 (10 buckets for the double-descent
+# widths, 1.15x the arithmetic). A GPU is launch-bound at these sizes, so fewer, wider buckets win:
+# on an H200 the double-descent sweep took 32.7 ms/epoch in 10 buckets and 9.8 ms in one (6.9x
+# the arithmetic; bench/sweep.py --max-waste 10).
+MAX_WASTE = {"cpu": 0.25, "cuda": 8.0}
+
+
 class Sweep:
     def __init__(self, cfg, param: str, values: list[float], device: str | None = None,
-                 together: bool | None = None, max_waste: float = 0.25):
+                 together: bool | None = None, max_waste: float | None = None):
         if not values:
             raise ValueError(f"sweep.values: nothing to sweep over for {param} (give --values or the preset's [sweep])")
         if len(set(values)) != len(values):
@@ -106,7 +114,7 @@ class Sweep:
         self.device = pick_device(device or cfg.device)
         groupable = param == "model.width" and cfg.model.kind == "mlp"
         self.together = groupable if together is None else (together and groupable)
-        self.max_waste = max_waste
+        self.max_waste = MAX_WASTE.get(self.device.type, 0.25) if max_waste is None else max_waste
         self._stop = False
         self._trainer: Trainer | None = None
 

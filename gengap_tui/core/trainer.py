@@ -234,6 +234,11 @@ class Trainer:
         return (self.device.type == "cuda" and self.cfg.run.cuda_graphs == "auto"
                 and self.cfg.optim.schedule == "constant")
 
+    def _epochs_atomic(self) -> bool:
+        """Whether an epoch always runs to its end once started (a graphed epoch cannot stop
+        between batches), so that any state seen between epochs is an epoch boundary."""
+        return self._graphs_wanted()
+
     def _graph_runner(self) -> EpochGraphs | None:
         if self._graphs is None and self._graphs_wanted():
             self._graphs = EpochGraphs(self)
@@ -419,6 +424,12 @@ class Trainer:
         if self.start_epoch:
             emit("resumed_run", epoch=self.start_epoch)
         pending: dict[str, Any] | None = None
+        # with CUDA graphs an epoch is never cut short, so the state at the end of the run is an
+        # epoch boundary: capture it then (and when a save is due) instead of after every epoch,
+        # which cost ~2 ms of a 5 ms epoch on an H200. `boundary` is the finished epoch whose end
+        # state the model holds right now (None while an epoch is under way).
+        lazy = self._epochs_atomic()
+        boundary: tuple[int, dict] | None = None
         graph_warned = False
         saved_at = time.monotonic()
         try:
@@ -428,6 +439,7 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = lr
                 te = time.perf_counter()
+                boundary = None
                 self._train_epoch(gen)
                 m = self.evaluate()
                 dt = time.perf_counter() - te
@@ -471,8 +483,12 @@ class Trainer:
                     self.would_keep, self.would_keep_epoch = self.best_state, self.es.best_epoch
                     emit("would_stop", epoch=epoch, best_epoch=self.es.best_epoch, best_value=self.es.best)
                 if on_checkpoint is not None:
-                    pending = self._capture(epoch, row)
-                    if time.monotonic() - saved_at >= checkpoint_every_s:
+                    due = time.monotonic() - saved_at >= checkpoint_every_s
+                    if lazy and not due:
+                        boundary, pending = (epoch, row), None
+                    else:
+                        pending = self._capture(epoch, row)
+                    if due:
                         on_checkpoint(pending)
                         pending, saved_at = None, time.monotonic()
                 if step.stop:
@@ -492,6 +508,8 @@ class Trainer:
             summary.update(status="failed", reason=reason)
             emit("failed", epoch=summary["epochs_run"], error=reason, traceback=traceback.format_exc())
 
+        if pending is None and boundary is not None and summary["status"] != "diverged":
+            pending = self._capture(*boundary)
         if pending is not None and summary["status"] != "diverged":
             try:
                 on_checkpoint(pending)
