@@ -16,7 +16,8 @@
 # default) and eager (epochs/s from summary.json, target >= 150 on an H100); bench/seeds.py; the full
 # 500-epoch grouped double-descent sweep (target under 60 s on an H100); bench/graphs.py (eager vs
 # torch.compile vs a captured step); bench/throughput.py; bench/sweep.py; bench/seeds.py eager;
-# bench/sweep.py with one bucket (--max-waste 10).
+# bench/profile_run.py (a whole run's time beyond its epochs); bench/sweep.py with one bucket
+# (--max-waste 10).
 #
 # Python: $PYTHON if set, else ./.venv/bin/python or python3, whichever imports torch. Missing
 # packages come from .whl/ (installed with --target into a temporary folder, no index), else from a
@@ -191,6 +192,8 @@ step graphs 75 "$PY" bench/graphs.py --device cuda --steps 300
 step throughput 60 "$PY" bench/throughput.py --device cuda
 step sweep 90 "$PY" bench/sweep.py --device cuda --rounds 2
 step seeds-eager 60 "$PY" bench/seeds.py --device cuda --epochs 30 --rounds 2 --set run.cuda_graphs=off
+# where a whole run's time goes beyond its epochs (warm-up, recording, writing the run directory)
+step profile 60 "$PY" bench/profile_run.py --device cuda --top 30
 # one bucket (every width padded to 300: ~6.9x the arithmetic, a tenth of the launches): may pay on a GPU
 step sweep-1bucket 60 "$PY" bench/sweep.py --device cuda --max-waste 10 --rounds 2
 
@@ -207,6 +210,7 @@ keys sweep-1bucket "grouped \(|ratio|padded_fraction"
 keys run200-read "epochs/s"
 keys run200-eager-read "epochs/s"
 keys graphs "ms/step|per-seed|compile"
+keys profile "run on"
 keys sweep-full "grouped sweep:|targets:|shape:"
 rm -rf "$WORK"
 if [ -n "${TEE_PID:-}" ]; then  # let tee write the last lines before the command returns

@@ -54,12 +54,14 @@ def main() -> None:
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
     results: dict[str, float] = {}
 
-    def make_step(model, opt, fwd, mark: bool = False):
+    def make_step(model, opt, fwd, mark: bool = False, set_to_none: bool = True):
         def step():
             if mark:  # reduce-overhead: the previous step's graph outputs may be overwritten now
                 torch.compiler.cudagraph_mark_step_begin()
             loss = F.cross_entropy(fwd(x), y)
-            opt.zero_grad(set_to_none=False)
+            # (the trainer's way; a compiled graph's gradients must not be read after the next
+            # step begins, so they are dropped, not zeroed; a hand-captured graph keeps static ones)
+            opt.zero_grad(set_to_none=set_to_none)
             loss.backward()
             opt.step()
         return step
@@ -85,7 +87,7 @@ def main() -> None:
         torch.manual_seed(0)
         model_g = build_model(cfg, data.input_dim, data.num_classes).to(dev)
         opt_g = torch.optim.Adam(model_g.parameters(), lr=1e-3, fused=True, capturable=True)
-        step_g = make_step(model_g, opt_g, model_g)
+        step_g = make_step(model_g, opt_g, model_g, set_to_none=False)
         s = torch.cuda.Stream(dev)
         s.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(s):
