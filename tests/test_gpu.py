@@ -336,3 +336,24 @@ def test_a_failed_recording_falls_back_to_eager(cfg_factory):
     assert tr._graphs.failed and tr._graph_runner() is None
     _, eager, _ = _graph_run(cfg_factory, "adam-noise", "off", epochs=5)
     _assert_same_rows(eager, rows, loss_tol=1e-4, err_tol=0.004)
+
+
+def test_cuda_width_sweep_in_one_bucket_equals_one_at_a_time(tmp_path, cfg_factory):
+    """On CUDA a width sweep trains in one wide bucket (sweep.MAX_WASTE) and graphed; its numbers
+    are the one-at-a-time runs' (float summation order aside)."""
+    from gengap_tui import runs
+    from gengap_tui.core.sweep import Sweep
+
+    cfg = cfg_factory("optim.epochs=3", "optim.optimizer=sgd", "optim.lr=0.05", "optim.momentum=0.9",
+                      "noise.label_noise=0.15", "device=cuda")
+    widths = [2, 5, 13, 34, 89]
+    s1 = Sweep(cfg, "model.width", widths).run(tmp_path / "together")
+    s2 = Sweep(cfg, "model.width", widths, together=False).run(tmp_path / "each")
+    assert s1["status"] == s2["status"] == "completed"
+    meta = runs.read_json(tmp_path / "together" / "sweep.json")
+    assert meta["buckets"] == 1
+    a, b = runs.read_jsonl(tmp_path / "together" / "sweep.jsonl"), runs.read_jsonl(tmp_path / "each" / "sweep.jsonl")
+    for ra, rb in zip(a, b):
+        for k in ("train_err", "val_err", "test_err"):
+            assert ra[k] == pytest.approx(rb[k], abs=0.004), (ra["value"], k)
+        assert ra["test_loss"] == pytest.approx(rb["test_loss"], rel=1e-3)

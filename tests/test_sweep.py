@@ -43,6 +43,25 @@ def test_batched_sweep_equals_one_at_a_time(tmp_path, extra):
     assert meta["together"] and meta["buckets"] < meta["members"] and meta["padded_fraction"] <= 1.25
 
 
+def test_one_wide_bucket_equals_one_at_a_time(tmp_path):
+    """Every width padded to the widest in one bucket (what a CUDA sweep does by default, where the
+    padded arithmetic is free and launches are not): the padded units stay exactly zero, so the
+    numbers are the one-at-a-time ones."""
+    cfg = small_cfg("optim.epochs=4", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05",
+                    "optim.momentum=0.9", "noise.label_noise=0.15")
+    widths = [2, 5, 13, 34]
+    together = Sweep(cfg, "model.width", widths, max_waste=10.0)
+    s1 = together.run(tmp_path / "together")
+    s2 = Sweep(cfg, "model.width", widths, together=False).run(tmp_path / "each")
+    assert s1["status"] == s2["status"] == "completed"
+    meta = json.loads((tmp_path / "together" / "sweep.json").read_text())
+    assert meta["buckets"] == 1 and meta["padded_fraction"] > 2
+    for ra, rb in zip(sweep_rows(tmp_path / "together"), sweep_rows(tmp_path / "each")):
+        for k in ("train_err", "val_err", "test_err"):
+            assert ra[k] == pytest.approx(rb[k], abs=2.5e-3), (ra["value"], k)
+        assert ra["test_loss"] == pytest.approx(rb["test_loss"], rel=1e-4)
+
+
 def test_sweep_directory_holds_a_run_per_value_and_live_progress(tmp_path):
     cfg = small_cfg("optim.epochs=3", "noise.label_noise=0.2")
     out = tmp_path / "sw"
