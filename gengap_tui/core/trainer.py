@@ -154,7 +154,8 @@ class Trainer:
             self._pending.update(changes)
 
     def request_stop(self) -> None:
-        """Ask the run to end as `cancelled` after the current batch. Thread-safe."""
+        """Ask the run to end as `cancelled` after the current batch (with CUDA graphs: after the
+        current epoch, which a graph runs whole). Thread-safe."""
         self._stop_requested = True
 
     def _apply_tweaks(self, epoch: int, emit: Callable) -> None:
