@@ -427,8 +427,9 @@ class Trainer:
         pending: dict[str, Any] | None = None
         # with CUDA graphs an epoch is never cut short, so the state at the end of the run is an
         # epoch boundary: capture it then (and when a save is due) instead of after every epoch,
-        # which cost ~2 ms of a 5 ms epoch on an H200. `boundary` is the finished epoch whose end
-        # state the model holds right now (None while an epoch is under way).
+        # which cost ~0.7 ms beside a 4.8 ms epoch on an H200 (0.1 ms/epoch outside the epochs
+        # now). `boundary` is the finished epoch whose end state the model holds right now (None
+        # while an epoch is under way).
         lazy = self._epochs_atomic()
         boundary: tuple[int, dict] | None = None
         graph_warned = False
