@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from conftest import small_cfg
+from gengap_tui.core.factory import make_trainer
 from gengap_tui.core.models import MLP
 from gengap_tui.core.multi import MultiTrainer
 from gengap_tui.core.stacked import GroupedMLP, mlp_cost, plan_buckets
-from gengap_tui.core.trainer import Trainer, make_trainer
+from gengap_tui.core.trainer import Trainer
 
 
 def members(widths, depth=2, act="relu", seed=0):

@@ -1,4 +1,4 @@
-"""Early stopping as a small pure state machine (DESIGN §5, a contract).
+"""Early stopping as a small pure state machine (a contract: docs/ARCHITECTURE.md, "Early stopping").
 
 For each epoch e (1-based) with monitored value v (lower is better):
 - epochs e <= start_from_epoch are not monitored: wait stays 0, best is unchanged;

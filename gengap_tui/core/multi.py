@@ -22,7 +22,6 @@ weights: with restore-best, the mean curve's best epoch), plus `test_err_members
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import numpy as np
@@ -31,10 +30,9 @@ import torch.nn.functional as F
 
 from . import bounds
 from .data import Dataset, load
-from .early_stopping import EarlyStopping
 from .models import build_model
 from .stacked import GroupedMLP, StackedCNN1D
-from .trainer import Cancelled, Trainer, pick_device
+from .trainer import Cancelled, Trainer
 
 SPREAD_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "gap_loss", "gap_err", "train_clean_err",
                "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound")
@@ -46,61 +44,60 @@ def _member_config(cfg, seed: int, width: int):
 
 
 class MultiTrainer(Trainer):
+    """`Trainer` for a stack of members: it overrides the set-up hooks (`_load_data`,
+    `_build_model`, `_to_device`, `_make_generators`, `_param_groups`) and the per-epoch work;
+    `Trainer.__init__` and `Trainer.run` do the rest."""
+
     def __init__(self, config, device: str | torch.device | None = None, data: Dataset | None = None,
                  members: list[tuple[int, int]] | None = None, max_waste: float = 0.25):
         if config.model.kind != "mlp" and len({w for _, w in (members or [])}) > 1:
             raise ValueError("model.kind: members of different widths need 'mlp'")
-        self.cfg = config
-        self.device = torch.device(device) if isinstance(device, torch.device) else pick_device(device or config.device)
         self.members = list(members or [(config.seed + k, config.model.width) for k in range(config.run.seeds)])
         self.G = len(self.members)
-        seeds = sorted({s for s, _ in self.members})
+        self._seeds = sorted({s for s, _ in self.members})
+        self._max_waste = max_waste
+        self._spread: dict[str, Any] = {}
+        self.last_members: dict[str, list] = {}
+        self.test_members: tuple[list[float], list[float]] | None = None
+        super().__init__(config, device, data)
+
+    # ----------------------------------------------------------------------------- setup hooks
+    def _load_data(self, data: Dataset | None) -> None:
+        """One dataset per seed (its own label-noise and RATT draws); `self.data` is the first
+        member's (inputs and the val / test splits are the same for every seed)."""
         datasets: dict[int, Dataset] = {}
-        for s in seeds:
-            if data is not None and s == config.seed:
+        for s in self._seeds:
+            if data is not None and s == self.cfg.seed:
                 datasets[s] = data
             else:
-                datasets[s] = load(config.model_copy(update={"seed": s}))
+                datasets[s] = load(self.cfg.model_copy(update={"seed": s}))
         self.data = datasets[self.members[0][0]]
         self._datasets = [datasets[s] for s, _ in self.members]
-        self._pending: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._stop_requested = False
+
+    def _build_model(self) -> None:
         models = []
         for s, w in self.members:
             torch.manual_seed(s)  # exactly what a solo Trainer does before building its model
-            models.append(build_model(_member_config(config, s, w), self.data.input_dim, self.data.num_classes))
-        if config.model.kind == "mlp":
-            self.model = GroupedMLP(models, config.model.activation, config.regularization.dropout,
-                                    max_waste).to(self.device)
+            models.append(build_model(_member_config(self.cfg, s, w), self.data.input_dim, self.data.num_classes))
+        cfg = self.cfg
+        if cfg.model.kind == "mlp":
+            self.model = GroupedMLP(models, cfg.model.activation, cfg.regularization.dropout,
+                                    self._max_waste).to(self.device)
         else:  # the 1-D CNN: grouped convolutions, one group per seed
-            self.model = StackedCNN1D(models, config.model.activation, config.regularization.dropout).to(self.device)
-        del models
+            self.model = StackedCNN1D(models, cfg.model.activation, cfg.regularization.dropout).to(self.device)
         self.member_params = self.model.member_params()
         self.n_params = self.member_params[0] if len(set(self.member_params)) == 1 else self.member_params
-        self.base_lr = config.optim.lr
-        self.weight_decay = config.regularization.weight_decay
-        self.es = EarlyStopping.from_config(config.early_stopping)
-        self._make_optimizer()
-        self._to_device()
+
+    def _make_generators(self) -> None:
+        """One data-order generator per seed, seeded like the solo run's."""
         self.gens: dict[int, torch.Generator] = {}
-        for s in seeds:
+        for s in self._seeds:
             g = torch.Generator(device=self.device)
             g.manual_seed(s)
             self.gens[s] = g
         self.gen = None
-        self._seed_index = torch.tensor([seeds.index(s) for s, _ in self.members], device=self.device)
-        self._seeds = seeds
-        self.best_state = None
-        self.would_keep = None
-        self.would_keep_epoch = None
-        self.start_epoch = 0
-        self._last_row = {}
-        self._spread: dict[str, Any] = {}
-        self.last_members: dict[str, list] = {}
-        self.test_members: tuple[list[float], list[float]] | None = None
+        self._seed_index = torch.tensor([self._seeds.index(s) for s, _ in self.members], device=self.device)
 
-    # ----------------------------------------------------------------------------- setup
     def _to_device(self) -> None:
         d, dev = self.data, self.device
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731

@@ -10,7 +10,7 @@ batch for all of them. Any other setting (or `together=False`) trains the values
 with the ordinary trainer. Either way, sweeps train every value for `optim.epochs` epochs with early
 stopping off: the numbers are the final epoch's, as in Nakkiran et al.'s double-descent curves.
 
-Files in `out_dir` (DESIGN §6):
+Files in `out_dir` (docs/ARCHITECTURE.md, "Run directory"):
     sweep.json       param, values, preset, epochs, together, buckets, padded_fraction, device
     progress.jsonl   one line per epoch: epoch, values, train_err, val_err, test_err, train_loss,
                      val_loss, test_loss (lists aligned with `values`; in one-at-a-time mode just
@@ -34,17 +34,14 @@ import torch
 
 from .. import runs
 from ..config import build
+from ..protocol import FIT_ERR, USER_STOP, exact_value
 from .data import load
+from .factory import make_trainer
 from .multi import MultiTrainer
-from .trainer import FIT_ERR, Cancelled, Trainer, device_name, pick_device
+from .trainer import Cancelled, Trainer, device_name, pick_device
 
 ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test_err", "train_clean_err",
             "noisy_memorized", "noisy_true_acc")
-
-
-def fmt_value(v: float) -> str:
-    """A swept value as a --set value: integers without a decimal point."""
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 def value_configs(cfg, param: str, values: list[float]) -> list:
@@ -53,8 +50,8 @@ def value_configs(cfg, param: str, values: list[float]) -> list:
     base = cfg.dump()
     out = []
     for v in values:
-        c = build(base, [f"{param}={fmt_value(v)}", "early_stopping.enabled=false"],
-                  source=f"sweep {param} = {fmt_value(v)}")
+        c = build(base, [f"{param}={exact_value(v)}", "early_stopping.enabled=false"],
+                  source=f"sweep {param} = {exact_value(v)}")
         out.append(c)
     return out
 
@@ -116,16 +113,22 @@ class Sweep:
         self.together = groupable if together is None else (together and groupable)
         self.max_waste = MAX_WASTE.get(self.device.type, 0.25) if max_waste is None else max_waste
         self._stop = False
+        self._stop_reason: str | None = None
         self._trainer: Trainer | None = None
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str | None = None) -> None:
+        """End the sweep as `cancelled` (the value being trained ends within one batch). `reason`
+        (the first one given) says who asked, in the summary's reason ("stopped by the user" if
+        none). Thread-safe."""
+        if reason and self._stop_reason is None:
+            self._stop_reason = reason
         self._stop = True
         if self._trainer is not None:
-            self._trainer.request_stop()
+            self._trainer.request_stop(reason)
 
     def _value_dir(self, out_dir: Path, v: float) -> Path:
         leaf = self.param.split(".")[-1]
-        return out_dir / f"{leaf}-{fmt_value(v)}"
+        return out_dir / f"{leaf}-{exact_value(v)}"
 
     # ---------------------------------------------------------------------------------------
     def run(self, out_dir: Path, on_progress: Callable[[dict], Any] | None = None,
@@ -187,7 +190,7 @@ class Sweep:
         tr = MultiTrainer(cfg, self.device, data, members=members, max_waste=self.max_waste)
         self._trainer = tr
         if self._stop:
-            tr.request_stop()
+            tr.request_stop(self._stop_reason)
         meta.update(buckets=len(tr.model.buckets), padded_fraction=tr.model.padded_fraction(),
                     members=len(members))
         runs.write_json_atomic(out_dir / "sweep.json", meta)
@@ -235,7 +238,7 @@ class Sweep:
                 if self._stop:
                     raise Cancelled
         except (KeyboardInterrupt, Cancelled):
-            status, reason = "cancelled", f"stopped by the user during epoch {epoch}"
+            status, reason = "cancelled", f"{self._stop_reason or USER_STOP} during epoch {epoch}"
         except Exception as exc:  # noqa: BLE001 - a failure still writes what was measured
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
             if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
@@ -258,17 +261,15 @@ class Sweep:
     def _run_each(self, data, writers, emit):
         status, reason = "completed", None
         finals: dict[float, dict] = {}
-        from .trainer import make_trainer
-
         for v, c in zip(self.values, self.configs):
             if self._stop:
-                status, reason = "cancelled", "stopped by the user"
+                status, reason = "cancelled", self._stop_reason or USER_STOP
                 break
             d = data if self.param.split(".")[0] not in ("data", "noise", "ratt", "seed") else load(c)
             tr = make_trainer(c, self.device, d)
             self._trainer = tr
             if self._stop:
-                tr.request_stop()
+                tr.request_stop(self._stop_reason)
             w = writers[v]
 
             def on_epoch(row: dict, v=v, w=w) -> None:

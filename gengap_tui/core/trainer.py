@@ -1,12 +1,14 @@
 """The training loop: data resident on the device, a fresh permutation per epoch, full-split
-evaluation in eval mode every epoch, early stopping (DESIGN §5), one host sync per epoch.
+evaluation in eval mode every epoch, early stopping (docs/ARCHITECTURE.md, "Early stopping"), one
+host sync per epoch.
 
     from gengap_tui.config import build
     from gengap_tui.core.trainer import Trainer
     summary = Trainer(build({}, ["optim.epochs=20"])).run(on_epoch=print)
 
 `run()` never raises for a training failure: it returns the summary with `status` one of
-completed | early_stopped | diverged | cancelled | failed (DESIGN §6) and a `reason`.
+completed | early_stopped | diverged | cancelled | failed (docs/ARCHITECTURE.md, "Run directory")
+and a `reason`. `factory.make_trainer` picks this trainer or the stacked one (`multi.py`).
 """
 
 from __future__ import annotations
@@ -23,15 +25,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..protocol import FIT_ERR, TWEAKABLE, USER_STOP, check_tweaks  # noqa: F401 - TWEAKABLE: importable here too
 from . import baselines, bounds
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
+from .checkpoints import Checkpoints
 from .graphs import EpochGraphs
 from .models import build_model, count_params
 
 EVAL_CHUNK = 16384
-FIT_ERR = 0.01  # training error at which the training labels count as fitted (`epochs_to_fit`)
-TWEAKABLE = ("lr", "weight_decay", "patience", "observe", "min_delta")
 
 
 class Cancelled(Exception):
@@ -57,30 +59,49 @@ def _finite(x: float | None) -> bool:
 
 
 class Trainer:
+    """One model. `__init__` is a template: the shared set-up, around the hooks `_load_data`,
+    `_build_model`, `_make_optimizer`, `_to_device`, `_make_generators` that `MultiTrainer`
+    overrides (their order is the order of the random draws: keep it)."""
+
+    G = 1  # models trained at once (`MultiTrainer`: one per member)
+
     def __init__(self, config, device: str | torch.device | None = None, data: Dataset | None = None):
         self.cfg = config
         self.device = torch.device(device) if isinstance(device, torch.device) else pick_device(device or config.device)
-        self.data = data if data is not None else load(config)
-        self._pending: dict[str, Any] = {}
+        self._load_data(data)
+        self._pending: dict[str, Any] = {}  # tweaks queued for the next epoch
         self._lock = threading.Lock()
         self._stop_requested = False
-        torch.manual_seed(config.seed)
-        self.model = build_model(config, self.data.input_dim, self.data.num_classes).to(self.device)
-        self.n_params = count_params(self.model)
+        self._stop_reason: str | None = None
+        self._build_model()  # seeds torch first: a model's initial weights depend on its seed only
         self.base_lr = config.optim.lr
         self.weight_decay = config.regularization.weight_decay
         self.es = EarlyStopping.from_config(config.early_stopping)
         self._make_optimizer()
         self._to_device()
-        self.gen = torch.Generator(device=self.device)
-        self.gen.manual_seed(config.seed)
+        self._make_generators()
         self.best_state: dict[str, torch.Tensor] | None = None
         self.would_keep: dict[str, torch.Tensor] | None = None
         self.would_keep_epoch: int | None = None
         self.start_epoch = 0
         self._last_row: dict[str, Any] = {}
 
-    # ----------------------------------------------------------------------------- setup
+    # ----------------------------------------------------------------------------- setup hooks
+    def _load_data(self, data: Dataset | None) -> None:
+        """`self.data`: the dataset given, or the config's."""
+        self.data = data if data is not None else load(self.cfg)
+
+    def _build_model(self) -> None:
+        """`self.model` on the device (built right after `torch.manual_seed(seed)`) and `self.n_params`."""
+        torch.manual_seed(self.cfg.seed)
+        self.model = build_model(self.cfg, self.data.input_dim, self.data.num_classes).to(self.device)
+        self.n_params = count_params(self.model)
+
+    def _make_generators(self) -> None:
+        """The data-order generator, seeded with the run's seed."""
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(self.cfg.seed)
+
     def _to_device(self) -> None:
         d, dev = self.data, self.device
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
@@ -145,53 +166,37 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- control
     def tweak(self, **changes: Any) -> None:
-        """Queue live changes (lr, weight_decay, patience, observe, min_delta); they apply at the
-        start of the next epoch and are reported as a `tweaked` event. Thread-safe."""
-        bad = set(changes) - set(TWEAKABLE)
-        if bad:
-            raise ValueError(f"cannot tweak {sorted(bad)} live (allowed: {', '.join(TWEAKABLE)})")
+        """Queue live changes (`protocol.TWEAKS`: lr, weight_decay, patience, observe, min_delta) for
+        the start of the next epoch (a `tweaked` event); `protocol.check_tweaks` raises ValueError
+        for a setting or value outside the limits. Thread-safe."""
+        changes = check_tweaks(changes)
         with self._lock:
             self._pending.update(changes)
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str | None = None) -> None:
         """Ask the run to end as `cancelled` after the current batch (with CUDA graphs: after the
-        current epoch, which a graph runs whole). Thread-safe."""
+        current epoch, which a graph runs whole). The summary's reason is "<reason> during epoch N"
+        with the first `reason` given ("stopped by the user" if none). Thread-safe."""
+        if reason and self._stop_reason is None:
+            self._stop_reason = reason
         self._stop_requested = True
 
     def _apply_tweaks(self, epoch: int, emit: Callable) -> None:
+        """Apply the queued tweaks (already checked and normalised by `tweak`)."""
         with self._lock:
             changes, self._pending = self._pending, {}
         if not changes:
             return
-        applied = {}
         for k, v in changes.items():
             if k == "lr":
-                v = float(v)
-                if not (0 < v <= 1e6):
-                    raise ValueError("lr must be in (0, 1e6]")
                 self.base_lr = v
             elif k == "weight_decay":
-                v = float(v)
-                if not (0 <= v <= 10):
-                    raise ValueError("weight_decay must be in [0, 10]")
                 self.weight_decay = v
                 if self.cfg.optim.optimizer != "sgd" or not self.decoupled:
                     self.opt.param_groups[0]["weight_decay"] = v
-            elif k == "patience":
-                v = int(v)
-                if v < 1:
-                    raise ValueError("patience must be >= 1")
-                self.es.patience = v
-            elif k == "observe":
-                self.es.observe = bool(v)
-                v = bool(v)
-            elif k == "min_delta":
-                v = float(v)
-                if v < 0:
-                    raise ValueError("min_delta must be >= 0")
-                self.es.min_delta = v
-            applied[k] = v
-        emit("tweaked", epoch=epoch, changes=applied)
+            else:  # patience, observe, min_delta: early stopping's own settings
+                setattr(self.es, k, v)
+        emit("tweaked", epoch=epoch, changes=changes)
 
     # ----------------------------------------------------------------------------- epochs
     def _train_epoch(self, gen: torch.Generator) -> None:
@@ -333,24 +338,16 @@ class Trainer:
     def _snapshot(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
-    # ----------------------------------------------------------------------------- run
     # ----------------------------------------------------------------------------- checkpoints
     def _capture(self, epoch: int, last_row: dict) -> dict[str, Any]:
         """Everything needed to continue after `epoch` exactly as if never stopped: weights,
         optimizer, early-stopping state (tweaks included), RNG streams, kept weights. Loadable with
         `torch.load(weights_only=True)`."""
         state = {
-            "epoch": epoch,
-            "model": self._snapshot(),
-            "optimizer": copy.deepcopy(self.opt.state_dict()),
-            "early_stopping": self.es.state(),
-            "torch_rng": torch.get_rng_state(),
-            "generator": self._gen_state(),
-            "best_state": self.best_state or {},
-            "would_keep": self.would_keep or {},
-            "would_keep_epoch": self.would_keep_epoch,
-            "base_lr": self.base_lr,
-            "weight_decay": self.weight_decay,
+            "epoch": epoch, "model": self._snapshot(), "optimizer": copy.deepcopy(self.opt.state_dict()),
+            "early_stopping": self.es.state(), "torch_rng": torch.get_rng_state(), "generator": self._gen_state(),
+            "best_state": self.best_state or {}, "would_keep": self.would_keep or {},
+            "would_keep_epoch": self.would_keep_epoch, "base_lr": self.base_lr, "weight_decay": self.weight_decay,
             "last_row": dict(last_row),
         }
         if self.device.type == "cuda":
@@ -362,10 +359,6 @@ class Trainer:
 
     def _set_gen_state(self, state: Any) -> None:
         self.gen.set_state(state)
-
-    def _row_extras(self) -> dict[str, Any]:
-        """Extra metrics.jsonl keys for the epoch just evaluated (stacked seeds: the spread)."""
-        return {}
 
     def load_checkpoint(self, state: dict[str, Any]) -> None:
         """Continue from a `_capture`d state: the next `run()` starts at its epoch + 1."""
@@ -388,6 +381,7 @@ class Trainer:
         self.start_epoch = int(state["epoch"])
         self._last_row = dict(state.get("last_row") or {})
 
+    # ----------------------------------------------------------------------------- run
     def run(self, on_epoch: Callable[[dict], Any] | None = None,
             on_event: Callable[[dict], Any] | None = None,
             on_checkpoint: Callable[[dict], Any] | None = None,
@@ -395,18 +389,68 @@ class Trainer:
         """Train. `on_checkpoint(state)` (if given) receives a resumable state at most every
         `checkpoint_every_s` seconds and once more when the run ends, always at an epoch
         boundary (a run cancelled mid-epoch resumes from the last finished epoch)."""
-        cfg = self.cfg
         t0 = time.perf_counter()
-        monitor = cfg.early_stopping.monitor
 
         def emit(kind: str, **fields: Any) -> None:
             if on_event is not None:
                 on_event({"event": kind, "time": time.time(), **fields})
 
+        # start: the summary's skeleton, `started` (and `resumed_run`), the baselines
+        summary = self._start(emit)
+        saves = Checkpoints(self, on_checkpoint, checkpoint_every_s)
+        last: dict[str, Any] = dict(self._last_row)
+        epoch = self.start_epoch
+        try:
+            for epoch in range(self.start_epoch + 1, self.cfg.optim.epochs + 1):
+                # tweaks queued since the last epoch apply from this one on
+                self._apply_tweaks(epoch, emit)
+                # one epoch of training and the full-split evaluation: the row, early stopping's step
+                saves.leave_boundary()
+                out = self._epoch(epoch, emit, summary)
+                if out is None:  # a loss is not finite: diverged
+                    break
+                row, step = out
+                last = row
+                if on_epoch is not None:
+                    on_epoch(row)
+                if step.fired and self.es.observe:  # observe mode: note what stopping would keep
+                    self.would_keep, self.would_keep_epoch = self.best_state, self.es.best_epoch
+                    emit("would_stop", epoch=epoch, best_epoch=self.es.best_epoch, best_value=self.es.best)
+                # a resumable state, when one is due
+                saves.after_epoch(epoch, row)
+                # the end: early stopping, or a stop request
+                if step.stop:
+                    summary.update(status="early_stopped", stop_epoch=epoch, reason=f"no improvement in "
+                                   f"{self.cfg.early_stopping.monitor} for {self.es.wait} epochs")
+                    emit("early_stop", epoch=epoch, best_epoch=self.es.best_epoch, best_value=self.es.best)
+                    break
+                if self._stop_requested:
+                    raise Cancelled
+        except (KeyboardInterrupt, Cancelled):
+            summary.update(status="cancelled", reason=f"{self._stop_reason or USER_STOP} during epoch {epoch}")
+            emit("cancelled", epoch=summary["epochs_run"])
+        except Exception as exc:  # noqa: BLE001 - every failure ends the run with a summary
+            reason = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+                reason = "out of memory on " + summary["device"] + ": lower optim.batch_size or model.width"
+            summary.update(status="failed", reason=reason)
+            emit("failed", epoch=summary["epochs_run"], error=reason, traceback=traceback.format_exc())
+
+        # finish: the last checkpoint (none for a diverged run), then the test split
+        if summary["status"] != "diverged":
+            saves.flush(emit)
+        self._finish(summary, last)
+        summary["wall_seconds"] = time.perf_counter() - t0
+        return summary
+
+    def _start(self, emit: Callable) -> dict[str, Any]:
+        """The summary's skeleton, and what comes before the first epoch: the `started` event, a
+        precision warning, the baselines (computed here), `resumed_run`."""
+        cfg = self.cfg
         summary: dict[str, Any] = {
-            "status": "completed", "epochs_run": 0, "stop_epoch": None, "best_epoch": None,
-            "best_value": None, "monitor": monitor, "would_stop_epoch": None, "restored_best": False,
-            "test_loss": None, "test_err": None, "wall_seconds": None,
+            "status": "completed", "epochs_run": self.start_epoch, "stop_epoch": None, "best_epoch": None,
+            "best_value": None, "monitor": cfg.early_stopping.monitor, "would_stop_epoch": None,
+            "restored_best": False, "test_loss": None, "test_err": None, "wall_seconds": None,
             "device": device_name(self.device), "reason": None, "n_params": self.n_params,
             "n_train": len(self.x_train), "n_corrupted": self.data.n_corrupted, "epochs_to_fit": None,
         }
@@ -417,106 +461,63 @@ class Trainer:
         if cfg.baselines.knn or cfg.baselines.ntk:
             summary.update(self._baselines())
             emit("baseline", epoch=0, **{k: v for k, v in summary.items() if k.startswith("baseline_")})
-
-        gen = self.gen
-        last: dict[str, Any] = dict(self._last_row)
-        epoch = self.start_epoch
-        summary["epochs_run"] = self.start_epoch
         if self.start_epoch:
             emit("resumed_run", epoch=self.start_epoch)
-        pending: dict[str, Any] | None = None
-        # with CUDA graphs an epoch is never cut short, so the state at the end of the run is an
-        # epoch boundary: capture it then (and when a save is due) instead of after every epoch,
-        # which cost ~0.7 ms beside a 4.8 ms epoch on an H200 (0.1 ms/epoch outside the epochs
-        # now). `boundary` is the finished epoch whose end state the model holds right now (None
-        # while an epoch is under way).
-        lazy = self._epochs_atomic()
-        boundary: tuple[int, dict] | None = None
-        graph_warned = False
-        saved_at = time.monotonic()
-        try:
-            for epoch in range(self.start_epoch + 1, cfg.optim.epochs + 1):
-                self._apply_tweaks(epoch, emit)
-                lr = self._lr_at(epoch)
-                for g in self.opt.param_groups:
-                    g["lr"] = lr
-                te = time.perf_counter()
-                boundary = None
-                self._train_epoch(gen)
-                m = self.evaluate()
-                dt = time.perf_counter() - te
-                if self._graphs is not None and self._graphs.failed and not graph_warned:
-                    graph_warned = True
-                    emit("warning", epoch=epoch, message=self._graphs.failed)
-                bad = next((k for k in ("train_loss", "val_loss") if not _finite(m[k])), None)
-                if bad:
-                    summary.update(status="diverged", reason=f"{bad} became {m[bad]} at epoch {epoch}")
-                    emit("diverged", epoch=epoch, key=bad, value=str(m[bad]))
-                    break
-                step = self.es.step(epoch, m[monitor])
-                es_cfg = cfg.early_stopping
-                if step.improved and es_cfg.enabled and (es_cfg.restore_best or self.es.observe):
-                    self.best_state = self._snapshot()
-                row = {
-                    "epoch": epoch,
-                    "train_loss": m["train_loss"], "train_err": m["train_err"],
-                    "val_loss": m["val_loss"], "val_err": m["val_err"],
-                    "gap_loss": m["val_loss"] - m["train_loss"], "gap_err": m["val_err"] - m["train_err"],
-                    "lr": lr, "epoch_seconds": dt,
-                    # training examples per second, over all stacked members
-                    "samples_per_s": len(self.x_train) * getattr(self, "G", 1) / dt if dt > 0 else None,
-                    "es_wait": self.es.wait,
-                    "es_best": self.es.best if self.es.best_epoch is not None else None,
-                    "es_best_epoch": self.es.best_epoch,
-                }
-                for k in ("train_clean_err", "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound"):
-                    if k in m:
-                        row[k] = m[k]
-                row.update(self._row_extras())
-                if self.ratt:
-                    self.ratt_by_epoch[epoch] = (m["ratt_random_err"], m["ratt_bound"])
-                summary["epochs_run"] = epoch
-                if summary.get("epochs_to_fit") is None and m["train_err"] <= FIT_ERR:
-                    summary["epochs_to_fit"] = epoch  # memorized the training labels (Zhang et al.)
-                last = row
-                if on_epoch is not None:
-                    on_epoch(row)
-                if step.fired and self.es.observe:
-                    self.would_keep, self.would_keep_epoch = self.best_state, self.es.best_epoch
-                    emit("would_stop", epoch=epoch, best_epoch=self.es.best_epoch, best_value=self.es.best)
-                if on_checkpoint is not None:
-                    due = time.monotonic() - saved_at >= checkpoint_every_s
-                    if lazy and not due:
-                        boundary, pending = (epoch, row), None
-                    else:
-                        pending = self._capture(epoch, row)
-                    if due:
-                        on_checkpoint(pending)
-                        pending, saved_at = None, time.monotonic()
-                if step.stop:
-                    summary.update(status="early_stopped", stop_epoch=epoch,
-                                   reason=f"no improvement in {monitor} for {self.es.wait} epochs")
-                    emit("early_stop", epoch=epoch, best_epoch=self.es.best_epoch, best_value=self.es.best)
-                    break
-                if self._stop_requested:
-                    raise Cancelled
-        except (KeyboardInterrupt, Cancelled):
-            summary.update(status="cancelled", reason=f"stopped by the user during epoch {epoch}")
-            emit("cancelled", epoch=summary["epochs_run"])
-        except Exception as exc:  # noqa: BLE001 - every failure ends the run with a summary
-            reason = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
-                reason = "out of memory on " + summary["device"] + ": lower optim.batch_size or model.width"
-            summary.update(status="failed", reason=reason)
-            emit("failed", epoch=summary["epochs_run"], error=reason, traceback=traceback.format_exc())
+        self._graph_warned = False  # a failed CUDA graph recording is reported once per run
+        return summary
 
-        if pending is None and boundary is not None and summary["status"] != "diverged":
-            pending = self._capture(*boundary)
-        if pending is not None and summary["status"] != "diverged":
-            try:
-                on_checkpoint(pending)
-            except Exception as exc:  # noqa: BLE001 - a full disk must not lose the summary
-                emit("checkpoint_failed", epoch=pending["epoch"], error=f"{type(exc).__name__}: {exc}")
+    def _epoch(self, epoch: int, emit: Callable, summary: dict) -> tuple[dict[str, Any], Any] | None:
+        """Train one epoch and evaluate: (the metrics.jsonl row, early stopping's step), with the
+        summary's `epochs_run` / `epochs_to_fit` brought up to date; None, after the summary and a
+        `diverged` event say so, when a loss is not finite."""
+        lr = self._lr_at(epoch)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        te = time.perf_counter()
+        self._train_epoch(self.gen)
+        m = self.evaluate()
+        dt = time.perf_counter() - te
+        if self._graphs is not None and self._graphs.failed and not self._graph_warned:
+            self._graph_warned = True
+            emit("warning", epoch=epoch, message=self._graphs.failed)
+        bad = next((k for k in ("train_loss", "val_loss") if not _finite(m[k])), None)
+        if bad:
+            summary.update(status="diverged", reason=f"{bad} became {m[bad]} at epoch {epoch}")
+            emit("diverged", epoch=epoch, key=bad, value=str(m[bad]))
+            return None
+        step = self.es.step(epoch, m[self.cfg.early_stopping.monitor])
+        es_cfg = self.cfg.early_stopping
+        if step.improved and es_cfg.enabled and (es_cfg.restore_best or self.es.observe):
+            self.best_state = self._snapshot()
+        row = {
+            "epoch": epoch, "train_loss": m["train_loss"], "train_err": m["train_err"],
+            "val_loss": m["val_loss"], "val_err": m["val_err"],
+            "gap_loss": m["val_loss"] - m["train_loss"], "gap_err": m["val_err"] - m["train_err"],
+            "lr": lr, "epoch_seconds": dt,
+            # training examples per second, over all stacked members
+            "samples_per_s": len(self.x_train) * self.G / dt if dt > 0 else None,
+            "es_wait": self.es.wait, "es_best": self.es.best if self.es.best_epoch is not None else None,
+            "es_best_epoch": self.es.best_epoch,
+        }
+        for k in ("train_clean_err", "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound"):
+            if k in m:
+                row[k] = m[k]
+        row.update(self._row_extras())
+        if self.ratt:
+            self.ratt_by_epoch[epoch] = (m["ratt_random_err"], m["ratt_bound"])
+        summary["epochs_run"] = epoch
+        if summary.get("epochs_to_fit") is None and m["train_err"] <= FIT_ERR:
+            summary["epochs_to_fit"] = epoch  # memorized the training labels (Zhang et al.)
+        return row, step
+
+    def _row_extras(self) -> dict[str, Any]:
+        """Extra metrics.jsonl keys for the epoch just evaluated (stacked seeds: the spread)."""
+        return {}
+
+    def _finish(self, summary: dict, last: dict) -> None:
+        """The summary's closing keys: early stopping's record, the last row's errors, RATT's bound
+        at the kept epoch, and the test split, evaluated once on the weights that are kept."""
+        cfg = self.cfg
         summary.update(best_epoch=self.es.best_epoch,
                        best_value=self.es.best if self.es.best_epoch is not None else None,
                        would_stop_epoch=self.es.would_stop_epoch)
@@ -534,8 +535,6 @@ class Trainer:
         except Exception as exc:  # noqa: BLE001
             summary.setdefault("reason", None)
             summary["test_error_reason"] = f"{type(exc).__name__}: {exc}"
-        summary["wall_seconds"] = time.perf_counter() - t0
-        return summary
 
     def _final_test(self, summary: dict, best_state, would_keep, would_keep_epoch) -> None:
         """Evaluate the test split once, on the weights that are kept."""
@@ -572,22 +571,12 @@ class Trainer:
         return out
 
     def _knn_baseline(self) -> dict[str, float]:
-        b = self.cfg.baselines
-        y = self.y_train_ref
-        train_err = baselines.knn_error(self.x_train, y, self.x_train, y,
-                                        b.knn_k, b.knn_metric, self.data.num_classes)
-        test_err = baselines.knn_error(self.x_train, y, self.x_test, self.y_test,
-                                       b.knn_k, b.knn_metric, self.data.num_classes)
-        val_err = baselines.knn_error(self.x_train, y, self.x_val, self.y_val,
-                                      b.knn_k, b.knn_metric, self.data.num_classes)
+        b, y = self.cfg.baselines, self.y_train_ref
+
+        def err(x: torch.Tensor, t: torch.Tensor) -> float:
+            return baselines.knn_error(self.x_train, y, x, t, b.knn_k, b.knn_metric, self.data.num_classes)
+
+        train_err, test_err, val_err = err(self.x_train, y), err(self.x_test, self.y_test), err(self.x_val, self.y_val)
         return {"baseline_knn_train_err": train_err, "baseline_knn_val_err": val_err,
                 "baseline_knn_test_err": test_err}
 
-
-def make_trainer(config, device: str | torch.device | None = None, data: Dataset | None = None) -> Trainer:
-    """The trainer for a config: one model, or `run.seeds` seeds stacked into one (`multi.py`)."""
-    if config.run.seeds > 1:
-        from .multi import MultiTrainer
-
-        return MultiTrainer(config, device, data)
-    return Trainer(config, device, data)
