@@ -1,4 +1,5 @@
-"""The `gengap-tui` command (DESIGN §3)."""
+"""The `gengap-tui` command: the lab, headless runs and sweeps, replay, attach, screenshots
+(docs/ARCHITECTURE.md, "Commands"). Training goes through `session.py`, the lab through `tui/`."""
 
 from __future__ import annotations
 
@@ -173,6 +174,7 @@ def detach(args: argparse.Namespace, cfg) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from . import runs
     from .config import validate
+    from .protocol import run_config
 
     run_dir = Path(args.resume)
     if args.preset or args.set or args.detach:
@@ -181,8 +183,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if raw is None:
         return _fail(f"{str(run_dir)!r} is not a run directory (no readable config.json)")
     try:
-        cfg = validate({k: v for k, v in raw.items() if k not in ("torch_version", "device_name")},
-                       str(run_dir / "config.json"))
+        cfg = validate(run_config(raw), str(run_dir / "config.json"))
         if args.device:
             cfg = validate({**cfg.dump(), "device": args.device})
     except ConfigError as exc:
@@ -196,98 +197,73 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return code
 
 
+class StopSignals:
+    """While training in the foreground: SIGINT, SIGTERM and SIGHUP stop the session through its
+    control (the summary's reason names the signal); a second Ctrl+C stops at once. A detached
+    run ignores SIGHUP: it outlives the terminal it was started from."""
+
+    CODES = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}
+
+    def __init__(self, control, detached: bool = False):
+        self.control, self.detached = control, detached
+        self.code: int | None = None  # the exit code of the first signal
+        self._old: dict = {}
+
+    def _on(self, signum, frame) -> None:  # noqa: ARG002 - flags only: the session does the rest
+        if self.code is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl+C: stop now, mid-batch
+        self.code = self.CODES.get(signum, EXIT_SIGHUP)
+        self.control.on_signal(signum)
+
+    def __enter__(self) -> "StopSignals":
+        for s in self.CODES:
+            self._old[s] = signal.signal(s, signal.SIG_IGN if (s == signal.SIGHUP and self.detached) else self._on)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
 def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, resume: bool = False,
                    detached: bool = False) -> tuple[int, Path | None, dict | None]:
     """Train `cfg` in this process with the progress display; returns (exit code, run dir, summary).
     `into` writes into an existing run directory (a detached run's, or one being resumed)."""
-    from . import runs
-
-    runs_dir = runs.default_runs_dir(runs_dir_arg)
-    if into is None:
-        try:
-            runs.check_writable(runs_dir)
-        except OSError as exc:
-            return _fail(str(exc)), None, None
+    from .control import RunControl
+    from .protocol import Epoch, Event, RunDir, Warning
+    from .session import run_session
 
     progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience, not quiet)
     progress.note(f"preparing {cfg.name}: {cfg.data.dataset}, {cfg.model.kind}, "
                   f"label noise {cfg.noise.label_noise:g} ({cfg.noise.kind}) ...")
-    try:
-        import torch
 
-        from .core.data import load as load_data
-        from .core.datafiles import DataFileError
-        from .core.trainer import make_trainer
+    def ready(trainer, run_dir: Path) -> None:
+        progress.note(f"resuming {run_dir} after epoch {trainer.start_epoch}" if resume
+                      else f"run directory: {run_dir}")
 
-        try:
-            trainer = make_trainer(cfg, device=None, data=load_data(cfg))
-            state = torch.load(into / "checkpoint.pt", weights_only=True, map_location=trainer.device) if resume else None
-            if state is not None:
-                trainer.load_checkpoint(state)
-        except (ValueError, DataFileError, OSError, RuntimeError, KeyError) as exc:
-            return _fail(str(exc) if not resume else f"cannot resume {into}: {exc}"), None, None
-    except KeyboardInterrupt:
-        return _fail("cancelled before training started", EXIT_SIGINT), None, None
+    def emit(msg) -> None:
+        if isinstance(msg, Epoch):
+            progress.epoch(msg.row)
+        elif isinstance(msg, Warning):
+            progress.note(f"warning: {msg.message}")
+        elif isinstance(msg, Event):
+            ev = msg.event
+            if msg.kind == "warning":
+                progress.note(f"warning: {ev['message']}")
+            if msg.kind in ("early_stop", "would_stop", "diverged", "tweaked"):
+                label = {"early_stop": "EARLY STOP", "would_stop": "would stop"}.get(msg.kind, msg.kind)
+                progress.note(f"{label} @ epoch {ev['epoch']}" +
+                              (f" (best epoch {ev['best_epoch']})" if "best_epoch" in ev else ""))
+        elif isinstance(msg, RunDir):
+            pass  # said by `ready`
 
-    extra = {"torch_version": torch.__version__, "device_name": trainer_device(trainer)}
-    if resume:
-        previous = runs.read_json(into / "summary.json") or {}
-        _truncate_metrics(into, trainer.start_epoch)
-        (into / "summary.json").unlink(missing_ok=True)  # followers see a live run again
-        writer = runs.RunWriter(into, None)
-        run_dir = into
-        progress.note(f"resuming {run_dir} after epoch {trainer.start_epoch}")
-    else:
-        previous = {}
-        run_dir = into if into is not None else runs.new_run_dir(runs_dir, cfg.name)
-        writer = runs.RunWriter(run_dir, cfg.dump(), extra)
-        progress.note(f"run directory: {run_dir}")
-
-    exit_code = {"signal": None}
-
-    def on_signal(signum, frame):  # noqa: ARG001
-        code = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}.get(signum, EXIT_SIGHUP)
-        if exit_code["signal"] is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl+C: stop now, mid-batch
-        exit_code["signal"] = code
-        trainer.request_stop()
-
-    handled = [signal.SIGINT, signal.SIGTERM] + ([] if detached else [signal.SIGHUP])
-    old = {s: signal.signal(s, on_signal) for s in handled}
-    if detached:  # a detached run outlives the terminal it was started from
-        old[signal.SIGHUP] = signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    control = Control(run_dir, trainer, writer)
-
-    def on_epoch(row: dict) -> None:
-        writer.metrics(row)
-        progress.epoch(row)
-        control.poll(row["epoch"])
-
-    def on_event(ev: dict) -> None:
-        writer.event(ev)
-        if ev["event"] == "warning":
-            progress.note(f"warning: {ev['message']}")
-        if ev["event"] in ("early_stop", "would_stop", "diverged", "tweaked"):
-            label = {"early_stop": "EARLY STOP", "would_stop": "would stop"}.get(ev["event"], ev["event"])
-            progress.note(f"{label} @ epoch {ev['epoch']}" +
-                          (f" (best epoch {ev['best_epoch']})" if "best_epoch" in ev else ""))
-
-    try:
-        summary = trainer.run(on_epoch=on_epoch, on_event=on_event, on_checkpoint=writer.checkpoint)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    if summary["status"] == "cancelled" and exit_code["signal"] in (EXIT_SIGTERM, EXIT_SIGHUP):
-        name = "SIGTERM" if exit_code["signal"] == EXIT_SIGTERM else "SIGHUP"
-        summary["reason"] = f"stopped by {name} after epoch {summary['epochs_run']}"
-    if previous.get("wall_seconds"):
-        summary["wall_seconds"] += previous["wall_seconds"]
-    if summary["epochs_run"] and (summary["status"] != "diverged" or summary["restored_best"]):
-        try:
-            writer.save_model(trainer.model.state_dict())
-        except OSError as exc:
-            summary["model_error"] = f"model.pt not written: {exc}"
-    writer.finish(summary)
+    control = RunControl()
+    with StopSignals(control, detached) as signals:
+        outcome = run_session(cfg, runs_dir_arg, into=into, resume=resume, control=control, emit=emit,
+                              on_ready=ready)
+    if outcome.error is not None:
+        return _fail(outcome.error, (signals.code or EXIT_SIGINT) if outcome.cancelled else EXIT_BAD_INPUT), None, None
+    summary, run_dir = outcome.summary, outcome.run_dir
     progress.flush()
     print(f"run directory: {run_dir}")
     print(summary_line(summary))
@@ -297,7 +273,7 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
     elif status == "diverged":
         code = EXIT_DIVERGED
     elif status == "cancelled":
-        code = exit_code["signal"] or EXIT_SIGINT
+        code = signals.code or EXIT_SIGINT
     else:
         code = EXIT_FAILED
     return code, run_dir, summary
@@ -321,6 +297,9 @@ def _parse_values(text: str) -> list[float]:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Train one model per value of a setting (together where the shapes allow) -> sweep.jsonl."""
     from . import runs
+    from .control import RunControl
+    from .protocol import Progress, exact_value
+    from .session import sweep_session
 
     try:
         cfg = _load_config(args.preset, args.set, args.device)
@@ -337,133 +316,56 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         return _fail(f"--param {param} needs --values (the preset's [sweep] is over {cfg.sweep.param}); "
                      "e.g. --values 2,4,8,16")
-    runs_dir = runs.default_runs_dir(args.runs_dir)
-    try:
-        runs.check_writable(runs_dir)
-    except OSError as exc:
-        return _fail(str(exc))
-    try:
-        from .core.sweep import Sweep, fmt_value
-
-        sw = Sweep(cfg, param, values, together=False if args.one_at_a_time else None)
-    except ConfigError as exc:
-        return _fail(str(exc))
-    except ValueError as exc:
-        return _fail(str(exc))
-    out_dir = runs.new_run_dir(runs_dir, f"sweep-{cfg.name}")
-    mode = "together" if sw.together else "one at a time"
-    print(f"sweep {param} over {len(sw.values)} values ({mode}), {cfg.optim.epochs} epochs each: {out_dir}",
-          flush=True)
     t0 = time.perf_counter()
     every = max(1, cfg.optim.epochs // 20)
     seen: dict[float, dict] = {}
 
-    def on_progress(row: dict) -> None:
+    def ready(sw, out_dir: Path) -> None:
+        mode = "together" if sw.together else "one at a time"
+        print(f"sweep {param} over {len(sw.values)} values ({mode}), {cfg.optim.epochs} epochs each: {out_dir}",
+              flush=True)
+
+    def emit(msg) -> None:
+        if not isinstance(msg, Progress):
+            return
+        row = msg.row
         for i, v in enumerate(row["values"]):
             seen[v] = {k: row[k][i] for k in ("train_err", "test_err") if k in row}
         if args.quiet or row["epoch"] % every:
             return
-        tail = "  ".join(f"{fmt_value(v)}:{_fmt(seen[v].get('test_err'), '.2f')}" for v in row["values"][:12])
+        tail = "  ".join(f"{exact_value(v)}:{_fmt(seen[v].get('test_err'), '.2f')}" for v in row["values"][:12])
         print(f"  epoch {row['epoch']:>5}  {time.perf_counter() - t0:6.1f}s  test err  {tail}", flush=True)
 
-    stop = {"signal": None}
-
-    def on_signal(signum, frame):  # noqa: ARG001
-        if stop["signal"] is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop["signal"] = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}.get(signum, EXIT_SIGHUP)
-        sw.request_stop()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        summary = sw.run(out_dir, on_progress=on_progress)
-    finally:
-        for s_, h in old.items():
-            signal.signal(s_, h)
+    control = RunControl()
+    with StopSignals(control) as signals:
+        outcome = sweep_session(cfg, param, values, args.runs_dir, together=False if args.one_at_a_time else None,
+                                control=control, emit=emit, on_ready=ready)
+    if outcome.error is not None:
+        return _fail(outcome.error, (signals.code or EXIT_SIGINT) if outcome.cancelled else EXIT_BAD_INPUT)
+    summary, out_dir = outcome.summary, outcome.run_dir
     rows = runs.read_jsonl(out_dir / "sweep.jsonl")
     print(f"{'value':>8} {'params':>8} {'train err':>9} {'val err':>8} {'test err':>8}  status")
     for r in rows:
-        print(f"{fmt_value(r['value']):>8} {r['n_params'] or '':>8} {_fmt(r['train_err']):>9} "
+        print(f"{exact_value(r['value']):>8} {r['n_params'] or '':>8} {_fmt(r['train_err']):>9} "
               f"{_fmt(r['val_err']):>8} {_fmt(r['test_err']):>8}  {r['status']}")
     print(f"sweep directory: {out_dir}")
     shape = [f"{summary['status']} in {summary['wall_seconds']:.1f}s"]
     if summary.get("interpolation_threshold") is not None:
-        shape.append(f"interpolation threshold {param} = {fmt_value(summary['interpolation_threshold'])}")
+        shape.append(f"interpolation threshold {param} = {exact_value(summary['interpolation_threshold'])}")
     if summary.get("peak_value") is not None:
-        shape.append(f"test-error peak {_fmt(summary['peak_test_err'])} at {fmt_value(summary['peak_value'])}")
+        shape.append(f"test-error peak {_fmt(summary['peak_test_err'])} at {exact_value(summary['peak_value'])}")
     if summary.get("dip_value") is not None:
-        shape.append(f"dip before it {_fmt(summary['dip_test_err'])} at {fmt_value(summary['dip_value'])}")
+        shape.append(f"dip before it {_fmt(summary['dip_test_err'])} at {exact_value(summary['dip_value'])}")
     if summary.get("last_test_err") is not None:
         shape.append(f"last {_fmt(summary['last_test_err'])}")
     print(" | ".join(shape))
     if summary["status"] == "completed":
         return EXIT_OK
     if summary["status"] == "cancelled":
-        return stop["signal"] or EXIT_SIGINT
+        return signals.code or EXIT_SIGINT
     if summary.get("reason"):
         print(f"reason: {summary['reason']}", file=sys.stderr)
     return EXIT_FAILED
-
-
-def _truncate_metrics(run_dir: Path, epoch: int) -> None:
-    """Keep the metrics of epochs <= `epoch` (those after the checkpoint are trained again)."""
-    from . import runs
-
-    rows = [r for r in runs.read_jsonl(run_dir / "metrics.jsonl") if int(r.get("epoch", 0)) <= epoch]
-    tmp = run_dir / ".metrics.jsonl.tmp"
-    tmp.write_text("".join(runs.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, run_dir / "metrics.jsonl")
-
-
-class Control:
-    """Obeys `control.jsonl` in the run directory between epochs (what `attach` writes)."""
-
-    def __init__(self, run_dir: Path, trainer, writer):
-        from . import runs
-
-        self.trainer, self.writer = trainer, writer
-        path = Path(run_dir) / runs.CONTROL
-        self.follower = runs.JsonlFollower(path)
-        if path.exists():  # commands from before this process (a resumed run) are history
-            self.follower.offset = path.stat().st_size
-
-    def _event(self, kind: str, epoch: int, **fields) -> None:
-        self.writer.event({"event": kind, "time": time.time(), "epoch": epoch, **fields})
-
-    def poll(self, epoch: int) -> None:
-        paused = False
-        while True:
-            for msg in self.follower.poll():
-                cmd = msg.get("cmd")
-                if cmd == "pause" and not paused:
-                    paused = True
-                    self._event("paused", epoch)
-                elif cmd == "resume" and paused:
-                    paused = False
-                    self._event("resumed", epoch)
-                elif cmd == "stop":
-                    self.trainer.request_stop()
-                    if paused:
-                        self._event("resumed", epoch)
-                    return
-                elif cmd == "tweak":
-                    from .worker import check_tweaks
-
-                    try:
-                        self.trainer.tweak(**check_tweaks(dict(msg.get("changes") or {})))
-                    except (ValueError, TypeError) as exc:
-                        self._event("tweak_refused", epoch, error=str(exc))
-            if not paused or self.trainer._stop_requested:  # a signal while paused ends it too
-                if paused:
-                    self._event("resumed", epoch)
-                return
-            time.sleep(0.05)
-
-
-def trainer_device(trainer) -> str:
-    from .core.trainer import device_name
-
-    return device_name(trainer.device)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -484,7 +386,7 @@ def _run_dir_arg(path: str) -> Path | None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import is_sweep_dir
+    from .sources import is_sweep_dir
 
     if is_sweep_dir(args.run_dir):  # a sweep is shown as far as it is written, followed while it runs
         from .tui.app import run_lab
@@ -495,9 +397,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _fail(f"{args.run_dir!r} is not a run directory (no config.json)")
     if args.speed < 0:
         return _fail(f"--speed = {args.speed}: must be >= 0 (0 shows the whole run at once)")
-    from .runs import read_json
     from .config import validate
-    from .tui.app import run_config, run_lab
+    from .protocol import run_config
+    from .runs import read_json
+    from .tui.app import run_lab
 
     try:
         validate(run_config(read_json(run_dir / "config.json")), str(run_dir / "config.json"))
@@ -512,8 +415,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
     if run_dir is None:
         return _fail(f"{args.run_dir!r} is not a run directory (no config.json)")
     from .config import validate
+    from .protocol import run_config
     from .runs import read_json
-    from .tui.app import run_config, run_lab
+    from .tui.app import run_lab
 
     try:
         validate(run_config(read_json(run_dir / "config.json")), str(run_dir / "config.json"))
@@ -536,12 +440,12 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         return _fail(f"--size = {args.size!r}: expected COLSxROWS, 40..400 x 12..200 (e.g. 120x36)")
     if not args.out.endswith(".svg"):
         return _fail(f"--out = {args.out!r}: the screenshot is an SVG file (name it *.svg)")
-    from .replay import is_sweep_dir
+    from .sources import is_sweep_dir
 
     if is_sweep_dir(args.source):
         if args.set:
             return _fail("--set applies to a preset; a recorded sweep is shown as it was")
-        from .tui.app import screenshot_sweep
+        from .tui.screenshot import screenshot_sweep
 
         print(f"screenshot: {screenshot_sweep(args.out, size, args.source)}")
         return EXIT_OK
@@ -556,7 +460,7 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
             return code
     elif args.set:
         return _fail("--set applies to a preset; a recorded run is shown as it was")
-    from .tui.app import screenshot
+    from .tui.screenshot import screenshot
 
     out = screenshot(args.out, size, run_dir, view=args.view, log_loss=args.log, compare=args.compare,
                      runs_dir=args.runs_dir)

@@ -1,4 +1,4 @@
-"""The experiment schema (DESIGN §4): strict pydantic models, `--set` overrides, TOML presets.
+"""The experiment schema (docs/ARCHITECTURE.md, "Config"): strict pydantic models, `--set` overrides, TOML presets.
 
 Every number is range-checked, unknown keys are errors, and every error is reported as one line
 that names the dotted field, the bad value and what is allowed (`ConfigError`). Nothing here

@@ -1,4 +1,4 @@
-"""Run directories (DESIGN §6): writer, reader and a follower for a run still being written.
+"""Run directories (docs/ARCHITECTURE.md, "Run directory"): writer, reader and a follower for a run still being written.
 
     runs/<UTC time>-<preset>-<short id>/
         config.json     the validated config (sections at top level) + torch_version, device_name
@@ -6,7 +6,8 @@
         events.jsonl    started, tweaked, early_stop, would_stop, diverged, cancelled, failed, ...
         summary.json    written atomically at the end
 
-No torch here: the lab reads runs without importing it.
+No torch here: the lab reads runs without importing it (the training side writes checkpoint.pt and
+model.pt through `replace_atomic`, session.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-STATUSES = ("completed", "early_stopped", "diverged", "cancelled", "failed")
+from .protocol import STATUSES  # noqa: E402,F401 - the statuses a summary may have
 
 
 def default_runs_dir(arg: str | os.PathLike | None = None) -> Path:
@@ -70,7 +71,7 @@ def dumps(obj: Any) -> str:
     return json.dumps(_clean(obj), allow_nan=False)
 
 
-def _replace_atomic(path: Path, write: Callable[[str], None]) -> None:
+def replace_atomic(path: Path, write: Callable[[str], None]) -> None:
     """`write(tmp_path)` a sibling temp file, then rename it over `path`: readers see the old
     file or the new one, never half of one; a failed write leaves no temp file behind."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -95,7 +96,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
 
-    _replace_atomic(path, write)
+    replace_atomic(path, write)
 
 
 CONTROL = "control.jsonl"  # pause / resume / stop / tweak lines for a headless run (attach)
@@ -105,12 +106,6 @@ def send_control(run_dir: Path, cmd: str, **fields: Any) -> None:
     """Ask the headless run writing `run_dir` to pause, resume, stop or tweak (`changes=...`)."""
     with open(Path(run_dir) / CONTROL, "a", encoding="utf-8") as f:
         f.write(dumps({"cmd": cmd, "time": time.time(), **fields}) + "\n")
-
-
-def _save_torch_atomic(path: Path, obj: Any) -> None:
-    import torch  # only the training side writes weights: the lab never imports torch
-
-    _replace_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 class RunWriter:
@@ -130,14 +125,6 @@ class RunWriter:
     def event(self, ev: dict[str, Any]) -> None:
         self._events.write(dumps(ev) + "\n")
         self._events.flush()
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        """The resumable state (`Trainer.run(on_checkpoint=...)`) as checkpoint.pt."""
-        _save_torch_atomic(self.path / "checkpoint.pt", state)
-
-    def save_model(self, state_dict: dict[str, Any]) -> None:
-        """The kept weights as model.pt (a state dict; `torch.load(weights_only=True)`)."""
-        _save_torch_atomic(self.path / "model.pt", state_dict)
 
     def finish(self, summary: dict[str, Any]) -> None:
         self.summary = summary

@@ -1,68 +1,46 @@
-"""Training in a separate, *spawned* process (DESIGN §1), steered and read from the UI process.
+"""Training in a separate, *spawned* process, steered and read from the UI process
+(docs/ARCHITECTURE.md, "Processes").
 
     from gengap_tui.worker import RunHandle, prepare_multiprocessing
     prepare_multiprocessing()                   # once, before a Textual App.run()
     h = RunHandle.start(cfg.dump(), "runs")     # the child validates, trains, writes the run dir
-    for msg in h.poll():                        # non-blocking; call it from a timer or a worker
-        ...                                     # {"type": "run_dir" | "epoch" | "event" | "summary" | "error" | "warning"}
+    for msg in h.poll():                        # non-blocking; `protocol` messages, oldest first
+        ...                                     # RunDir | Epoch | Event | Summary | Error | Warning
     h.pause(); h.resume(); h.tweak(lr=0.01); h.stop()
 
-A sweep runs the same way: `SweepHandle.start(cfg.dump(), "runs", "model.width", [2, 4, 8])` spawns
-a child that calls `core.sweep.Sweep(...).run(sweep_dir)` (see `SweepHandle`).
+`SweepHandle.start(cfg.dump(), "runs", "model.width", [2, 4, 8])` spawns a sweep the same way.
 
-The UI side of this module never imports torch (a test checks it): the child imports torch, the
-trainer and the data inside `_child_main`. The child writes the run directory itself (exactly as
-`gengap-tui run` does: config.json with torch_version and device_name, metrics.jsonl and
-events.jsonl flushed every epoch, summary.json at the end), so nothing is lost if the UI dies;
-the queue is only a live stream of the same records.
+The child runs the one run lifecycle (`session.run_session` / `sweep_session`) with one
+`control.RunControl`, fed by the UI's queue (`control.QueueFeed`, which also notices the UI
+process dying), by the run directory's control.jsonl (so `attach` steers a lab run too), and by
+SIGTERM / SIGHUP (SIGINT is ignored: the UI owns Ctrl+C, and the terminal sends it to the whole
+process group). The child writes the run directory itself, so nothing is lost if the UI dies; the
+queue is a live stream of the same records, as wire dicts that `poll` decodes (`protocol.decode`).
 
-Messages (plain dicts, child -> UI):
-    {"type": "run_dir", "path": str}                 the run directory exists (first message of a run)
-    {"type": "epoch", "row": {...}}                  one metrics.jsonl row
-    {"type": "event", "event": {...}}                one events.jsonl record (plus paused / resumed)
-    {"type": "summary", "summary": {...}}            the run ended (the summary.json contents); last
-    {"type": "error", "message": str}                nothing was trained and no run dir was created:
-                                                     a bad config / data / runs dir (the message names
-                                                     the field), or a stop before training started
-    {"type": "warning", "message": str}              a control message was refused (a bad tweak)
 If the child dies without a summary (SIGKILL, OOM killer, a crash in C code), `poll()` says so
 with a `failed` event and summary and writes them into the run dir, keeping every finished epoch.
-
-Control (UI -> child): pause / resume / stop / tweak. A thread in the child reads them at once:
-stop and tweaks reach the trainer within one batch (`Trainer.request_stop` / `Trainer.tweak` are
-thread-safe; tweaks apply at the next epoch and the trainer records a `tweaked` event); a pause
-takes effect at the end of the current epoch, where the training thread waits, and is recorded as
-`paused` / `resumed` events with that epoch. A stop while paused ends the run at once as cancelled.
-
-Signals in the child: SIGINT is ignored (the UI owns Ctrl+C; the terminal sends it to the whole
-process group); SIGTERM and SIGHUP end the run as cancelled with its summary written. The child
-also watches its parent: when the UI process goes away, the run ends as cancelled.
+The UI side of this module never imports torch (a test checks it).
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
-import math
 import multiprocessing
 import multiprocessing.util  # noqa: F401 - its atexit hook must be registered before ours
 import os
 import queue
 import signal
 import sys
-import threading
 import time
-import traceback
 import weakref
 from pathlib import Path
 from typing import Any
 
 from . import runs
+from .protocol import (USER_STOP, Command, Epoch, Error, Event, Pause, ProtocolError, Resume, RunDir, Stop,
+                       Summary, Tweak, Warning, decode)
 
-# Mirrors gengap_tui.core.trainer.TWEAKABLE (not imported: that module imports torch).
-TWEAKABLE = ("lr", "weight_decay", "patience", "observe", "min_delta")
-PAUSE_POLL_S = 0.05       # how often a paused child looks for resume / stop
-CONTROL_POLL_S = 0.25     # how often the control thread wakes up to check on its parent
 EXIT_GRACE_S = 10.0       # at interpreter exit: how long a stopped child may take to write its summary
 
 
@@ -74,40 +52,6 @@ def prepare_multiprocessing() -> None:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-
-
-def check_tweaks(changes: dict[str, Any]) -> dict[str, Any]:
-    """Validate live changes with the trainer's rules and return them normalised; raise
-    ValueError naming the setting. (An out-of-range value reaching the trainer would end the run
-    as failed at the next epoch, so both sides check.)"""
-    bad = sorted(set(changes) - set(TWEAKABLE))
-    if bad:
-        raise ValueError(f"cannot tweak {', '.join(bad)} live (allowed: {', '.join(TWEAKABLE)})")
-    out: dict[str, Any] = {}
-    for k, v in changes.items():
-        if k == "observe":
-            if not isinstance(v, bool):
-                raise ValueError(f"observe = {v!r}: expected true or false")
-            out[k] = v
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"{k} = {v!r}: expected a number")
-        if k == "patience":
-            if int(v) != v or v < 1:
-                raise ValueError(f"patience = {v!r}: expected an integer >= 1")
-            out[k] = int(v)
-            continue
-        v = float(v)
-        if not math.isfinite(v):
-            raise ValueError(f"{k} = {v!r}: expected a finite number")
-        if k == "lr" and not (0 < v <= 1e6):
-            raise ValueError(f"lr = {v!r}: expected 0 < lr <= 1e6")
-        if k == "weight_decay" and not (0 <= v <= 10):
-            raise ValueError(f"weight_decay = {v!r}: expected 0 <= weight_decay <= 10")
-        if k == "min_delta" and v < 0:
-            raise ValueError(f"min_delta = {v!r}: expected min_delta >= 0")
-        out[k] = v
-    return out
 
 
 def _exit_reason(code: int | None) -> str:
@@ -205,26 +149,28 @@ class RunHandle:
         return self._summary is not None or self._error is not None
 
     # ------------------------------------------------------------------------------ control
-    def _send(self, msg: tuple) -> None:
+    def send(self, cmd: Command) -> None:
+        """A control command (`protocol.Pause` / `Resume` / `Stop` / `Tweak`) for the child."""
         if self._closed or not self._proc.is_alive():
             return
-        self._ctl.put(msg)
+        self._ctl.put(cmd.to_wire())
 
     def pause(self) -> None:
         """Pause at the end of the current epoch (a `paused` event says when)."""
-        self._send(("pause",))
+        self.send(Pause())
 
     def resume(self) -> None:
-        self._send(("resume",))
+        self.send(Resume())
 
-    def stop(self) -> None:
-        """End the run as cancelled (within one batch, also while paused); the summary follows."""
-        self._send(("stop",))
+    def stop(self, reason: str = USER_STOP) -> None:
+        """End the run as cancelled (within one batch, also while paused); the summary follows
+        and its reason starts with `reason`."""
+        self.send(Stop(reason))
 
     def tweak(self, **changes: Any) -> None:
         """Change lr, weight_decay, patience, observe or min_delta from the next epoch on.
         Raises ValueError here, in the UI, for an unknown setting or a value out of range."""
-        self._send(("tweak", check_tweaks(changes)))
+        self.send(Tweak(changes))
 
     def terminate(self) -> None:
         """SIGTERM: the child ends the run as cancelled and writes its summary."""
@@ -238,24 +184,28 @@ class RunHandle:
             self._proc.join(5)
 
     # ------------------------------------------------------------------------------ reading
-    def _get_nowait(self) -> dict | None:
+    def _get_nowait(self):
         if self._closed:
             return None
         try:
-            return self._out.get_nowait()
+            record = self._out.get_nowait()
         except queue.Empty:
             return None
         except (EOFError, OSError, ValueError):
             return None
+        try:
+            return decode(record)
+        except ProtocolError as exc:  # checked where it crosses the process boundary
+            return Warning(f"a bad message from the training process was dropped: {exc}")
 
     def _drain_to_buffer(self) -> None:
         while (msg := self._get_nowait()) is not None:
             self._buffer.append(msg)
 
-    def poll(self, max_items: int = 1000) -> list[dict]:
+    def poll(self, max_items: int = 1000) -> list:
         """The messages that arrived since the last call, oldest first; never blocks."""
         exited = not self._proc.is_alive()  # before draining: then the drain sees everything
-        items: list[dict] = []
+        items: list = []
         while len(items) < max_items:
             msg = self._buffer.popleft() if self._buffer else self._get_nowait()
             if msg is None:
@@ -281,18 +231,17 @@ class RunHandle:
         self._drain_to_buffer()
         return not self._proc.is_alive()
 
-    def _note(self, msg: dict) -> None:
-        kind = msg.get("type")
-        if kind == "run_dir":
-            self._run_dir = Path(msg["path"])
-        elif kind == "epoch":
+    def _note(self, msg) -> None:
+        if isinstance(msg, RunDir):
+            self._run_dir = Path(msg.path)
+        elif isinstance(msg, Epoch):
             self._epochs += 1
-        elif kind == "summary":
-            self._summary = msg["summary"]
-        elif kind == "error":
-            self._error = msg.get("message", "")
+        elif isinstance(msg, Summary):
+            self._summary = msg.summary
+        elif isinstance(msg, Error):
+            self._error = msg.message
 
-    def _after_exit(self) -> list[dict]:
+    def _after_exit(self) -> list:
         """The child has exited and every message it sent has been read."""
         self._ended = True
         self._close_queues()
@@ -300,12 +249,12 @@ class RunHandle:
             return []
         # it died without a summary: SIGKILL, the OOM killer, a crash in native code
         reason = _exit_reason(self._proc.exitcode)
-        msgs: list[dict] = []
+        msgs: list = []
         summary = runs.read_json(self._run_dir / "summary.json") if self._run_dir else None
         if summary is None:  # (else it wrote the summary but died before sending it)
             summary, event = self._failed_summary(reason)
             if event is not None:
-                msgs.append({"type": "event", "event": event})
+                msgs.append(Event(event))
             if self._run_dir is not None:
                 try:
                     if event is not None:
@@ -313,7 +262,7 @@ class RunHandle:
                     runs.write_json_atomic(self._run_dir / "summary.json", summary)
                 except OSError:
                     pass
-        msgs.append({"type": "summary", "summary": summary})
+        msgs.append(Summary(summary))
         return msgs
 
     def _failed_summary(self, reason: str) -> tuple[dict, dict | None]:
@@ -347,11 +296,11 @@ class RunHandle:
             except (OSError, ValueError, AttributeError):
                 pass
 
-    def close(self, timeout: float = EXIT_GRACE_S) -> None:
-        """Stop the run if it is still going, give the child `timeout` seconds to write its
-        summary, then kill it. Messages stay readable through `poll`."""
+    def close(self, timeout: float = EXIT_GRACE_S, reason: str = USER_STOP) -> None:
+        """Stop the run if it is still going (saying why), give the child `timeout` seconds to
+        write its summary, then kill it. Messages stay readable through `poll`."""
         if self._proc.is_alive():
-            self.stop()
+            self.stop(reason)
             if not self.join(timeout):
                 self.terminate()
                 if not self.join(2.0):
@@ -367,14 +316,14 @@ class SweepHandle(RunHandle):
     """A sweep (`core.sweep.Sweep`) in a spawned child process, seen from the UI process.
 
         h = SweepHandle.start(cfg.dump(), "runs", "model.width", [2, 4, 8])
-        h.poll()   # {"type": "run_dir", "path": <sweep dir>}, {"type": "progress", "row": ...}, ...
+        h.poll()   # RunDir(<sweep dir>), Progress(row), ..., Summary(the sweep's summary.json)
         h.stop()   # the sweep ends as cancelled and writes its partial sweep.jsonl / summary.json
 
     The same child machinery as a run (SIGTERM / SIGHUP / parent death end it as cancelled, a
     child that dies without a summary is reported as failed); the messages differ: `run_dir` names
     the sweep directory (`runs.new_run_dir(runs_dir, "sweep-<preset>")`), `progress` carries one
     progress.jsonl line, `summary` the sweep's summary.json. The files are the stream: the lab
-    follows the directory (`replay.SweepSource`) whoever writes it. Pause holds the sweep at the
+    follows the directory (`sources.SweepDirSource`) whoever writes it. Pause holds the sweep at the
     end of an epoch; sweeps cannot be tweaked."""
 
     @classmethod
@@ -434,237 +383,27 @@ def _stop_live_runs() -> None:
 # child side
 
 
-class _Child:
-    """State shared by the training thread, the control thread and the signal handlers.
+class _Sender:
+    """The child's end of the stream: wire dicts on the queue, nothing once the UI is gone."""
 
-    Plain attributes only (no locks): a signal handler runs on the main thread between
-    bytecodes and must never wait on a lock that thread may hold."""
-
-    def __init__(self, out, ctl, parent_pid: int):
-        self.out, self.ctl, self.parent_pid = out, ctl, parent_pid
-        self.trainer = None
-        self.writer = None
-        self.stop_requested = False
-        self.stop_reason: str | None = None
-        self.paused = False
-        self.pending_tweaks: dict[str, Any] = {}
+    def __init__(self, out):
+        self.out = out
         self.orphaned = False
-        self.done = False
-        self.sweep_dir: Path | None = None
 
-    # ----------------------------------------------------------------------------- output
-    def send(self, msg: dict) -> None:
+    def __call__(self, msg) -> None:
         if self.orphaned:
             return
         try:
-            self.out.put(msg)
+            self.out.put(msg.to_wire())
         except (OSError, ValueError):
             pass
 
-    # ----------------------------------------------------------------------------- control
-    def request_stop(self, reason: str | None = None) -> None:
-        if not self.stop_requested:
-            self.stop_reason = reason
-        self.stop_requested = True
-        trainer = self.trainer
-        if trainer is not None:
-            trainer.request_stop()
-
-    def on_signal(self, signum, frame) -> None:  # noqa: ARG002
-        self.request_stop(f"stopped by {signal.Signals(signum).name}")
-
-    def attach(self, trainer) -> None:
-        self.trainer = trainer  # set before reading the flags: a stop in between is not lost
-        if self.pending_tweaks and hasattr(trainer, "tweak"):
-            trainer.tweak(**self.pending_tweaks)
-            self.pending_tweaks = {}
-        if self.stop_requested:
-            trainer.request_stop()
-
-    def handle(self, msg: Any) -> None:
-        kind = msg[0] if isinstance(msg, (tuple, list)) and msg else msg
-        if kind == "stop":
-            self.request_stop()
-        elif kind == "pause":
-            self.paused = True
-        elif kind == "resume":
-            self.paused = False
-        elif kind == "tweak":
-            try:
-                changes = check_tweaks(dict(msg[1]))
-            except (ValueError, TypeError, IndexError) as exc:
-                self.send({"type": "warning", "message": f"tweak refused: {exc}"})
-                return
-            trainer = self.trainer
-            if trainer is None:
-                self.pending_tweaks.update(changes)
-            else:
-                trainer.tweak(**changes)
-        else:
-            self.send({"type": "warning", "message": f"unknown control message {msg!r}"})
-
-    def parent_gone(self) -> bool:
-        return os.getppid() != self.parent_pid
-
-    def control_loop(self) -> None:
-        while not self.done:
-            if not self.orphaned and self.parent_gone():
-                self.orphaned = True  # nobody reads the stream now; the files have everything
-                try:
-                    self.out.cancel_join_thread()
-                except (AttributeError, OSError):
-                    pass
-                self.request_stop("stopped because the lab process went away")
-            try:
-                msg = self.ctl.get(timeout=CONTROL_POLL_S)
-            except queue.Empty:
-                continue
-            except (EOFError, OSError, ValueError):
-                time.sleep(CONTROL_POLL_S)
-                continue
-            try:
-                self.handle(msg)
-            except Exception as exc:  # noqa: BLE001 - the control thread must survive
-                self.send({"type": "warning", "message": f"control message {msg!r} failed: {exc}"})
-
-    # ----------------------------------------------------------------------------- training thread
-    def event(self, ev: dict) -> None:
-        if self.writer is not None:
-            self.writer.event(ev)
-        self.send({"type": "event", "event": ev})
-
-    def on_epoch(self, row: dict) -> None:
-        self.writer.metrics(row)
-        self.send({"type": "epoch", "row": row})
-        if self.paused and not self.stop_requested:
-            epoch = row["epoch"]
-            self.event({"event": "paused", "epoch": epoch, "time": time.time()})
-            while self.paused and not self.stop_requested:
-                time.sleep(PAUSE_POLL_S)
-            if not self.stop_requested:
-                self.event({"event": "resumed", "epoch": epoch, "time": time.time()})
-            # else: the trainer sees the stop right after this call and ends as cancelled
-
-    def main(self, config: dict, runs_dir: str) -> int:
-        from .config import ConfigError, validate
-
+    def orphan(self) -> None:
+        self.orphaned = True
         try:
-            cfg = validate(config)
-        except ConfigError as exc:
-            self.send({"type": "error", "message": str(exc)})
-            return 2
-        runs_path = Path(runs_dir)
-        try:
-            runs.check_writable(runs_path)
-        except OSError as exc:
-            self.send({"type": "error", "message": str(exc)})
-            return 2
-
-        import torch
-
-        torch.set_num_threads(_train_threads())
-        from .core.data import load as load_data
-        from .core.datafiles import DataFileError
-        from .core.trainer import device_name, make_trainer
-
-        try:
-            trainer = make_trainer(cfg, device=None, data=load_data(cfg))
-        except (ValueError, DataFileError, OSError) as exc:
-            self.send({"type": "error", "message": str(exc)})
-            return 2
-        self.attach(trainer)
-        if self.stop_requested:  # like the CLI: no run dir for a run that never trained
-            self.send({"type": "error", "message": "cancelled before training started", "cancelled": True})
-            return 1
-
-        run_dir = runs.new_run_dir(runs_path, cfg.name)
-        _redirect_output(run_dir / "worker.log")
-        self.writer = runs.RunWriter(run_dir, cfg.dump(), {"torch_version": torch.__version__,
-                                                           "device_name": device_name(trainer.device)})
-        self.send({"type": "run_dir", "path": str(run_dir)})
-        try:
-            # checkpoint.pt lets `gengap-tui run --resume` continue a lab run that was cancelled
-            summary = trainer.run(on_epoch=self.on_epoch, on_event=self.event, on_checkpoint=self.writer.checkpoint)
-            if summary.get("epochs_run") and (summary.get("status") != "diverged" or summary.get("restored_best")):
-                try:
-                    self.writer.save_model(trainer.model.state_dict())
-                except OSError as exc:
-                    summary["model_error"] = f"model.pt not written: {exc}"
-        except BaseException as exc:  # run() catches training failures; this is a last resort
-            summary = {"status": "failed", "epochs_run": None,
-                       "reason": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-        if summary.get("status") == "cancelled" and self.stop_reason:
-            reason = summary.get("reason") or ""
-            prefix = "stopped by the user"
-            summary["reason"] = self.stop_reason + reason[len(prefix):] if reason.startswith(prefix) \
-                else self.stop_reason
-        self.writer.finish(summary)
-        self.send({"type": "summary", "summary": summary})
-        return 0
-
-
-    # ----------------------------------------------------------------------------- a sweep
-    def on_progress(self, row: dict) -> None:
-        """One progress.jsonl line (already flushed); a pause holds the sweep here, between epochs."""
-        self.send({"type": "progress", "row": row})
-        while self.paused and not self.stop_requested:
-            time.sleep(PAUSE_POLL_S)
-
-    def sweep_main(self, config: dict, runs_dir: str, param: str, values: list[float]) -> int:
-        from .config import ConfigError, validate
-
-        try:
-            cfg = validate(config)
-            runs_path = Path(runs_dir)
-            runs.check_writable(runs_path)
-        except (ConfigError, OSError) as exc:
-            self.send({"type": "error", "message": str(exc)})
-            return 2
-
-        import torch
-
-        torch.set_num_threads(_train_threads())
-        from .core.sweep import Sweep
-
-        try:
-            sweep = Sweep(cfg, param, values)
-        except (ValueError, ConfigError) as exc:  # no values, a value out of range, no such device
-            self.send({"type": "error", "message": str(exc)})
-            return 2
-        self.attach(sweep)  # Sweep.request_stop is what a stop, a signal or parent death calls
-        if self.stop_requested:
-            self.send({"type": "error", "message": "cancelled before the sweep started", "cancelled": True})
-            return 1
-        out_dir = runs.new_run_dir(runs_path, f"sweep-{cfg.name}")
-        self.sweep_dir = out_dir
-        _redirect_output(out_dir / "worker.log")
-        self.send({"type": "run_dir", "path": str(out_dir)})
-        try:
-            summary = sweep.run(out_dir, on_progress=self.on_progress)
-        except BaseException as exc:  # Sweep.run keeps training failures; this is data loading etc.
-            summary = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}", "param": param,
-                       "values": values, "traceback": traceback.format_exc()}
-            runs.write_json_atomic(out_dir / "summary.json", summary)
-        if summary.get("status") == "cancelled" and self.stop_reason:
-            summary["reason"] = self.stop_reason
-            runs.write_json_atomic(out_dir / "summary.json", summary)
-        self.send({"type": "summary", "summary": summary})
-        return 0
-
-    def fail(self, message: str) -> None:
-        """The last resort of `_child_entry`: close the run or sweep directory as failed."""
-        summary = {"status": "failed", "reason": message, "traceback": traceback.format_exc()}
-        try:
-            if self.writer is not None:
-                self.writer.finish(summary)
-            elif self.sweep_dir is not None and runs.read_json(self.sweep_dir / "summary.json") is None:
-                runs.write_json_atomic(self.sweep_dir / "summary.json", summary)
-        except Exception:  # noqa: BLE001
+            self.out.cancel_join_thread()
+        except (AttributeError, OSError):
             pass
-        if self.writer is not None or self.sweep_dir is not None:
-            self.send({"type": "summary", "summary": {"status": "failed", "reason": message}})
-        else:
-            self.send({"type": "error", "message": message})
 
 
 def _redirect_output(path: Path | None) -> None:
@@ -694,31 +433,53 @@ def _train_threads() -> int:
 
 def _child_main(config: dict, runs_dir: str, out, ctl, parent_pid: int) -> None:
     """Entry point of the spawned training process."""
-    _child_entry(out, ctl, parent_pid, lambda child: child.main(config, runs_dir))
+    from .session import run_session
+
+    _child_entry(out, ctl, parent_pid, config, lambda cfg, **kw: run_session(cfg, runs_dir, **kw))
 
 
 def _sweep_child_main(config: dict, runs_dir: str, param: str, values: list[float], out, ctl,
                       parent_pid: int) -> None:
     """Entry point of the spawned sweep process (`SweepHandle`)."""
-    _child_entry(out, ctl, parent_pid, lambda child: child.sweep_main(config, runs_dir, param, values))
+    from .session import sweep_session
+
+    _child_entry(out, ctl, parent_pid, config, lambda cfg, **kw: sweep_session(cfg, param, values, runs_dir, **kw))
 
 
-def _child_entry(out, ctl, parent_pid: int, body) -> None:
-    """Signals, the control thread and the last-resort failure report around `body(child)`."""
+def _child_entry(out, ctl, parent_pid: int, config: dict, session) -> None:
+    """Signals, the control feed and the last-resort failure report around one session."""
+    from .config import ConfigError, validate
+    from .control import QueueFeed, RunControl
+    from .session import fail_directory
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the UI owns Ctrl+C
     _redirect_output(None)  # until the run directory exists and its worker.log takes over
-    child = _Child(out, ctl, parent_pid)
+    send = _Sender(out)
+    control = RunControl(on_warning=lambda text: send(Warning(text)))
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
-            signal.signal(sig, child.on_signal)
-    thread = threading.Thread(target=child.control_loop, name="gengap-control", daemon=True)
-    thread.start()
+            signal.signal(sig, control.on_signal)
+    feed = QueueFeed(control, ctl, parent_pid, on_orphaned=send.orphan).start()
+    made: list[Path] = []
+
+    def ready(_trainer, run_dir: Path) -> None:
+        made.append(run_dir)
+        _redirect_output(run_dir / "worker.log")
+
     code = 1
     try:
-        code = body(child)
-    except BaseException as exc:  # noqa: BLE001 - report, and leave a summary if a run dir exists
-        child.fail(f"the training process failed: {type(exc).__name__}: {exc}")
+        try:
+            cfg = validate(config)
+        except ConfigError as exc:
+            send(Error(str(exc)))
+            code = 2
+        else:
+            outcome = session(cfg, control=control, emit=send, on_ready=ready, threads=_train_threads())
+            code = 0 if outcome.error is None else (1 if outcome.cancelled else 2)
+    except BaseException as exc:  # noqa: BLE001 - report, and close the run dir if one exists
+        message = f"the training process failed: {type(exc).__name__}: {exc}"
+        summary = fail_directory(made[0] if made else None, message)
+        send(Summary({"status": "failed", "reason": summary["reason"]}) if made else Error(message))
     finally:
-        child.done = True
-        thread.join(CONTROL_POLL_S * 2)
+        feed.close()
     sys.exit(code)

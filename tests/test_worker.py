@@ -12,7 +12,8 @@ import pytest
 
 from gengap_tui import runs
 from gengap_tui.config import build
-from gengap_tui.worker import RunHandle, check_tweaks
+from gengap_tui.protocol import check_tweaks
+from gengap_tui.worker import RunHandle
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -37,7 +38,7 @@ class Stream:
         self.msgs = []
 
     def pump(self):
-        new = self.h.poll()
+        new = [m.to_wire() for m in self.h.poll()]
         self.msgs.extend(new)
         return new
 
@@ -260,7 +261,7 @@ def test_the_run_ends_cancelled_when_the_ui_process_dies(tmp_path):
         epochs = 0
         while epochs < 2:
             for m in h.poll():
-                epochs += m["type"] == "epoch"
+                epochs += m.TYPE == "epoch"
             time.sleep(0.05)
         print(h.run_dir, flush=True)
         time.sleep(60)
