@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gengap_tui.tui.app import VIEWS, GengapApp  # noqa: E402
+from gengap_tui.tui.app import GengapApp
+from gengap_tui.tui.plots import VIEWS  # noqa: E402
 from gengap_tui.tui.series import RunSeries  # noqa: E402
 
 OVERRIDES = ["device=cpu", "early_stopping.enabled=false", "optim.epochs=100000"]
@@ -93,8 +94,8 @@ async def measure_lateness(app: GengapApp, seconds: float) -> dict:
             late.append(max(0.0, now - last[0] - TICK))
         last[0] = now
 
-    e0 = app.series.last["epoch"] if app.series.last else 0
-    child = app.handle.pid if app.handle is not None else None
+    e0 = app.state.run.series.last["epoch"] if app.state.run.series.last else 0
+    child = app.source.handle.pid if app.source is not None else None
     busy0, ui0, ch0 = _cpu_busy(), time.process_time(), _proc_cpu(child)
     t0 = time.perf_counter()
     timer = app.set_interval(TICK, tick)
@@ -104,7 +105,7 @@ async def measure_lateness(app: GengapApp, seconds: float) -> dict:
     busy1, ui1, ch1 = _cpu_busy(), time.process_time(), _proc_cpu(child)
     cores = {"ui": (ui1 - ui0) / dt, "worker": (ch1 - ch0) / dt}
     cores["other"] = ((busy1 - busy0) / dt - cores["ui"] - cores["worker"]) if busy0 is not None else float("nan")
-    e1 = app.series.last["epoch"] if app.series.last else 0
+    e1 = app.state.run.series.last["epoch"] if app.state.run.series.last else 0
     ms = [x * 1000 for x in late]
     return {"n": len(ms), "p50": pct(ms, 50), "p99": pct(ms, 99), "max": max(ms) if ms else float("nan"),
             "epochs": e1 - e0, "eps": (e1 - e0) / dt, "seconds": dt, "cores": cores}
@@ -141,22 +142,22 @@ async def bench_lateness(seconds: float, runs_dir: str) -> dict:
         t0 = time.perf_counter()
         await pilot.press("ctrl+r")
         deadline = time.perf_counter() + 90
-        while not app.series.rows:
-            if app.handle is not None and app.handle.done:
-                raise SystemExit(f"the run ended before its first epoch: {app.status_text}")
+        while not app.state.run.series.rows:
+            if app.source is not None and app.source.finished:
+                raise SystemExit(f"the run ended before its first epoch: {app.state.status}")
             if time.perf_counter() > deadline:
                 raise SystemExit("no epoch within 90 s of starting the run")
             await asyncio.sleep(0.05)
         out["first_epoch_s"] = time.perf_counter() - t0
         await asyncio.sleep(0.5)  # let the first redraws and the worker settle
         out["training"] = await measure_lateness(app, seconds)
-        out["rows_in_ui"] = len(app.series.rows)
+        out["rows_in_ui"] = len(app.state.run.series.rows)
         out["palette_ms"] = await measure_palette(app, pilot)
         out["torch_in_ui"] = "torch" in sys.modules
         t0 = time.perf_counter()
         app.shutdown_run()
         out["shutdown_s"] = time.perf_counter() - t0
-        out["status"] = (app.summary or {}).get("status")
+        out["status"] = (app.state.run.summary or {}).get("status")
         await pilot.pause()
     return out
 
@@ -190,7 +191,7 @@ async def bench_redraw(ns: list[int], repeats: int, runs_dir: str) -> dict:
             series = RunSeries()
             for row in synthetic_rows(n):
                 series.add(row)
-            app.series = series
+            app.state.run.series = series
             for view in VIEWS:
                 app.view = view
                 draw, render, content = [], [], []

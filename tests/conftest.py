@@ -49,7 +49,7 @@ class Recorder:
 
 def plotted(app):
     """What the lab's curves widget would plot now, as (name, args, kwargs) calls."""
-    from gengap_tui.tui.app import Curves
+    from gengap_tui.tui.widgets import Curves
 
     rec = Recorder()
     app.query_one("#plot", Curves)._fill(rec)
@@ -64,3 +64,8 @@ async def wait_for(pilot, cond, timeout=60.0):
             return True
         await pilot.pause(0.1)
     return False
+
+
+def wire(messages):
+    """`protocol` messages as the dicts they are on the wire (what the tests compare)."""
+    return [m.to_wire() for m in messages]

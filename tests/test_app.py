@@ -4,7 +4,8 @@ import pytest
 
 from conftest import wait_for
 from gengap_tui.runs import list_runs, load_run, read_jsonl
-from gengap_tui.tui.app import PatienceMeter, GengapApp, field_id
+from gengap_tui.tui.app import GengapApp
+from gengap_tui.tui.widgets import field_id
 
 SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu", "noise.label_noise=0.3",
          "optim.lr=0.01"]
@@ -25,7 +26,7 @@ async def test_bad_value_marks_the_field_and_refuses_start(tmp_path):
         assert "optim.lr = -1" in err and "0.0 < lr" in err
         await pilot.press("ctrl+r")
         await pilot.pause()
-        assert app.handle is None and "cannot start" in app.status_text
+        assert app.source is None and "cannot start" in app.state.status
         lr.value = "0.01"
         await pilot.pause()
         assert not lr.has_class("-invalid") and not app.errors
@@ -36,20 +37,20 @@ async def test_run_streams_curves_counter_and_early_stop(tmp_path):
     app = GengapApp("default", SMALL + ["early_stopping.patience=2", "optim.epochs=200"], runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+r")
-        assert await wait_for(pilot, lambda: len(app.series.rows) >= 1)
+        assert await wait_for(pilot, lambda: len(app.state.run.series.rows) >= 1)
         assert "patience" in text_of(app, "#patience")
-        assert await wait_for(pilot, lambda: app.summary is not None)
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None)
         await pilot.pause(0.3)
-        assert app.summary["status"] == "early_stopped"
+        assert app.state.run.summary["status"] == "early_stopped"
         meter = text_of(app, "#patience")
-        assert f"EARLY STOP @ epoch {app.summary['stop_epoch']} (kept epoch {app.summary['best_epoch']})" in meter
-        assert app._drawn_version == app.series.version  # the curves show every epoch received
+        assert f"EARLY STOP @ epoch {app.state.run.summary['stop_epoch']} (kept epoch {app.state.run.summary['best_epoch']})" in meter
+        assert app._drawn_version == app.state.run.series.version  # the curves show every epoch received
         await pilot.press("f9")  # memorization view draws without error
         await pilot.pause()
         assert app.view == "loss"
     [d] = list_runs(tmp_path)
     rec = load_run(d)
-    assert rec.summary["status"] == "early_stopped" and len(rec.metrics) == len(app.series.rows)
+    assert rec.summary["status"] == "early_stopped" and len(rec.metrics) == len(app.state.run.series.rows)
 
 
 async def test_live_tweak_lands_in_events_and_keys_work_in_inputs(tmp_path):
@@ -61,11 +62,11 @@ async def test_live_tweak_lands_in_events_and_keys_work_in_inputs(tmp_path):
         await pilot.press("f9")  # a key bound with priority works while the Input has focus
         assert app.view == "loss"
         await pilot.press("ctrl+r")
-        assert await wait_for(pilot, lambda: len(app.series.rows) >= 2)
+        assert await wait_for(pilot, lambda: len(app.state.run.series.rows) >= 2)
         lr.value = "0.002"
-        assert await wait_for(pilot, lambda: any(e.get("event") == "tweaked" for e in app.events))
-        assert await wait_for(pilot, lambda: app.series.rows[-1]["lr"] == 0.002)
-        run_dir = app.handle.run_dir
+        assert await wait_for(pilot, lambda: any(e.get("event") == "tweaked" for e in app.state.run.events))
+        assert await wait_for(pilot, lambda: app.state.run.series.rows[-1]["lr"] == 0.002)
+        run_dir = app.source.path
         await pilot.press("ctrl+q")
     events = read_jsonl(run_dir / "events.jsonl")
     assert [e["changes"] for e in events if e["event"] == "tweaked"] == [{"lr": 0.002}]
@@ -101,9 +102,9 @@ async def test_replay_shows_a_recorded_run_through_the_same_screen(tmp_path):
     rec = load_run(FIXTURES / "label-noise-es")
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: app.summary is not None, 10)
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
         await pilot.pause(0.3)
-        assert len(app.series.rows) == len(rec.metrics)
+        assert len(app.state.run.series.rows) == len(rec.metrics)
         s = rec.summary
         assert f"EARLY STOP @ epoch {s['stop_epoch']} (kept epoch {s['best_epoch']})" in text_of(app, "#patience")
         assert app.query_one("#" + field_id("noise.label_noise")).value == "0.2"
@@ -116,17 +117,17 @@ async def test_a_replay_in_progress_is_not_tweaked(tmp_path):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=1e-6, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
-        assert app.summary is None
+        assert app.state.run.summary is None
         app.query_one("#" + field_id("optim.lr")).value = "0.02"
         await pilot.pause()
-        assert "replay: start (ctrl+r) to train with these settings" in app.status_text
+        assert "replay: start (ctrl+r) to train with these settings" in app.state.status
 
 
 async def test_compare_overlays_labelled_runs(tmp_path):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=FIXTURES,
                     compare=[str(FIXTURES / "label-noise-wd")])
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: app.summary is not None, 10)
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
         [(label, series)] = app.compared
         assert label == "decoupled=on wd=0.01" and series.rows
         assert app.compare_self_label == "decoupled=off wd=0"
@@ -207,7 +208,7 @@ async def test_save_preset_asks_for_a_name_and_round_trips(tmp_path):
         name_input.value = "my-wd"
         await pilot.press("enter")
         await pilot.pause()
-        assert "saved preset my-wd" in app.status_text
+        assert "saved preset my-wd" in app.state.status
     cfg = presets.load("my-wd")
     assert cfg.regularization.weight_decay == 0.02 and cfg.name == "my-wd"
     assert cfg.data.n_train == 300  # the --set overrides are part of what was saved
@@ -230,11 +231,11 @@ async def test_attach_follows_a_live_run_and_steers_it_through_the_control_file(
         await pilot.press("f3")
         await pilot.pause()
         await pilot.press("a")  # attach to the highlighted (only) run
-        assert await wait_for(pilot, lambda: len(app.series.rows) == 1, 5)
+        assert await wait_for(pilot, lambda: len(app.state.run.series.rows) == 1, 5)
         assert app.query_one("#" + field_id("optim.epochs")).value == "50"
         with open(d / "metrics.jsonl", "a") as f:
             f.write(json.dumps({**row, "epoch": 2}) + "\n")
-        assert await wait_for(pilot, lambda: len(app.series.rows) == 2, 5)
+        assert await wait_for(pilot, lambda: len(app.state.run.series.rows) == 2, 5)
         app.query_one("#" + field_id("optim.lr")).value = "0.002"
         await pilot.pause()
         await pilot.press("f6")

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, small_cfg
+from conftest import wire, ROOT, small_cfg
 from gengap_tui import runs
 from gengap_tui.cli import main
 from gengap_tui.core.trainer import Trainer
@@ -119,10 +119,10 @@ def test_detached_run_outlives_its_terminal_and_attach_steers_it(tmp_path):
         n = epochs_in(d)
         assert wait_until(lambda: epochs_in(d) > n + 2)
 
-        from gengap_tui.replay import AttachSource
+        from gengap_tui.sources import AttachSource
 
         src = AttachSource(d)
-        msgs = src.poll()
+        msgs = wire(src.poll())
         assert any(m["type"] == "epoch" for m in msgs) and not src.finished
         src.tweak(lr=0.0005)
         assert wait_until(lambda: any(e["event"] == "tweaked" for e in runs.read_jsonl(d / "events.jsonl")))
@@ -131,7 +131,7 @@ def test_detached_run_outlives_its_terminal_and_attach_steers_it(tmp_path):
         src.stop()
         assert wait_until(lambda: (d / "summary.json").is_file())
         msgs = []
-        assert wait_until(lambda: msgs.extend(src.poll()) or src.finished)
+        assert wait_until(lambda: msgs.extend(wire(src.poll())) or src.finished)
         assert src.summary["status"] == "cancelled"
         assert wait_until(lambda: not _alive(pid))
     finally:
@@ -195,24 +195,24 @@ async def test_lab_reports_a_diverged_run_and_a_killed_worker(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+r")
         deadline = time.monotonic() + 60
-        while app.summary is None and time.monotonic() < deadline:
+        while app.state.run.summary is None and time.monotonic() < deadline:
             await pilot.pause(0.1)
-        assert app.summary["status"] == "diverged"
-        assert "became nan at epoch" in str(app.query_one("#summary").render()) or "became inf" in app.summary["reason"]
+        assert app.state.run.summary["status"] == "diverged"
+        assert "became nan at epoch" in str(app.query_one("#summary").render()) or "became inf" in app.state.run.summary["reason"]
         # the lab keeps working: a new run with sane settings starts
         app.query_one("#f-optim--lr").value = "0.01"
         app.query_one("#f-optim--epochs").value = "100000"
         await pilot.press("ctrl+r")
         deadline = time.monotonic() + 60
-        while len(app.series.rows) < 2 and time.monotonic() < deadline:
+        while len(app.state.run.series.rows) < 2 and time.monotonic() < deadline:
             await pilot.pause(0.1)
-        assert len(app.series.rows) >= 2
-        app.handle.kill()
+        assert len(app.state.run.series.rows) >= 2
+        app.source.handle.kill()
         deadline = time.monotonic() + 30
-        while app.summary is None and time.monotonic() < deadline:
+        while app.state.run.summary is None and time.monotonic() < deadline:
             await pilot.pause(0.1)
-        assert app.summary["status"] == "failed" and "training process died" in app.summary["reason"]
+        assert app.state.run.summary["status"] == "failed" and "training process died" in app.state.run.summary["reason"]
         assert "training process died" in str(app.query_one("#summary").render())
-        run_dir = app.handle.run_dir
+        run_dir = app.source.path
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["status"] == "failed" and s["epochs_run"] == epochs_in(run_dir)

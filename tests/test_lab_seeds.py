@@ -6,7 +6,9 @@ import pytest
 
 from conftest import ROOT, plotted, wait_for
 from gengap_tui.runs import list_runs, load_run
-from gengap_tui.tui.app import BAND_COLORS, GengapApp, settle_curves
+from gengap_tui.tui.app import GengapApp
+from gengap_tui.tui.plots import BAND_COLORS
+from gengap_tui.tui.screenshot import settle_curves
 
 SEEDS = ["data.n_train=300", "data.n_val=200", "model.width=32", "optim.epochs=4", "run.seeds=3", "device=cpu",
          "noise.label_noise=0.2", "optim.lr=0.01"]
@@ -27,7 +29,8 @@ def seeds_run(tmp_path_factory) -> Path:
     """A real 3-seed run, written as the worker writes one."""
     from gengap_tui import runs
     from gengap_tui.config import build
-    from gengap_tui.core.trainer import device_name, make_trainer
+    from gengap_tui.core.factory import make_trainer
+    from gengap_tui.core.trainer import device_name
 
     cfg = build({"name": "seeds"}, SEEDS)
     tr = make_trainer(cfg)
@@ -42,13 +45,13 @@ async def test_a_seeds_run_draws_the_mean_and_a_min_max_band(seeds_run, tmp_path
     assert rec.metrics[-1]["members"] == 3
     app = GengapApp(replay=seeds_run, speed=0, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: app.summary is not None, 10)
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
         await settle_curves(app, pilot)
         epochs = column(rec.metrics, "epoch")
         views = {"error": ("train_err", "val_err"), "loss": ("train_loss", "val_loss"),
                  "memorization": ("train_clean_err", "noisy_memorized")}
         for view, keys in views.items():
-            app._set_view(view)
+            app.view = view
             await settle_curves(app, pilot)
             calls = plotted(app)
             got = bands(calls)
@@ -71,9 +74,9 @@ async def test_a_seeds_run_draws_the_mean_and_a_min_max_band(seeds_run, tmp_path
 async def test_a_one_seed_run_draws_no_band(tmp_path):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: app.summary is not None, 10)
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
         for view in ("error", "loss", "memorization"):
-            app._set_view(view)
+            app.view = view
             await settle_curves(app, pilot)
             calls = plotted(app)
             assert bands(calls) == [] and any(c[0] == "plot" for c in calls)
@@ -86,8 +89,8 @@ async def test_the_lab_trains_seeds_from_its_overrides(tmp_path):
     app = GengapApp("default", SEEDS, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+r")
-        assert await wait_for(pilot, lambda: app.summary is not None, 90)
-        assert app.summary["status"] == "completed" and app.summary["members"] == 3
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 90)
+        assert app.state.run.summary["status"] == "completed" and app.state.run.summary["members"] == 3
         await settle_curves(app, pilot)
         assert len(bands(plotted(app))) == 4  # train and val, min and max
     [d] = list_runs(tmp_path)

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, ROOT, plotted, wait_for
-from gengap_tui.replay import SweepSource, is_sweep_dir
+from conftest import wire, PYTHON, ROOT, plotted, wait_for
+from gengap_tui.sources import SweepDirSource as SweepSource, is_sweep_dir
 from gengap_tui.runs import read_json, read_jsonl
-from gengap_tui.tui.app import GengapApp, screenshot_sweep, settle_curves
+from gengap_tui.sources import LiveSweepSource
+from gengap_tui.tui.app import GengapApp
+from gengap_tui.tui.screenshot import screenshot_sweep, settle_curves
 from gengap_tui.tui.series import SweepSeries, value_ticks
 
 SMALL = ["data.n_train=300", "data.n_val=200", "device=cpu", "noise.label_noise=0.1", "optim.lr=0.01"]
@@ -84,12 +86,12 @@ def test_sweep_source_waits_for_a_half_written_line(tmp_path):
     with open(d / "progress.jsonl", "a") as f:
         f.write('{"epoch": 2, "values": [2.0], "train_')
     src = SweepSource(d)
-    msgs = src.poll()
+    msgs = wire(src.poll())
     assert [m["type"] for m in msgs] == ["sweep_meta", "progress"]
-    assert src.poll() == [] and not src.finished
+    assert wire(src.poll()) == [] and not src.finished
     with open(d / "progress.jsonl", "a") as f:
         f.write('err": [0.1]}\n')
-    assert [m["row"]["epoch"] for m in src.poll()] == [2]
+    assert [m["row"]["epoch"] for m in wire(src.poll())] == [2]
     assert is_sweep_dir(d) and not is_sweep_dir(tmp_path)
 
 
@@ -98,7 +100,7 @@ async def test_sweep_view_plots_error_against_log_width(real_sweep, tmp_path):
     rows = read_jsonl(real_sweep / "sweep.jsonl")
     app = GengapApp(sweep=real_sweep, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: app.sweep_summary is not None, 10)
+        assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 10)
         assert app.view == "sweep"
         await settle_curves(app, pilot)
         calls = plotted(app)
@@ -123,7 +125,7 @@ async def test_threshold_and_peak_are_marked(tmp_path):
     d = synth_sweep(tmp_path / "synth")
     app = GengapApp(sweep=d, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: app.sweep_summary is not None, 10)
+        assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 10)
         await settle_curves(app, pilot)
         calls = plotted(app)
         assert ("vline", (math.log10(16), "magenta"), {}) in calls
@@ -144,15 +146,15 @@ async def test_a_sweep_being_written_is_followed_with_a_half_written_line(tmp_pa
         f.write('{"epoch": 2, "values": [2.0], "train_err": [0.0')
     app = GengapApp(sweep=d, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_for(pilot, lambda: app.sweep_series.epoch == 1, 30)
+        assert await wait_for(pilot, lambda: app.state.sweep.series.epoch == 1, 30)
         await settle_curves(app, pilot)
         assert line(plotted(app), "test err") == ([math.log10(2)], [0.6])
         assert "1/3 values" in str(app.query_one("#status").render())
         with open(d / "progress.jsonl", "a") as f:
             f.write("]}\n")
             f.write(json.dumps({"epoch": 1, "values": [4.0], "train_err": [0.004], "test_err": [0.5]}) + "\n")
-        assert await wait_for(pilot, lambda: app.sweep_series.known == 2, 30)
-        assert app.sweep_series.threshold() == 2.0  # width 2 reached train err 0 at epoch 2
+        assert await wait_for(pilot, lambda: app.state.sweep.series.known == 2, 30)
+        assert app.state.sweep.series.threshold() == 2.0  # width 2 reached train err 0 at epoch 2
         await settle_curves(app, pilot)
         calls = plotted(app)
         assert ("vline", (math.log10(2), "magenta"), {}) in calls
@@ -161,9 +163,9 @@ async def test_a_sweep_being_written_is_followed_with_a_half_written_line(tmp_pa
                                                    "status": "completed"}) + "\n")
         (d / "summary.json").write_text(json.dumps({"status": "cancelled", "reason": "stopped by the user",
                                                     "interpolation_threshold": 2.0}))
-        assert await wait_for(pilot, lambda: app.sweep_summary is not None, 30)
-        assert app.sweep_series.latest[2.0]["test_err"] == 0.61
-        assert "sweep cancelled" in app.status_text
+        assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 30)
+        assert app.state.sweep.series.latest[2.0]["test_err"] == 0.61
+        assert "sweep cancelled" in app.state.status
 
 
 # ------------------------------------------------------------------------------------ from the lab
@@ -172,8 +174,8 @@ async def test_empty_sweep_values_say_what_to_do(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f4")
         await pilot.pause()
-        assert app.sweep_handle is None and "nothing to sweep" in app.status_text
-        assert "sweep.values" in app.status_text and app.view == "error"
+        assert app.source is None and "nothing to sweep" in app.state.status
+        assert "sweep.values" in app.state.status and app.view == "error"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -182,9 +184,9 @@ async def test_starting_a_sweep_from_the_lab_writes_a_sweep_dir(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f4")
         await pilot.pause()
-        assert app.view == "sweep" and app.sweep_handle is not None
-        assert await wait_for(pilot, lambda: app.sweep_summary is not None, 90)
-        assert app.sweep_summary["status"] == "completed"
+        assert app.view == "sweep" and isinstance(app.source, LiveSweepSource)
+        assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 90)
+        assert app.state.sweep.summary["status"] == "completed"
         await settle_curves(app, pilot)
         assert line(plotted(app), "test err")[0] == pytest.approx([math.log10(v) for v in (2, 4, 8)])
     [d] = [p for p in tmp_path.iterdir() if "-sweep-default-" in p.name]
@@ -202,11 +204,11 @@ async def test_a_sweep_started_from_the_palette_stops_with_f7(tmp_path):
         await pilot.press(*"sweep model.width")
         await pilot.pause(0.5)
         await pilot.press("enter")
-        assert await wait_for(pilot, lambda: app.sweep_series.epoch >= 1, 90)
+        assert await wait_for(pilot, lambda: app.state.sweep.series.epoch >= 1, 90)
         await pilot.press("f7")
-        assert await wait_for(pilot, lambda: app.sweep_summary is not None, 30)
-        assert app.sweep_summary["status"] == "cancelled"
-        d = app.sweep_source.sweep_dir
+        assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 30)
+        assert app.state.sweep.summary["status"] == "cancelled"
+        d = app.state.sweep.sweep_dir
     rows = read_jsonl(d / "sweep.jsonl")
     assert [r["status"] for r in rows] == ["cancelled", "cancelled"] and rows[0]["epochs_run"] < 500
 
@@ -221,13 +223,13 @@ def test_sweep_child_ends_cancelled_on_sigterm(tmp_path):
         msgs = []
         deadline = time.monotonic() + 90
         while not any(m["type"] == "progress" for m in msgs) and time.monotonic() < deadline:
-            msgs += h.poll()
+            msgs += wire(h.poll())
             time.sleep(0.05)
         assert h.run_dir is not None and any(m["type"] == "progress" for m in msgs)
         h.terminate()
         deadline = time.monotonic() + 30
         while not h.finished and time.monotonic() < deadline:
-            h.poll()
+            wire(h.poll())
             time.sleep(0.05)
         assert h.summary["status"] == "cancelled" and "SIGTERM" in h.summary["reason"]
         assert read_json(h.run_dir / "summary.json")["reason"] == h.summary["reason"]
@@ -244,7 +246,7 @@ def test_sweep_child_reports_a_bad_value_without_a_directory(tmp_path):
 
     h = SweepHandle.start(build({"name": "bad"}, SMALL).dump(), tmp_path, "model.width", [])
     h.join(60)
-    msgs = h.poll()
+    msgs = wire(h.poll())
     assert h.error and "nothing to sweep" in h.error and h.run_dir is None, msgs
     assert list(tmp_path.iterdir()) == []
 
@@ -253,7 +255,7 @@ def test_sweep_child_reports_a_bad_value_without_a_directory(tmp_path):
 def test_screenshot_sweep_writes_an_svg_without_importing_torch(tmp_path):
     d = synth_sweep(tmp_path / "shot")
     out = tmp_path / "sweep.svg"
-    code = (f"import sys; from gengap_tui.tui.app import screenshot_sweep; "
+    code = (f"import sys; from gengap_tui.tui.screenshot import screenshot_sweep; "
             f"screenshot_sweep({str(out)!r}, (100, 30), {str(d)!r}); print('torch' in sys.modules)")
     res = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr

@@ -2,10 +2,10 @@ import json
 import time
 
 from gengap_tui.compare import diff_labels
-from gengap_tui.replay import ReplaySource
+from gengap_tui.sources import ReplaySource
 from gengap_tui.runs import load_run
 
-from conftest import ROOT
+from conftest import wire, ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "runs" / "label-noise-es"
 
@@ -14,14 +14,14 @@ def drain(src, timeout=10.0):
     msgs = []
     deadline = time.monotonic() + timeout
     while not src.finished and time.monotonic() < deadline:
-        msgs += src.poll()
+        msgs += wire(src.poll())
         time.sleep(0.01)
     return msgs
 
 
 def test_replay_at_once_yields_the_recorded_stream_in_order():
     rec = load_run(FIXTURE)
-    msgs = ReplaySource(FIXTURE, speed=0).poll()
+    msgs = wire(ReplaySource(FIXTURE, speed=0).poll())
     assert msgs[0] == {"type": "run_dir", "path": str(FIXTURE)}
     assert [m["row"] for m in msgs if m["type"] == "epoch"] == rec.metrics
     assert [m["event"] for m in msgs if m["type"] == "event"] == rec.events
@@ -36,7 +36,7 @@ def test_replay_keeps_the_recorded_pace():
     rec = load_run(FIXTURE)
     total = sum(r["epoch_seconds"] for r in rec.metrics)
     src = ReplaySource(FIXTURE, speed=total / 0.5)  # the whole run in about 0.5 s
-    first = [m for m in src.poll() if m["type"] == "epoch"]
+    first = [m for m in wire(src.poll()) if m["type"] == "epoch"]
     assert len(first) < len(rec.metrics)
     t = time.monotonic()
     msgs = drain(src)
@@ -46,12 +46,12 @@ def test_replay_keeps_the_recorded_pace():
 
 def test_replay_pause_holds_and_stop_skips_to_the_end():
     src = ReplaySource(FIXTURE, speed=1e-6)
-    src.poll()
+    wire(src.poll())
     src.pause()
     time.sleep(0.05)
-    assert not [m for m in src.poll() if m["type"] == "epoch"]
+    assert not [m for m in wire(src.poll()) if m["type"] == "epoch"]
     src.stop()
-    msgs = src.poll()
+    msgs = wire(src.poll())
     assert msgs[-1]["type"] == "summary" and src.finished
 
 
@@ -60,16 +60,16 @@ def test_replay_follows_a_run_that_is_still_written(tmp_path):
     d.mkdir()
     (d / "config.json").write_text(json.dumps({"name": "x"}))
     src = ReplaySource(d, speed=0)
-    assert [m["type"] for m in src.poll()] == ["run_dir"]
+    assert [m["type"] for m in wire(src.poll())] == ["run_dir"]
     with open(d / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"epoch": 1, "epoch_seconds": 0.1}) + "\n" + '{"epoch": 2, "epoch_se')
         f.flush()
-        assert [m["row"]["epoch"] for m in src.poll()] == [1]
+        assert [m["row"]["epoch"] for m in wire(src.poll())] == [1]
         f.write('conds": 0.1}\n')
-    assert [m["row"]["epoch"] for m in src.poll()] == [2]
+    assert [m["row"]["epoch"] for m in wire(src.poll())] == [2]
     assert not src.finished
     (d / "summary.json").write_text(json.dumps({"status": "completed"}))
-    assert src.poll()[-1] == {"type": "summary", "summary": {"status": "completed"}}
+    assert wire(src.poll())[-1] == {"type": "summary", "summary": {"status": "completed"}}
 
 
 def test_diff_labels_name_the_settings_that_differ():

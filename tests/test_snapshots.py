@@ -7,7 +7,8 @@ import pytest
 from textual.widgets import Input
 
 from conftest import ROOT
-from gengap_tui.tui.app import GengapApp, settle_curves
+from gengap_tui.tui.app import GengapApp
+from gengap_tui.tui.screenshot import settle_curves
 
 RUNS = "tests/fixtures/runs"
 
@@ -21,7 +22,7 @@ def before(view="error"):
     async def run_before(pilot):
         app = pilot.app
         deadline = time.monotonic() + 20
-        while app.summary is None and time.monotonic() < deadline:
+        while app.state.run.summary is None and time.monotonic() < deadline:
             await pilot.pause(0.05)
         for w in app.query(Input):
             w.cursor_blink = False

@@ -1,9 +1,7 @@
-"""Play a recorded run directory back as the worker's message stream (same message types as
-`gengap_tui.worker.RunHandle.poll`), so the lab shows a recorded run through the same screen.
-
-A run that is still being written is followed: new epochs appear as they are flushed.
-`SweepSource` does the same for a sweep directory (`core.sweep`), for the lab's sweep view.
-No torch, no Textual.
+"""Sources that read run and sweep directories: a recorded run played back as the live stream
+(the same `protocol` messages a training process sends), a run another process writes (followed
+and steered through its control.jsonl), and a sweep directory. A directory still being written is
+followed: new lines appear as they are flushed. No torch, no Textual.
 """
 
 from __future__ import annotations
@@ -12,10 +10,19 @@ import collections
 import time
 from pathlib import Path
 
-from . import runs
+from .. import runs
+from ..protocol import (USER_STOP, Epoch, Event, Pause, Progress, Resume, RunDir, Stop, Summary, SweepMeta,
+                        SweepRows, SweepSummary, Tweak)
+from .base import Source
 
 
-class ReplaySource:
+class ReplaySource(Source):
+    """A recorded run at its recorded pace times `speed` (0: all at once). Pause holds the
+    clock; stop skips to the end of what has been recorded."""
+
+    verb = "replaying"
+    no_tweak = "a replayed run cannot be tweaked (restart it to train with new settings)"
+
     def __init__(self, run_dir: str | Path, speed: float = 1.0):
         self.run_dir = Path(run_dir)
         self.config = runs.read_json(self.run_dir / "config.json")
@@ -34,10 +41,9 @@ class ReplaySource:
         self._paused = False
         self.summary: dict | None = None
 
-    # the RunHandle surface the lab uses
     @property
-    def alive(self) -> bool:
-        return self.summary is None
+    def path(self) -> Path:
+        return self.run_dir
 
     @property
     def finished(self) -> bool:
@@ -51,19 +57,10 @@ class ReplaySource:
         self._tick = time.monotonic()
         self._paused = False
 
-    def stop(self) -> None:
+    def stop(self, reason: str = USER_STOP) -> None:  # noqa: ARG002
         """Skip to the end of what has been recorded."""
         self.speed = 0.0
         self._paused = False
-
-    def tweak(self, **changes) -> None:  # noqa: ARG002 - a recording cannot be steered
-        raise ValueError("a replayed run cannot be tweaked (restart it to train with new settings)")
-
-    def close(self, timeout: float = 0.0) -> None:  # noqa: ARG002
-        pass
-
-    def kill(self) -> None:
-        pass
 
     def _advance(self) -> None:
         now = time.monotonic()
@@ -71,10 +68,10 @@ class ReplaySource:
             self._clock += now - self._tick
         self._tick = now
 
-    def poll(self, max_items: int = 1000) -> list[dict]:
-        out: list[dict] = []
+    def poll(self, max_items: int = 1000) -> list:
+        out: list = []
         if not self._sent_run_dir:
-            out.append({"type": "run_dir", "path": str(self.run_dir)})
+            out.append(RunDir(str(self.run_dir)))
             self._sent_run_dir = True
         self._rows.extend(self._metrics.poll())
         self._evs.extend(self._events.poll())
@@ -83,7 +80,7 @@ class ReplaySource:
             # events up to the last shown epoch (a tweak belongs to the start of its epoch)
             if self._evs and (self._evs[0].get("epoch") or 0) <= self._last_epoch + (
                     1 if self._evs[0].get("event") == "tweaked" else 0):
-                out.append({"type": "event", "event": self._evs.popleft()})
+                out.append(Event(self._evs.popleft()))
                 continue
             if not self._rows or self._paused:
                 break
@@ -93,7 +90,7 @@ class ReplaySource:
                 break
             self._due += step
             self._last_epoch = row.get("epoch", self._last_epoch)
-            out.append({"type": "epoch", "row": self._rows.popleft()})
+            out.append(Epoch(self._rows.popleft()))
         if not self._rows and not self._paused and self.summary is None and len(out) < max_items:
             summary = runs.read_json(self.run_dir / "summary.json")
             if summary is not None:
@@ -102,34 +99,34 @@ class ReplaySource:
                 self._evs.extend(self._events.poll())
                 if not self._rows:
                     while self._evs:
-                        out.append({"type": "event", "event": self._evs.popleft()})
+                        out.append(Event(self._evs.popleft()))
                     self.summary = summary
-                    out.append({"type": "summary", "summary": summary})
+                    out.append(Summary(summary))
         return out
 
 
 class AttachSource(ReplaySource):
-    """Follows a live run written by another process (`gengap-tui run`, detached or not) and
-    steers it through the control file in its run directory."""
+    """Follows a live run written by another process (`gengap-tui run`, detached or not, or
+    another lab's training process) and steers it through the control file in its run directory
+    (`control.FileFeed` obeys it there)."""
 
-    steerable = True
+    verb = "attached to"
+    can_tweak = True
 
     def __init__(self, run_dir: str | Path):
         super().__init__(run_dir, speed=0.0)
 
     def pause(self) -> None:
-        runs.send_control(self.run_dir, "pause")
+        runs.send_control(self.run_dir, **Pause().to_wire())
 
     def resume(self) -> None:
-        runs.send_control(self.run_dir, "resume")
+        runs.send_control(self.run_dir, **Resume().to_wire())
 
-    def stop(self) -> None:
-        runs.send_control(self.run_dir, "stop")
+    def stop(self, reason: str = USER_STOP) -> None:
+        runs.send_control(self.run_dir, **Stop(reason).to_wire())
 
     def tweak(self, **changes) -> None:
-        from .worker import check_tweaks
-
-        runs.send_control(self.run_dir, "tweak", changes=check_tweaks(changes))
+        runs.send_control(self.run_dir, **Tweak(changes).to_wire())  # Tweak checks the limits
 
 
 SWEEP_FILES = ("sweep.json", "progress.jsonl", "sweep.jsonl")
@@ -141,18 +138,18 @@ def is_sweep_dir(path: str | Path) -> bool:
     return p.is_dir() and any((p / name).is_file() for name in SWEEP_FILES)
 
 
-class SweepSource:
+class SweepDirSource(Source):
     """Follows a sweep directory (`core.sweep.Sweep`'s files) while it is written, or reads a
-    finished one at once. `poll()` returns, oldest first:
+    finished one at once. `poll()` returns, oldest first: SweepMeta (sweep.json), Progress (each
+    complete progress.jsonl line), then SweepRows (sweep.jsonl) and SweepSummary (summary.json)
+    once the sweep has ended. The sweep writes sweep.jsonl before summary.json, so the summary's
+    arrival means the final rows are complete. Whoever writes it, it cannot be paused from here;
+    a stop asks the writer through the directory's control.jsonl."""
 
-        {"type": "sweep_meta", "meta": {...}}        sweep.json (param, values, epochs, config, ...)
-        {"type": "progress", "row": {...}}           one progress.jsonl line (a half-written last
-                                                     line waits until it is complete)
-        {"type": "sweep_rows", "rows": [...]}        sweep.jsonl, once the sweep has ended
-        {"type": "sweep_summary", "summary": {...}}  summary.json; last
-
-    The sweep writes sweep.jsonl before summary.json, so the summary's arrival means the final
-    rows are complete. No torch, no Textual."""
+    kind = "sweep"
+    verb = "following the sweep in"
+    can_pause = False
+    no_tweak = "a sweep cannot be tweaked live (every value trains with the same settings)"
 
     def __init__(self, sweep_dir: str | Path):
         self.sweep_dir = Path(sweep_dir)
@@ -168,26 +165,30 @@ class SweepSource:
         return self.summary is not None
 
     @property
-    def run_dir(self) -> Path:
+    def path(self) -> Path:
         return self.sweep_dir
 
-    def poll(self) -> list[dict]:
-        out: list[dict] = []
+    def stop(self, reason: str = USER_STOP) -> None:
+        if self.summary is None:
+            runs.send_control(self.sweep_dir, **Stop(reason).to_wire())
+
+    def poll(self) -> list:
+        out: list = []
         if self.summary is not None:
             return out
         if self.meta is None:
             self.meta = runs.read_json(self.sweep_dir / "sweep.json")
             if self.meta is not None:
-                out.append({"type": "sweep_meta", "meta": self.meta})
-        out += [{"type": "progress", "row": r} for r in self._progress.poll()]
+                out.append(SweepMeta(self.meta))
+        out += [Progress(r) for r in self._progress.poll()]
         summary = runs.read_json(self.sweep_dir / "summary.json")
         if summary is not None:
             # everything else was flushed before the summary: read it now
-            out += [{"type": "progress", "row": r} for r in self._progress.poll()]
+            out += [Progress(r) for r in self._progress.poll()]
             if self.meta is None and (meta := runs.read_json(self.sweep_dir / "sweep.json")) is not None:
                 self.meta = meta
-                out.insert(0, {"type": "sweep_meta", "meta": meta})
+                out.insert(0, SweepMeta(meta))
             self.rows = runs.read_jsonl(self.sweep_dir / "sweep.jsonl")
             self.summary = summary
-            out += [{"type": "sweep_rows", "rows": self.rows}, {"type": "sweep_summary", "summary": summary}]
+            out += [SweepRows(self.rows), SweepSummary(summary)]
         return out

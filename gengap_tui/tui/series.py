@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ..protocol import FIT_ERR, fmt_value
+
 
 def thin(xs: list[float], ys: list[float], max_points: int) -> tuple[list[float], list[float]]:
     """Reduce a series to about `max_points` points, keeping each bucket's min and max (in their
@@ -82,13 +84,7 @@ def _num(v) -> float | None:
     return None
 
 
-FIT_ERR = 0.01  # mirrors core.trainer.FIT_ERR (not imported: that module imports torch)
 SWEEP_KEYS = ("train_err", "val_err", "test_err", "train_loss", "val_loss", "test_loss")
-
-
-def fmt_value(v: float) -> str:
-    """A swept value as people write it: integers without a decimal point."""
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 def value_ticks(values: list[float], log: bool, max_ticks: int) -> tuple[list[float], list[str]]:

@@ -1,0 +1,115 @@
+"""Sources of this lab's own training processes (`worker.py`): a run, and a sweep read through
+the directory it writes. Starting one spawns the process; the lab's UI never imports torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..protocol import USER_STOP, Error, RunDir, Warning
+from .base import Source
+from .files import SweepDirSource
+
+
+class LiveRunSource(Source):
+    """A run in a training process of this lab: pause, stop and tweak go to it at once."""
+
+    can_tweak = True
+    trains_here = True
+    verb = "training"
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.config = handle.config
+
+    @classmethod
+    def start(cls, config: dict, runs_dir: str | Path) -> "LiveRunSource":
+        from ..worker import RunHandle
+
+        return cls(RunHandle.start(config, runs_dir))
+
+    @property
+    def path(self) -> Path | None:
+        return self.handle.run_dir
+
+    @property
+    def finished(self) -> bool:
+        return self.handle.done
+
+    def poll(self) -> list:
+        return self.handle.poll()
+
+    def pause(self) -> None:
+        self.handle.pause()
+
+    def resume(self) -> None:
+        self.handle.resume()
+
+    def stop(self, reason: str = USER_STOP) -> None:
+        self.handle.stop(reason)
+
+    def tweak(self, **changes: Any) -> None:
+        self.handle.tweak(**changes)
+
+    def close(self, timeout: float = 5.0, reason: str = USER_STOP) -> None:
+        self.handle.close(timeout, reason)
+
+
+class LiveSweepSource(Source):
+    """A sweep in a process of this lab. What the view shows comes from the sweep directory (the
+    same files any sweep writes: `SweepDirSource`); the process adds where the directory is, and
+    errors that happen before it exists."""
+
+    kind = "sweep"
+    trains_here = True
+    verb = "sweeping"
+    no_tweak = SweepDirSource.no_tweak
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.config = handle.config
+        self.files: SweepDirSource | None = None
+
+    @classmethod
+    def start(cls, config: dict, runs_dir: str | Path, param: str, values: list[float]) -> "LiveSweepSource":
+        from ..worker import SweepHandle
+
+        return cls(SweepHandle.start(config, runs_dir, param, values))
+
+    @property
+    def values(self) -> list[float]:
+        return self.handle.values
+
+    @property
+    def path(self) -> Path | None:
+        return self.handle.run_dir
+
+    @property
+    def finished(self) -> bool:
+        return self.handle.error is not None or (self.files is not None and self.files.finished) or (
+            self.handle.done and self.files is None)
+
+    def poll(self) -> list:
+        out: list = []
+        for msg in self.handle.poll():
+            if isinstance(msg, RunDir) and self.files is None:
+                self.files = SweepDirSource(msg.path)
+                out.append(msg)
+            elif isinstance(msg, (Error, Warning)):
+                out.append(msg)
+            # progress and the summary are read from the directory, as for any sweep
+        if self.files is not None:
+            out += self.files.poll()
+        return out
+
+    def pause(self) -> None:
+        self.handle.pause()
+
+    def resume(self) -> None:
+        self.handle.resume()
+
+    def stop(self, reason: str = USER_STOP) -> None:
+        self.handle.stop(reason)
+
+    def close(self, timeout: float = 5.0, reason: str = USER_STOP) -> None:
+        self.handle.close(timeout, reason)

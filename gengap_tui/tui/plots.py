@@ -1,0 +1,203 @@
+"""What the curves show, as pure functions of the lab's state: `run_plot` (error / loss /
+memorization against the epoch) and `sweep_plot` (error against the swept value). Each returns a
+`Plot`, whose `fill(plt)` draws it on a cleared plotext figure (in the Curves widget's build
+thread). No Textual here: a plot can be checked without an app (docs/ARCHITECTURE.md, "The lab").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..protocol import fmt_value
+from .series import RunSeries, log10_ticks, thin, value_ticks
+from .state import RunState, SweepState
+
+VIEWS = ("error", "loss", "memorization")
+SWEEP_VIEW = "sweep"  # joins the f9 cycle once a sweep is on screen
+# a seeds run's min-max band: the mean lines keep plotext's default colors (blue+, green+, red+,
+# cyan+, magenta+ in order); each band line is its mean line's color at half brightness
+BAND_COLORS = ((30, 71, 117), (18, 105, 70), (121, 38, 38), (21, 92, 110), (107, 56, 107))
+BAND_KEYS = ("train_err", "val_err", "train_loss", "val_loss", "train_clean_err", "noisy_memorized")
+SWEEP_LINES = (("train_err", "train err", "blue+"), ("val_err", "val err", "green+"),
+               ("test_err", "test err", "red+"))
+THRESHOLD_COLOR = "magenta"
+COMPARE_COLORS = ("cyan", "magenta", "yellow", "white")
+VIEW_KEYS = {
+    "error": [("train_err", "train"), ("val_err", "val"), ("gap_err", "gap")],
+    "loss": [("train_loss", "train"), ("val_loss", "val")],
+    "memorization": [("train_clean_err", "clean-train err"), ("noisy_memorized", "noisy memorized"),
+                     ("val_err", "val err")],
+}
+OVERLAY_KEY = {"error": "val_err", "loss": "val_loss", "memorization": "noisy_memorized"}
+
+
+def fit_title(parts: list[str], width: int) -> str:
+    """`parts` joined by " | ", dropping trailing ones that do not fit: plotext leaves out a title
+    wider than the plot altogether."""
+    title = parts[0]
+    for part in parts[1:]:
+        if len(title) + 3 + len(part) > width:
+            break
+        title += " | " + part
+    return title
+
+
+@dataclass
+class Plot:
+    """Everything one redraw plots, in drawing order."""
+    title: str
+    xlabel: str
+    bands: list = field(default_factory=list)    # (xs, ys, rgb): dim lines drawn first
+    lines: list = field(default_factory=list)    # (xs, ys, label, color or None)
+    points: bool = False                         # mark each point of the lines (sweeps)
+    vlines: list = field(default_factory=list)   # (x, color)
+    hlines: list = field(default_factory=list)   # (y, color)
+    texts: list = field(default_factory=list)    # (text, x, y, color)
+    xticks: tuple | None = None                  # (positions,) or (positions, labels)
+    yticks: tuple | None = None
+    xlim: tuple | None = None
+    ylim: tuple | None = None
+    ylabel: str | None = None
+
+    def fill(self, plt) -> None:
+        for xs, ys, color in self.bands:  # first: the mean lines are drawn over them
+            plt.plot(xs, ys, marker="braille", color=color)
+        for xs, ys, label, color in self.lines:
+            if color:
+                plt.plot(xs, ys, label=label, marker="braille", color=color)
+                if self.points:
+                    plt.scatter(xs, ys, marker="●", color=color)
+            else:
+                plt.plot(xs, ys, label=label, marker="braille")
+        for x, color in self.vlines:
+            plt.vline(x, color)
+        for y, color in self.hlines:
+            plt.hline(y, color)
+        for text, x, y, color in self.texts:
+            plt.text(text, x, y, color=color, alignment="left")
+        if self.yticks:
+            plt.yticks(*self.yticks)
+        if self.xticks and self.points:  # a sweep's ticks come before its title
+            plt.xticks(*self.xticks)
+        plt.title(self.title)
+        plt.xlabel(self.xlabel)
+        if self.ylabel:
+            plt.ylabel(self.ylabel)
+        if self.xlim:
+            plt.xlim(*self.xlim)
+        if self.ylim:
+            plt.ylim(*self.ylim)
+        if self.xticks and not self.points:
+            plt.xticks(*self.xticks)
+
+
+def run_plot(run: RunState, view: str, log_loss: bool, width: int,
+             compared: list[tuple[str, RunSeries]] = (), self_label: str = "") -> Plot:
+    """The error / loss / memorization view of `run`, with compared runs' overlays."""
+    max_points = max(16, 2 * max(width, 40))
+    log = view == "loss" and log_loss
+    keys = list(VIEW_KEYS[view])
+    title = {"error": "error (val - train = gap)", "loss": "loss" + (" (log10)" if log else ""),
+             "memorization": "memorization (label noise)"}[view]
+    series = run.series
+    if view == "error" and "ratt_bound" in series.columns:
+        keys += [("ratt_bound", "RATT bound"), ("ratt_random_err", "err on random labels")]
+
+    def prepared(s: RunSeries, key: str) -> tuple[list[float], list[float]]:
+        xs, ys = s.get(key)
+        if log:
+            pairs = [(x, math.log10(y)) for x, y in zip(xs, ys) if y > 0]
+            xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+        return thin(xs, ys, max_points)
+
+    plot = Plot(title, "epoch")
+    seeds = run.seeds
+    for key, label in keys:
+        xs, ys = prepared(series, key)
+        if xs:
+            if compared and key in ("val_err", "val_loss", "noisy_memorized"):
+                label = f"{label} {self_label}"
+            if seeds > 1 and key in BAND_KEYS:  # min and max over the seeds, dim, under the mean
+                color = BAND_COLORS[len(plot.lines) % len(BAND_COLORS)]
+                for bound in ("_min", "_max"):
+                    bx, by = prepared(series, key + bound)
+                    if bx:
+                        plot.bands.append((bx, by, color))
+            plot.lines.append((xs, ys, label, None))
+    if plot.bands:
+        plot.title += f" | {seeds} seeds: mean, band = min–max"
+    overlay = OVERLAY_KEY[view]
+    for (label, other), color in zip(compared, COMPARE_COLORS):
+        xs, ys = prepared(other, overlay)
+        if xs:
+            plot.lines.append((xs, ys, f"{overlay} {label}", color))
+    # the epochs that matter: best so far (green), early stop (red), would stop (orange), tweaks
+    best = series.last.get("es_best_epoch") if series.last else None
+    if best:
+        plot.vlines.append((best, "green"))
+    for kind, color in (("early_stop", "red"), ("would_stop", "orange")):
+        e = run.event_epoch(kind)
+        if e:
+            plot.vlines.append((e, color))
+    plot.vlines += [(e.get("epoch"), "gray") for e in run.events if e.get("event") == "tweaked" and e.get("epoch")]
+    if view == "error":  # nonparametric reference lines
+        for e in run.events:
+            if e.get("event") != "baseline":
+                continue
+            for key, name, color in (("baseline_knn_test_err", "k-NN", "cyan"),
+                                     ("baseline_ntk_test_err", "NTK", "magenta")):
+                if isinstance(e.get(key), (int, float)):
+                    plot.hlines.append((float(e[key]), color))
+                    plot.title += f" | {name} test {e[key]:.3f} ({color} line)"
+    ys_all = [y for _, ys, _, _ in plot.lines for y in ys] + [y for _, ys, _ in plot.bands for y in ys]
+    plot.yticks = log10_ticks(min(ys_all), max(ys_all)) if log and ys_all else None
+    last_epochs = [series.rows[-1]["epoch"]] if series.rows else []
+    last_epochs += [sr.rows[-1]["epoch"] for _, sr in compared if sr.rows]
+    x_max = max(2, *last_epochs) if last_epochs else max(2, run.cfg.optim.epochs)
+    plot.xlim = (1, x_max)
+    plot.xticks = (sorted({1 + round(i * (x_max - 1) / 4) for i in range(5)}),)
+    return plot
+
+
+def sweep_plot(sweep: SweepState, width: int) -> Plot:
+    """Each value's latest train / val / test error against the value (log10 x, ticks at the real
+    values), the interpolation threshold as a vertical line; the peak and dip of the test error in
+    the title once the sweep has ended."""
+    sw, summary = sweep.series, sweep.summary or {}
+    log = sw.log_x
+    leaf = sweep.param.split(".")[-1]
+
+    def x_of(v: float) -> float:
+        return math.log10(v) if log else v
+
+    plot = Plot("", sweep.param + (" (log scale)" if log else ""), points=True, ylabel="error")
+    for key, label, color in SWEEP_LINES:
+        vs, ys = sw.get(key)
+        if vs:
+            plot.lines.append(([x_of(v) for v in vs], ys, label, color))
+    thr = summary.get("interpolation_threshold") if sweep.summary is not None else sw.threshold()
+    parts = [f"sweep: error against {leaf}" + (" (log x)" if log else "")]
+    if not plot.lines:
+        parts.append("waiting for the first epoch")
+    elif sweep.summary is None and sw.epoch:
+        parts.append(f"epoch {sw.epoch}")
+    if thr is not None:
+        parts.append(f"interpolation threshold {fmt_value(thr)}")
+    if summary.get("peak_value") is not None and (summary.get("peak_prominence") or 0) > 0:
+        parts.append(f"test peak {summary['peak_test_err']:.3f} @ {fmt_value(summary['peak_value'])}, "
+                     f"dip {summary['dip_test_err']:.3f} @ {fmt_value(summary['dip_value'])}")
+    plot.title = fit_title(parts, width - 6)
+    values = sw.values or sorted(sw.latest)
+    xticks = value_ticks(values, log, max(2, width // 8))
+    xs_all = xticks[0] or [0.0, 1.0]
+    pad = max(0.02 * (max(xs_all) - min(xs_all)), 0.05)
+    ys_all = [y for _, ys, _, _ in plot.lines for y in ys]
+    y_top = max(ys_all) * 1.1 + 0.01 if ys_all else 1.0
+    if thr is not None and (thr > 0 or not log):
+        plot.vlines.append((x_of(thr), THRESHOLD_COLOR))
+        plot.texts.append(("interpolation threshold", x_of(thr), y_top * 0.96, THRESHOLD_COLOR))
+    plot.xticks = xticks if xticks[0] else None
+    plot.xlim = (min(xs_all) - pad, max(xs_all) + pad)
+    plot.ylim = (0, y_top)
+    return plot

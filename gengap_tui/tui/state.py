@@ -1,0 +1,248 @@
+"""What the lab knows, apart from how it is drawn: the run on screen, the sweep on screen, the
+status message. Messages from the source go in through `LabState.apply`; widgets and plot
+functions read it. No Textual here, so all of it is testable without an app
+(docs/ARCHITECTURE.md, "The lab").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import singledispatchmethod
+from pathlib import Path
+from typing import Any
+
+from .. import presets, runs
+from ..compare import diff_labels
+from ..config import ConfigError, build, validate
+from ..protocol import (Epoch, Error, Event, Progress, RunDir, Summary, SweepMeta, SweepRows, SweepSummary,
+                        TWEAK_FIELDS, Warning, run_config)
+from .series import RunSeries, SweepSeries
+
+
+def _value(cfg, dotted: str) -> Any:
+    section, name = dotted.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+@dataclass
+class RunState:
+    """The run on screen: its rows, events and summary, and the config it runs with."""
+    cfg: Any = None                       # the run's Config (the panels' until a run starts)
+    series: RunSeries = field(default_factory=RunSeries)
+    events: list[dict] = field(default_factory=list)
+    summary: dict | None = None
+    run_dir: Path | None = None
+    started: float = field(default_factory=time.monotonic)
+    paused: bool = False
+    applied: dict = field(default_factory=dict)  # the tweakable values the run uses now
+
+    def __post_init__(self) -> None:
+        if self.cfg is not None:
+            self.applied = {d: _value(self.cfg, d) for d in TWEAK_FIELDS}
+
+    def change(self, cfg, dotted: str | None):
+        """What the panels' `cfg` (just edited at field `dotted`) means for this run: a live tweak
+        `(dotted, value)`, "restart" (a setting a run cannot change while it trains), or None
+        (nothing the run uses changed)."""
+        if dotted in TWEAK_FIELDS:
+            value = _value(cfg, dotted)
+            return None if value == self.applied.get(dotted) else (dotted, value)
+        a, b = cfg.dump(), self.cfg.dump()
+        for d in TWEAK_FIELDS:
+            section, name = d.split(".")
+            a[section].pop(name, None)
+            b[section].pop(name, None)
+        return "restart" if a != b else None
+
+    def event_epoch(self, kind: str) -> int | None:
+        return next((e.get("epoch") for e in self.events if e.get("event") == kind), None)
+
+    @property
+    def stop(self) -> tuple[int, int | None] | None:
+        """(the epoch early stopping fired, the epoch it kept), or None."""
+        ev = next((e for e in self.events if e.get("event") == "early_stop"), None)
+        return None if ev is None else (ev.get("epoch"), ev.get("best_epoch"))
+
+    @property
+    def patience(self) -> int:
+        """The patience in force: the config's, or the last live tweak's."""
+        patience = self.cfg.early_stopping.patience
+        for e in self.events:
+            if e.get("event") == "tweaked" and "patience" in e.get("changes", {}):
+                patience = e["changes"]["patience"]
+        return patience
+
+    @property
+    def device(self) -> str | None:
+        return next((e.get("device") for e in self.events if e.get("event") == "started"), None)
+
+    @property
+    def seeds(self) -> int:
+        """How many stacked seeds the run has (its rows say; 1 for an ordinary run)."""
+        k = (self.series.last or {}).get("members")
+        return int(k) if isinstance(k, (int, float)) and not isinstance(k, bool) and k > 1 else 1
+
+    @property
+    def live(self) -> bool:
+        return self.summary is None
+
+
+@dataclass
+class SweepState:
+    """The sweep on screen: each value's latest numbers, its sweep.json and summary."""
+    param: str = "model.width"
+    series: SweepSeries = field(default_factory=SweepSeries)
+    meta: dict | None = None
+    summary: dict | None = None
+    sweep_dir: Path | None = None
+    paused: bool = False
+
+    @classmethod
+    def expecting(cls, param: str, values: list[float]) -> "SweepState":
+        values = sorted(values) if param == "model.width" else list(values)  # as core.sweep orders them
+        return cls(param=param, series=SweepSeries(values))
+
+
+class LabState:
+    """The run and the sweep on screen and the status message; `apply` takes a message from the
+    source of the given kind and returns whether anything changed."""
+
+    def __init__(self, cfg) -> None:
+        self.run = RunState(cfg)
+        self.sweep: SweepState | None = None
+        self.status = "ready"
+
+    def new_run(self, cfg, status: str) -> None:
+        self.run = RunState(cfg)
+        self.status = status
+
+    def new_sweep(self, sweep: SweepState, status: str) -> None:
+        self.sweep = sweep
+        self.status = status
+
+    def apply(self, msg, kind: str = "run") -> None:
+        if kind == "sweep":
+            self._sweep_message(msg)
+        else:
+            self._run_message(msg)
+
+    # ------------------------------------------------------------------ a run's messages
+    @singledispatchmethod
+    def _run_message(self, msg) -> None:  # messages a run never sends are ignored
+        pass
+
+    @_run_message.register
+    def _(self, msg: RunDir) -> None:
+        self.run.run_dir = Path(msg.path)
+
+    @_run_message.register
+    def _(self, msg: Epoch) -> None:
+        self.run.series.add(msg.row)
+        if self.status.startswith("starting"):
+            self.status = "running"
+
+    @_run_message.register
+    def _(self, msg: Event) -> None:
+        self.run.events.append(msg.event)
+        if msg.kind == "tweaked":
+            self.status = f"tweaked at epoch {msg.event.get('epoch')}: {msg.event.get('changes')}"
+
+    @_run_message.register
+    def _(self, msg: Summary) -> None:
+        self.run.summary = msg.summary
+        self.status = msg.summary.get("status", "finished")
+
+    @_run_message.register
+    def _(self, msg: Error) -> None:
+        self.status = f"[b red]{msg.message}[/]"
+
+    @_run_message.register
+    def _(self, msg: Warning) -> None:
+        self.status = f"[b yellow]{msg.message}[/]"
+
+    # ------------------------------------------------------------------ a sweep's messages
+    @singledispatchmethod
+    def _sweep_message(self, msg) -> None:
+        pass
+
+    @_sweep_message.register
+    def _(self, msg: RunDir) -> None:
+        self._sweep().sweep_dir = Path(msg.path)
+
+    @_sweep_message.register
+    def _(self, msg: Error) -> None:
+        self.status = f"[b red]sweep: {msg.message}[/]"
+
+    @_sweep_message.register
+    def _(self, msg: Warning) -> None:
+        self.status = f"[b yellow]{msg.message}[/]"
+
+    @_sweep_message.register
+    def _(self, msg: SweepMeta) -> None:
+        sw = self._sweep()
+        sw.meta = msg.meta
+        sw.param = msg.meta.get("param") or sw.param
+        if msg.meta.get("values"):
+            sw.series.set_values(msg.meta["values"])
+
+    @_sweep_message.register
+    def _(self, msg: Progress) -> None:
+        self._sweep().series.add_progress(msg.row)
+        if self.status.startswith(("starting", "following")):
+            self.status = "sweeping"
+
+    @_sweep_message.register
+    def _(self, msg: SweepRows) -> None:
+        self._sweep().series.add_final(msg.rows)
+
+    @_sweep_message.register
+    def _(self, msg: SweepSummary) -> None:
+        s = self._sweep().summary = msg.summary
+        self.status = f"sweep {s.get('status', 'finished')}" + (f": {s['reason']}" if s.get("reason") else "")
+
+    def _sweep(self) -> SweepState:
+        if self.sweep is None:
+            self.sweep = SweepState()
+        return self.sweep
+
+
+def load_compared(dirs: list[str], cfg) -> tuple[list[tuple[str, RunSeries]], str]:
+    """Recorded runs to overlay, each labelled by the settings that tell them apart (and the
+    label of the run on screen, configured as `cfg`)."""
+    records = []
+    for d in dirs:
+        try:
+            records.append(runs.load_run(d))
+        except (OSError, ValueError):
+            continue
+
+    def normalized(raw: dict | None) -> dict:  # defaults filled in, so older runs compare fairly
+        try:
+            return validate(run_config(raw)).dump()
+        except ConfigError:
+            return run_config(raw)
+
+    labels = diff_labels([normalized(r.config) for r in records] + [cfg.dump()],
+                         [r.path.name for r in records] + ["this run"])
+    compared = []
+    for rec, label in zip(records, labels):
+        series = RunSeries()
+        for row in rec.metrics:
+            series.add(row)
+        compared.append((label, series))
+    return compared, (labels[-1] if records else "")
+
+
+def sweep_config(sweep_dir: Path, preset: str) -> tuple[dict, Any, str]:
+    """The config a sweep directory was made with (sweep.json), for the panels, and a note; the
+    preset's when sweep.json is not written yet or does not validate here (the view needs neither)."""
+    raw = (runs.read_json(sweep_dir / "sweep.json") or {}).get("config")
+    note = ""
+    if isinstance(raw, dict):
+        try:
+            return run_config(raw), validate(run_config(raw), str(sweep_dir / "sweep.json")), ""
+        except ConfigError as exc:
+            note = f"the sweep's config does not validate here ({exc}): the panels show {preset}"
+    base = presets.load_raw(preset)
+    return base, build(base), note

@@ -1,0 +1,117 @@
+"""The lab's words, as pure functions of its state: the status bar's head line, the patience
+meter, the run's and the sweep's outcome lines. No Textual here (docs/ARCHITECTURE.md, "The lab").
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from ..protocol import fmt_value
+from .state import RunState, SweepState
+
+
+def short_path(p: Path | str) -> str:
+    try:
+        rel = os.path.relpath(p)
+    except ValueError:
+        return str(p)
+    return rel if not rel.startswith("..") else str(p)
+
+
+def run_head(run: RunState, now: float | None = None) -> str:
+    """`preset | device | epoch e/E | samples/s | ETA | run dir` of the run on screen."""
+    cfg = run.cfg
+    last = run.series.last
+    epoch = f"epoch {last['epoch']}/{cfg.optim.epochs}" if last else f"epoch -/{cfg.optim.epochs}"
+    sps = f"{last['samples_per_s']:,.0f} samples/s" if last and last.get("samples_per_s") else "- samples/s"
+    eta = "ETA -"
+    if last and last.get("epoch") and run.summary is None:
+        per = ((now if now is not None else time.monotonic()) - run.started) / last["epoch"]
+        eta = f"ETA {per * (cfg.optim.epochs - last['epoch']):.0f}s"
+    run_dir = short_path(run.run_dir) if run.run_dir else "-"
+    return f"[b]{cfg.name}[/] | {run.device or 'device -'} | {epoch} | {sps} | {eta} | {run_dir}"
+
+
+def run_note(run: RunState, status: str) -> str:
+    seeds = f" | {run.seeds} seeds (mean, band = min–max)" if run.seeds > 1 else ""
+    return status + seeds
+
+
+def sweep_head(sweep: SweepState, epochs_default: int, live: bool) -> str:
+    meta = sweep.meta or {}
+    sw = sweep.series
+    epochs = meta.get("epochs") or epochs_default
+    where = short_path(sweep.sweep_dir) if sweep.sweep_dir is not None else "-"
+    paused = " (paused)" if sweep.paused and live else ""
+    return (f"[b]sweep {sweep.param}[/] | {meta.get('device') or 'device -'} | "
+            f"epoch {sw.epoch or '-'}/{epochs}{paused} | {sw.known}/{len(sw.values) or '-'} values | {where}")
+
+
+def patience_text(run: RunState) -> str:
+    """`patience 3/10` with a bar, the best value and its epoch; the stop text when it fires."""
+    es = run.cfg.early_stopping
+    patience, row = run.patience, run.series.last
+    if row is None:
+        return f"patience -/{patience}  (monitor {es.monitor})"
+    wait = row.get("es_wait") or 0
+    width = 20
+    filled = min(width, round(width * wait / max(patience, 1)))
+    bar = "█" * filled + "░" * (width - filled)
+    best = row.get("es_best")
+    best_txt = f"best {es.monitor} {best:.4f} @ epoch {row.get('es_best_epoch')}" if best is not None else "best -"
+    over = f" (+{wait - patience})" if wait > patience else ""
+    lines = [f"patience {min(wait, patience)}/{patience}{over} {bar}  {best_txt}"]
+    if not es.enabled:
+        lines[0] += "  (early stopping off)"
+    stop, would = run.stop, run.event_epoch("would_stop")
+    if stop is not None:
+        lines.append(f"[b red]EARLY STOP @ epoch {stop[0]} (kept epoch {stop[1]})[/]")
+    elif would is not None:
+        lines.append(f"[b yellow]would stop @ {would}[/] (observe mode: training goes on)")
+    return "\n".join(lines)
+
+
+def run_outcome(summary: dict | None) -> str:
+    """The run's summary in one line: status, test error of the kept weights, what stopping gave."""
+    if summary is None:
+        return ""
+    s = summary
+    parts = [f"[b]{s.get('status')}[/] after {s.get('epochs_run')} epochs"]
+    if s.get("test_err") is not None:
+        kept = f" (kept epoch {s.get('best_epoch')})" if s.get("restored_best") else ""
+        if isinstance(s.get("test_err_std"), (int, float)):  # K seeds: their mean and spread
+            k = s.get("members") or len(s.get("test_err_members") or []) or "K"
+            spread = f"test err {s['test_err']:.4f} ± {s['test_err_std']:.4f} (mean ± std of {k} seeds"
+            if isinstance(s.get("test_err_min"), (int, float)) and isinstance(s.get("test_err_max"), (int, float)):
+                spread += f", {s['test_err_min']:.4f}-{s['test_err_max']:.4f}"
+            parts.append(spread + f"){kept}")
+        else:
+            parts.append(f"test err {s['test_err']:.4f}{kept}")
+    if s.get("would_stop_test_err") is not None:
+        parts.append(f"stopping would have given {s['would_stop_test_err']:.4f}")
+    if s.get("reason") and s.get("status") not in ("completed", "early_stopped"):
+        parts.append(str(s["reason"]))
+    return " | ".join(parts)
+
+
+def sweep_outcome(sweep: SweepState | None) -> str:
+    """The sweep's outcome (summary.json): status, threshold, peak and dip of the test error."""
+    s = sweep.summary if sweep is not None else None
+    if s is None:
+        return ""
+    leaf = sweep.param.split(".")[-1]
+    wall = s.get("wall_seconds")
+    parts = [f"[b]sweep {s.get('status')}[/]" + (f" in {wall:.0f}s" if isinstance(wall, (int, float)) else "")]
+    thr = s.get("interpolation_threshold")
+    parts.append(f"interpolation threshold {leaf} {fmt_value(thr)}" if thr is not None
+                 else "no value fit the training set (train err > 1%)")
+    if s.get("peak_value") is not None and (s.get("peak_prominence") or 0) > 0:
+        parts.append(f"test err peak {s['peak_test_err']:.4f} @ {leaf} {fmt_value(s['peak_value'])} "
+                     f"(dip {s['dip_test_err']:.4f} @ {fmt_value(s['dip_value'])})")
+    if isinstance(s.get("last_test_err"), (int, float)):
+        parts.append(f"last test err {s['last_test_err']:.4f}")
+    if s.get("reason") and s.get("status") != "completed":
+        parts.append(str(s["reason"]))
+    return " | ".join(parts)
