@@ -23,7 +23,7 @@ than the solo ones, and Adam on noisy labels amplifies that rounding (measured o
 equal to 1e-6 for 6 epochs, then apart by ~1e-3 and val_err by a few examples at epoch 10). The
 timed runs' final val_err difference is printed as information only.
 
-CPU threads: by default `max(1, cores - 1)`, the count the lab's training process uses (DESIGN §1);
+CPU threads: by default `max(1, cores - 1)`, the count the lab's training process uses (docs/ARCHITECTURE.md, "Processes");
 on a 2-core machine shared with other work, torch's default of 2 threads can make epochs 5-20x
 slower and erratic (oversubscription). `--threads 0` keeps torch's default.
 """

@@ -1,4 +1,4 @@
-"""UI responsiveness of the lab (DESIGN §1: the UI must never block).
+"""UI responsiveness of the lab (docs/ARCHITECTURE.md, "The lab": the UI must never block).
 
     python bench/ui.py [--seconds 10] [--repeats 20]
 

@@ -1,4 +1,4 @@
-"""Table-driven tests of DESIGN §5."""
+"""Table-driven tests of docs/ARCHITECTURE.md, "Early stopping"."""
 
 import pytest
 

@@ -22,7 +22,7 @@ def run(cfg, **kw):
 
 
 def reference_early_stopping(values, patience, min_delta=0.0, mode="abs", start=0, observe=False):
-    """An independent reading of DESIGN §5, to check the trainer's records against."""
+    """An independent reading of docs/ARCHITECTURE.md "Early stopping", to check the trainer's records against."""
     best, best_epoch, wait, stop, would = None, None, 0, None, None
     waits, bests = [], []
     for e, v in enumerate(values, 1):
