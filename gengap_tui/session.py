@@ -74,17 +74,13 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
     control = control or RunControl()
     runs_path = runs.default_runs_dir(runs_dir)
     # 1. refuse an unwritable runs directory before anything slow
-    if into is None:
-        try:
-            runs.check_writable(runs_path)
-        except OSError as exc:
-            return _error(emit, str(exc))
+    problem = _prepare(None if into is not None else runs_path, threads)
+    if problem:
+        return _error(emit, problem)
 
     # 2. the trainer: data on the device, the model, the optimizer (and a checkpoint to continue)
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
     from .core.data import load as load_data
     from .core.datafiles import DataFileError
     from .core.factory import make_trainer
@@ -163,14 +159,9 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
     control = control or RunControl()
     runs_path = runs.default_runs_dir(runs_dir)
     # 1. refuse bad input before anything slow
-    try:
-        runs.check_writable(runs_path)
-    except OSError as exc:
-        return _error(emit, str(exc))
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
+    problem = _prepare(runs_path, threads)
+    if problem:
+        return _error(emit, problem)
     from .core.sweep import Sweep
 
     try:
@@ -203,6 +194,21 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
         feed.close()
     emit(Summary(summary))
     return Outcome(out_dir, summary)
+
+
+def _prepare(runs_path: Path | None, threads: int | None) -> str | None:
+    """Check the runs directory (unless the run directory exists already), then import torch
+    with `threads` CPU threads. Returns what is wrong, or None."""
+    if runs_path is not None:
+        try:
+            runs.check_writable(runs_path)
+        except OSError as exc:
+            return str(exc)
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    return None
 
 
 def _error(emit: Emit, message: str, cancelled: bool = False) -> Outcome:

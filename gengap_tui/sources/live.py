@@ -11,33 +11,18 @@ from .base import Source
 from .files import SweepDirSource
 
 
-class LiveRunSource(Source):
-    """A run in a training process of this lab: pause, stop and tweak go to it at once."""
+class _Process(Source):
+    """A training process of this lab (`worker.RunHandle` or `SweepHandle`): steered at once."""
 
-    can_tweak = True
     trains_here = True
-    verb = "training"
 
     def __init__(self, handle):
         self.handle = handle
         self.config = handle.config
 
-    @classmethod
-    def start(cls, config: dict, runs_dir: str | Path) -> "LiveRunSource":
-        from ..worker import RunHandle
-
-        return cls(RunHandle.start(config, runs_dir))
-
     @property
     def path(self) -> Path | None:
         return self.handle.run_dir
-
-    @property
-    def finished(self) -> bool:
-        return self.handle.done
-
-    def poll(self) -> list:
-        return self.handle.poll()
 
     def pause(self) -> None:
         self.handle.pause()
@@ -48,26 +33,44 @@ class LiveRunSource(Source):
     def stop(self, reason: str = USER_STOP) -> None:
         self.handle.stop(reason)
 
-    def tweak(self, **changes: Any) -> None:
-        self.handle.tweak(**changes)
-
     def close(self, timeout: float = 5.0, reason: str = USER_STOP) -> None:
         self.handle.close(timeout, reason)
 
 
-class LiveSweepSource(Source):
+class LiveRunSource(_Process):
+    """A run in a training process of this lab: pause, stop and tweak go to it at once."""
+
+    can_tweak = True
+    verb = "training"
+
+    @classmethod
+    def start(cls, config: dict, runs_dir: str | Path) -> "LiveRunSource":
+        from ..worker import RunHandle
+
+        return cls(RunHandle.start(config, runs_dir))
+
+    @property
+    def finished(self) -> bool:
+        return self.handle.done
+
+    def poll(self) -> list:
+        return self.handle.poll()
+
+    def tweak(self, **changes: Any) -> None:
+        self.handle.tweak(**changes)
+
+
+class LiveSweepSource(_Process):
     """A sweep in a process of this lab. What the view shows comes from the sweep directory (the
     same files any sweep writes: `SweepDirSource`); the process adds where the directory is, and
     errors that happen before it exists."""
 
     kind = "sweep"
-    trains_here = True
     verb = "sweeping"
     no_tweak = SweepDirSource.no_tweak
 
     def __init__(self, handle):
-        self.handle = handle
-        self.config = handle.config
+        super().__init__(handle)
         self.files: SweepDirSource | None = None
 
     @classmethod
@@ -79,10 +82,6 @@ class LiveSweepSource(Source):
     @property
     def values(self) -> list[float]:
         return self.handle.values
-
-    @property
-    def path(self) -> Path | None:
-        return self.handle.run_dir
 
     @property
     def finished(self) -> bool:
@@ -101,15 +100,3 @@ class LiveSweepSource(Source):
         if self.files is not None:
             out += self.files.poll()
         return out
-
-    def pause(self) -> None:
-        self.handle.pause()
-
-    def resume(self) -> None:
-        self.handle.resume()
-
-    def stop(self, reason: str = USER_STOP) -> None:
-        self.handle.stop(reason)
-
-    def close(self, timeout: float = 5.0, reason: str = USER_STOP) -> None:
-        self.handle.close(timeout, reason)
