@@ -401,6 +401,19 @@ class GengapApp(App):
         self.shutdown_run(reason=QUIT_STOP)
         self.exit()
 
+    def close_for_signal(self, reason: str, timeout: float) -> None:
+        """`run_guarded`'s close_run: stop the training processes this lab started (its source,
+        replaced ones still ending) with `reason` and wait up to `timeout` s for their summaries.
+        Runs in a watchdog thread, maybe while the event loop is blocked: sources only, no widget.
+        An attached run is not this lab's to stop: it outlives the lab."""
+        own = [s for s in (*self._retired, self.source) if s is not None and s.trains_here and not s.finished]
+        for src in own:
+            src.stop(reason)
+        deadline = time.monotonic() + timeout
+        for src in own:
+            src.close(max(0.1, deadline - time.monotonic()), reason)
+            src.poll()  # the summary is noted (nothing more to show): shutdown_run skips it
+
     def shutdown_run(self, timeout: float = 5.0, reason: str = QUIT_STOP) -> None:
         """Stop a live run or sweep of this lab so that its directory is closed with its summary
         (cancelled, with `reason`), and wait for it."""
@@ -417,17 +430,12 @@ class GengapApp(App):
 
 
 def run_lab(preset: str, overrides: list[str], autostart: bool, **kw) -> int:
+    """The lab in this terminal. SIGHUP (the terminal closed) and SIGTERM end it safely whatever
+    the moment (tui/terminal.py), closing this lab's live run or sweep with the reason."""
+    from .terminal import run_guarded
+
     app = GengapApp(preset, overrides, autostart, **kw)
-    import signal
-
-    def on_hup(signum, frame):  # noqa: ARG001 - the terminal is gone: close the run, then leave
-        app.shutdown_run()
-        app.exit()
-
-    signal.signal(signal.SIGHUP, on_hup)
     try:
-        app.run()
+        return run_guarded(app, app.close_for_signal)
     finally:
         app.shutdown_run()
-    return 0
-
