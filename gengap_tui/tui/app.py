@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Checkbox, Footer, Input, Select, Static
+from textual.widgets import Checkbox, Footer, Input, Select
 
 from .. import presets, runs
 from ..config import Config, ConfigError, apply_overrides, build, validate
@@ -32,7 +32,7 @@ from .plots import SWEEP_VIEW, VIEWS, run_plot, sweep_plot
 from .series import RunSeries
 from .state import LabState, SweepState, load_compared, sweep_config
 from .texts import patience_text, run_head, run_note, run_outcome, short_path, sweep_head, sweep_outcome
-from .widgets import Curves, PatienceMeter, SettingsForm, StatusBar
+from .widgets import Curves, OutcomeLine, PatienceMeter, SettingsForm, StatusBar
 from .widgets.settings import dotted_of
 
 NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
@@ -110,7 +110,7 @@ class GengapApp(App):
             with Vertical(id="right"):
                 yield Curves(id="plot")
                 yield PatienceMeter(id="patience")
-                yield Static("", id="summary")
+                yield OutcomeLine("", id="summary")
         yield Footer()
 
     @property
@@ -118,6 +118,7 @@ class GengapApp(App):
         return self.query_one(SettingsForm)
 
     def on_mount(self) -> None:
+        self._lines = (self.query_one(StatusBar), self.query_one(PatienceMeter), self.query_one(OutcomeLine))
         self.call_after_refresh(self._focus_first_field)
         self.set_interval(0.1, self._poll)
         self._load_compared()
@@ -160,15 +161,16 @@ class GengapApp(App):
         """Status bar, patience meter and outcome line, from the state (each repaints only on a
         change of its text)."""
         st, sweep_view = self.state, self.view == SWEEP_VIEW
+        status, meter, outcome = self._lines
         if sweep_view and st.sweep is not None:
             live = isinstance(self.source, LiveSweepSource) and not self.source.finished
             head = sweep_head(st.sweep, st.run.cfg.optim.epochs, live)
-            self.query_one(StatusBar).set_text(f"{head}\n{st.status}")
-            self.query_one("#summary", Static).update(sweep_outcome(st.sweep))
+            status.set_text(f"{head}\n{st.status}")
+            outcome.set_text(sweep_outcome(st.sweep))
         else:
-            self.query_one(StatusBar).set_text(f"{run_head(st.run)}\n{run_note(st.run, st.status)}")
-            self.query_one("#summary", Static).update(run_outcome(st.run.summary))
-        self.query_one(PatienceMeter).set_text(patience_text(st.run))
+            status.set_text(f"{run_head(st.run)}\n{run_note(st.run, st.status)}")
+            outcome.set_text(run_outcome(st.run.summary))
+        meter.set_text(patience_text(st.run))
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -1,9 +1,8 @@
-"""The lab's widgets, one thing each: the settings form, the curves, the patience meter, the
-status bar (docs/ARCHITECTURE.md, "The lab")."""
+"""The lab's widgets, one thing each: the settings form, the curves, the lines of text (status bar,
+patience meter, outcome) (docs/ARCHITECTURE.md, "The lab")."""
 
 from .curves import Curves
-from .patience import PatienceMeter
+from .lines import OutcomeLine, PatienceMeter, StatusBar, TextLine
 from .settings import SettingsForm, field_id
-from .status import StatusBar
 
-__all__ = ["Curves", "PatienceMeter", "SettingsForm", "StatusBar", "field_id"]
+__all__ = ["Curves", "OutcomeLine", "PatienceMeter", "SettingsForm", "StatusBar", "TextLine", "field_id"]
