@@ -40,26 +40,54 @@ def exact_value(v: float) -> str:
 # ------------------------------------------------------------------------------ live tweaks
 @dataclass(frozen=True)
 class TweakRule:
-    kind: str            # "float" | "int" | "bool"
+    kind: str                  # "float" | "int" | "bool"
     lo: float | None = None
     hi: float | None = None
-    lo_open: bool = False  # lo itself is not allowed
-    text: str = ""         # the allowed range as the message says it
+    lo_open: bool = False      # lo itself is not allowed
+    hi_open: bool = False
+    text: str = ""             # the allowed values as a message says them
 
 
-# the settings a running run accepts, with their limits (the config's own limits for the field)
-TWEAKS: dict[str, TweakRule] = {
-    "lr": TweakRule("float", 0.0, 1e6, lo_open=True, text="0 < lr <= 1e6"),
-    "weight_decay": TweakRule("float", 0.0, 10.0, text="0 <= weight_decay <= 10"),
-    "patience": TweakRule("int", 1, None, text="an integer >= 1"),
-    "observe": TweakRule("bool", text="true or false"),
-    "min_delta": TweakRule("float", 0.0, None, text="min_delta >= 0"),
-}
-TWEAKABLE = tuple(TWEAKS)
-# the lab panel field of each tweakable setting
+# the lab panel field of each setting a running run accepts
 TWEAK_FIELDS = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
                 "early_stopping.patience": "patience", "early_stopping.observe": "observe",
                 "early_stopping.min_delta": "min_delta"}
+TWEAKABLE = tuple(TWEAK_FIELDS.values())
+
+
+def _num(x: float) -> str:
+    return fmt_value(x) if abs(x) < 1e6 else f"{x:.0e}".replace("e+0", "e").replace("e+", "e")
+
+
+def _rule(dotted: str) -> TweakRule:
+    """A tweak's limits are the config field's own (config.py): one home for them."""
+    import annotated_types as at
+
+    from .config import SECTIONS
+
+    section, name = dotted.split(".")
+    info = SECTIONS[section].model_fields[name]
+    kind = {bool: "bool", int: "int", float: "float"}[info.annotation]
+    if kind == "bool":
+        return TweakRule(kind, text="true or false")
+    lo = hi = None
+    lo_open = hi_open = False
+    for m in info.metadata:
+        if isinstance(m, at.Gt):
+            lo, lo_open = m.gt, True
+        elif isinstance(m, at.Ge):
+            lo = m.ge
+        elif isinstance(m, at.Lt):
+            hi, hi_open = m.lt, True
+        elif isinstance(m, at.Le):
+            hi = m.le
+    text = ("an integer " if kind == "int" else "") + " ".join(
+        part for part in (f"{_num(lo)} {'<' if lo_open else '<='}" if lo is not None else "", name,
+                          f"{'<' if hi_open else '<='} {_num(hi)}" if hi is not None else "") if part)
+    return TweakRule(kind, lo, hi, lo_open, hi_open, text)
+
+
+TWEAKS: dict[str, TweakRule] = {name: _rule(dotted) for dotted, name in TWEAK_FIELDS.items()}
 
 
 def check_tweaks(changes: dict[str, Any]) -> dict[str, Any]:
@@ -79,18 +107,15 @@ def check_tweaks(changes: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"{k} = {v!r}: expected a number ({rule.text})")
-        if rule.kind == "int":
-            if not math.isfinite(v) or int(v) != v or (rule.lo is not None and v < rule.lo):
-                raise ValueError(f"{k} = {v!r}: expected {rule.text}")
-            out[k] = int(v)
-            continue
-        v = float(v)
         if not math.isfinite(v):
             raise ValueError(f"{k} = {v!r}: expected a finite number ({rule.text})")
-        too_low = rule.lo is not None and (v <= rule.lo if rule.lo_open else v < rule.lo)
-        if too_low or (rule.hi is not None and v > rule.hi):
+        if rule.kind == "int" and int(v) != v:
             raise ValueError(f"{k} = {v!r}: expected {rule.text}")
-        out[k] = v
+        too_low = rule.lo is not None and (v <= rule.lo if rule.lo_open else v < rule.lo)
+        too_high = rule.hi is not None and (v >= rule.hi if rule.hi_open else v > rule.hi)
+        if too_low or too_high:
+            raise ValueError(f"{k} = {v!r}: expected {rule.text}")
+        out[k] = int(v) if rule.kind == "int" else float(v)
     return out
 
 

@@ -27,7 +27,8 @@ from ..config import Config, ConfigError, apply_overrides, build, validate
 from ..protocol import TWEAK_FIELDS, run_config
 from ..sources import LiveRunSource, LiveSweepSource, Source, open_source
 from .commands import LabCommands
-from .dialogs import ATTACH, MAX_COMPARE, PickPreset, PickRuns, SaveAs
+from .dialogs import ATTACH, MAX_COMPARE, PickRuns
+from .preset_actions import PresetActions
 from .plots import SWEEP_VIEW, VIEWS, run_plot, sweep_plot
 from .series import RunSeries
 from .state import LabState, SweepState, load_compared, sweep_config
@@ -40,7 +41,7 @@ LAB_STOP = "stopped by the user from the lab"
 QUIT_STOP = "stopped by the user: the lab was closed"
 
 
-class GengapApp(App):
+class GengapApp(PresetActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "gengap-tui"
     # no focus before the first frame: focusing restyles the whole panel tree (~0.3 s on the 2-core
@@ -327,22 +328,6 @@ class GengapApp(App):
         views = VIEWS + (SWEEP_VIEW,) if self.state.sweep is not None else VIEWS
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
 
-    def action_load_preset(self) -> None:
-        self.push_screen(PickPreset(), lambda name: name and self.load_preset(name))
-
-    def load_preset(self, name: str) -> None:
-        """Fill the panels from a preset (the run in progress is not touched)."""
-        try:
-            raw = presets.load_raw(name)
-            cfg = build(raw)
-        except ConfigError as exc:
-            self.say(f"[b red]{exc}[/]")
-            return
-        self.base_raw, self.cfg = raw, cfg
-        self.form.fill(cfg)
-        self.validate_form()
-        self.say(f"loaded preset {name}: ctrl+r trains it")
-
     def attach_to(self, run_dir: str | Path) -> None:
         """Follow (and steer) a run written by another process, e.g. `gengap-tui run --detach`."""
         if self.source is not None and self.source.trains_here and not self.source.finished:
@@ -377,27 +362,6 @@ class GengapApp(App):
 
     def _load_compared(self) -> None:
         self.compared, self.compare_self_label = load_compared(self.compare_dirs, self.cfg)
-
-    def action_save_preset(self) -> None:
-        cfg = self.validate_form()
-        if cfg is None:
-            self.say("[b red]cannot save: fix the invalid fields first[/]")
-            return
-        suggestion = cfg.name if cfg.name not in presets.packaged_names() else f"{cfg.name}-mine"
-        self.push_screen(SaveAs(suggestion), lambda name: name and self.save_preset(name))
-
-    def save_preset(self, name: str) -> Path | None:
-        """Save the panels' settings as preset `name` in the user preset folder."""
-        cfg = self.validate_form()
-        if cfg is None:
-            return None
-        try:
-            path = presets.save(cfg.model_copy(update={"name": name}), name)
-        except (ConfigError, OSError) as exc:
-            self.say(f"[b red]cannot save: {exc}[/]")
-            return None
-        self.say(f"saved preset {name}: {path}")
-        return path
 
     async def action_quit(self) -> None:
         self.shutdown_run(reason=QUIT_STOP)
