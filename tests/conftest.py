@@ -69,3 +69,13 @@ async def wait_for(pilot, cond, timeout=60.0):
 def wire(messages):
     """`protocol` messages as the dicts they are on the wire (what the tests compare)."""
     return [m.to_wire() for m in messages]
+
+
+def wait_until(cond, timeout=60.0):
+    """Poll `cond()` (outside an app) until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False

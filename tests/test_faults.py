@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from conftest import wire, ROOT, small_cfg
+from conftest import ROOT, small_cfg, wait_until, wire
 from gengap_tui import runs
 from gengap_tui.cli import main
 from gengap_tui.core.trainer import Trainer
@@ -24,15 +24,6 @@ SMALL = ["--set", "data.n_train=300", "--set", "data.n_val=300", "--set", "model
 def cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "gengap_tui.cli", *args], capture_output=True, text=True,
                           timeout=300, **kw)
-
-
-def wait_until(cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def epochs_in(d):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_until
+
 from gengap_tui import runs
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs a pty and /proc (Linux)")
@@ -131,15 +133,6 @@ class InPty:
                 pass
         if self.proc.poll() is None:
             self.proc.wait(10)
-
-
-def wait_until(cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def the_run(runs_dir: Path) -> Path | None:
