@@ -64,6 +64,7 @@ async def test_live_tweak_lands_in_events_and_keys_work_in_inputs(tmp_path):
         await pilot.press("ctrl+r")
         assert await wait_for(pilot, lambda: len(app.state.run.series.rows) >= 2)
         lr.value = "0.002"
+        await pilot.press("enter")  # a tweak is sent when the edit is committed
         assert await wait_for(pilot, lambda: any(e.get("event") == "tweaked" for e in app.state.run.events))
         assert await wait_for(pilot, lambda: app.state.run.series.rows[-1]["lr"] == 0.002)
         run_dir = app.source.path
@@ -236,11 +237,42 @@ async def test_attach_follows_a_live_run_and_steers_it_through_the_control_file(
         with open(d / "metrics.jsonl", "a") as f:
             f.write(json.dumps({**row, "epoch": 2}) + "\n")
         assert await wait_for(pilot, lambda: len(app.state.run.series.rows) == 2, 5)
-        app.query_one("#" + field_id("optim.lr")).value = "0.002"
-        await pilot.pause()
+        lr = app.query_one("#" + field_id("optim.lr"))
+        lr.focus()
+        lr.value = "0.002"
+        await pilot.press("enter")  # a tweak is sent when the edit is committed
         await pilot.press("f6")
         await pilot.press("f7")
         await pilot.pause()
     cmds = read_jsonl(d / "control.jsonl")
     assert [c["cmd"] for c in cmds] == ["tweak", "pause", "stop"]
     assert cmds[0]["changes"] == {"lr": 0.002}
+
+
+async def test_a_tweak_is_sent_when_committed_never_half_typed(tmp_path):
+    """Changing patience 50 -> 40 by typing must not send 5 on the way (it would end the run)."""
+    app = GengapApp("default", SMALL + ["early_stopping.patience=50", "early_stopping.observe=true",
+                                        "optim.epochs=100000"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+r")
+        assert await wait_for(pilot, lambda: len(app.state.run.series.rows) >= 2)
+        patience = app.query_one("#" + field_id("early_stopping.patience"))
+        patience.focus()
+        patience.cursor_position = len(patience.value)
+        await pilot.press("backspace", "backspace", "4")
+        await pilot.pause(0.5)
+        assert "enter applies 4" in app.state.status and app.state.run.applied["early_stopping.patience"] == 50
+        await pilot.press("0", "enter")
+        assert await wait_for(pilot, lambda: any(e.get("event") == "tweaked" for e in app.state.run.events))
+        await pilot.press("tab")  # leaving the field commits nothing new
+        lr = app.query_one("#" + field_id("optim.lr"))
+        lr.focus()
+        await pilot.pause()
+        lr.value = "abc"
+        await pilot.press("tab")  # an invalid committed value is not sent: the field shows the run's
+        await pilot.pause(0.3)
+        assert lr.value == "0.01" and "not applied" in app.state.status
+        run_dir = app.source.path
+        await pilot.press("ctrl+q")
+    tweaks = [e["changes"] for e in read_jsonl(run_dir / "events.jsonl") if e["event"] == "tweaked"]
+    assert tweaks == [{"patience": 40}]

@@ -229,29 +229,52 @@ class GengapApp(PresetActions, App):
 
     # ------------------------------------------------------------------ the form
     @on(Input.Changed)
+    def _typed(self, event: Input.Changed) -> None:
+        """A keystroke: validate, and only say what Enter (or leaving the field) would do."""
+        self._field_changed(event.input, commit=False)
+
+    @on(Input.Submitted)
+    @on(Input.Blurred)
+    def _input_committed(self, event) -> None:
+        self._field_changed(event.input, commit=True)
+
     @on(Checkbox.Changed)
     @on(Select.Changed)
-    def _field_changed(self, event) -> None:
+    def _choice_committed(self, event) -> None:
+        self._field_changed(event.control, commit=True)
+
+    def _field_changed(self, control, commit: bool) -> None:
+        """Validate the form; while a run goes, a committed edit of a tweakable field is sent to
+        it (a half-typed value never is), and a structural change says it needs a restart."""
         cfg = self.validate_form()
         src = self.source
-        if cfg is None or src is None or src.finished or src.kind != "run":
+        if src is None or src.finished or src.kind != "run":
             return
-        # live tweaks while a run goes; structural changes need a restart
+        dotted = dotted_of(getattr(control, "id", None))
         if not src.can_tweak:
-            self.say("replay: start (ctrl+r) to train with these settings")
+            if cfg is not None:
+                self.say("replay: start (ctrl+r) to train with these settings")
             return
-        change = self.state.run.change(cfg, dotted_of(getattr(event.control, "id", None)))
+        run = self.state.run
+        if cfg is None:
+            if commit and dotted in TWEAK_FIELDS and dotted in self.errors:  # the run keeps its value
+                self.say(f"[b red]{dotted} not applied[/]: the run goes on with {run.applied[dotted]!r}")
+                self.form.show_value(dotted, run.applied[dotted])
+                self.validate_form()
+            return
+        change = run.change(cfg, dotted)
         if change == "restart":
             self.say("this change needs a restart (ctrl+r)")
+        elif change is not None and not commit:
+            self.say(f"{dotted}: enter applies {change[1]!r} to the run (it uses {run.applied[dotted]!r})")
         elif change is not None:
-            dotted, value = change
             try:
-                src.tweak(**{TWEAK_FIELDS[dotted]: value})
+                src.tweak(**{TWEAK_FIELDS[change[0]]: change[1]})
             except ValueError as exc:
                 self.say(f"[b red]{exc}[/]")
                 return
-            self.state.run.applied[dotted] = value
-            self.say(f"tweak {dotted} queued for the next epoch")
+            run.applied[change[0]] = change[1]
+            self.say(f"tweak {change[0]} = {change[1]!r} queued for the next epoch")
 
     def validate_form(self) -> Config | None:
         """Validate every field; mark the bad ones. Returns the config or None."""

@@ -139,8 +139,11 @@ class SettingsForm(VerticalScroll):
 
     def fill(self, cfg: Config) -> None:
         """Show `cfg`'s values (without the change events a user's edit sends)."""
+        for dotted in FIELDS:
+            self.show_value(dotted, value_of(cfg, dotted))
+
+    def show_value(self, dotted: str, value: Any) -> None:
+        """Show `value` in field `dotted` (without the change event a user's edit sends)."""
         with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
-            for dotted in FIELDS:
-                w = self.control(dotted)
-                value = value_of(cfg, dotted)
-                w.value = _text(value) if isinstance(w, Input) else value
+            w = self.control(dotted)
+            w.value = _text(value) if isinstance(w, Input) else value
