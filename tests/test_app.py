@@ -276,3 +276,35 @@ async def test_a_tweak_is_sent_when_committed_never_half_typed(tmp_path):
         await pilot.press("ctrl+q")
     tweaks = [e["changes"] for e in read_jsonl(run_dir / "events.jsonl") if e["event"] == "tweaked"]
     assert tweaks == [{"patience": 40}]
+
+
+async def test_compared_runs_are_drawn_from_the_first_frame(tmp_path):
+    from conftest import plotted
+
+    app = GengapApp("default", SMALL, runs_dir=tmp_path, compare=[str(FIXTURES / "label-noise-wd")])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)
+        labels = [kw.get("label") for name, _, kw in plotted(app) if name == "plot"]
+        assert any(label and label.startswith("val_err ") for label in labels), labels
+        assert app.query_one("#plot").builds >= 1
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)])
+async def test_the_status_message_is_always_on_screen(tmp_path, size):
+    """A long head line (a long run path) is shortened, never wrapped over the message."""
+    app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=tmp_path)
+    async with app.run_test(size=size) as pilot:
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
+        await pilot.pause(0.2)
+        bar = app.query_one("#status")
+        bar.show(bar.head.replace("label-noise-es", "a-very-long-run-directory-name-" * 3 + "label-noise-es"),
+                 bar.message)
+        await pilot.pause()
+        lines = str(bar.render()).split("\n")
+        assert len(lines) == 2 and all(len(line) <= bar.content_region.width for line in lines)
+        assert lines[1].startswith("early_stopped")
+        lr = app.query_one("#" + field_id("optim.lr"))
+        lr.value = "abc"
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert str(bar.render()).split("\n")[1].startswith("cannot start: 1 invalid field(s)")

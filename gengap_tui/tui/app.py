@@ -166,10 +166,10 @@ class GengapApp(PresetActions, App):
         if sweep_view and st.sweep is not None:
             live = isinstance(self.source, LiveSweepSource) and not self.source.finished
             head = sweep_head(st.sweep, st.run.cfg.optim.epochs, live)
-            status.set_text(f"{head}\n{st.status}")
+            status.show(head, st.status)
             outcome.set_text(sweep_outcome(st.sweep))
         else:
-            status.set_text(f"{run_head(st.run)}\n{run_note(st.run, st.status)}")
+            status.show(run_head(st.run), run_note(st.run, st.status))
             outcome.set_text(run_outcome(st.run.summary))
         meter.set_text(patience_text(st.run))
 
