@@ -308,3 +308,16 @@ async def test_the_status_message_is_always_on_screen(tmp_path, size):
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert str(bar.render()).split("\n")[1].startswith("cannot start: 1 invalid field(s)")
+
+
+async def test_a_field_error_is_shown_whole(tmp_path):
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(180, 50)) as pilot:
+        app.query_one("#" + field_id("optim.lr")).value = "abc"
+        await pilot.pause(0.3)
+        err = app.query_one("#" + field_id("optim.lr") + "-err")
+        message = app.errors["optim.lr"]
+        assert "0.0 < lr" in message or "number" in message
+        # every character of the message has a cell: it wraps inside the panel, nothing is cut
+        assert err.region.width <= app.query_one("#panels").region.width
+        assert err.region.height * err.content_region.width >= len(message) and err.region.height >= 2

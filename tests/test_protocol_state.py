@@ -119,3 +119,14 @@ def test_a_sweep_plot_marks_the_interpolation_threshold():
     assert sweep.series.values == [2.0, 4.0, 8.0]
     assert plot.vlines == [(pytest.approx(0.60206, abs=1e-4), "magenta")]  # log10(4)
     assert "interpolation threshold 4" in plot.title
+
+
+def test_eta_follows_recent_epochs_not_pauses_or_start_up():
+    from gengap_tui.tui.texts import run_head
+
+    state = LabState(build({}, ["optim.epochs=80"]))
+    for e in range(1, 23):
+        state.run.series.add({"epoch": e, "epoch_seconds": 2.0 if e < 12 else 0.05, "samples_per_s": 1.0})
+    assert "ETA 3s" in run_head(state.run)  # 58 epochs left at 0.05 s (the last 10 epochs' pace)
+    state.apply(Summary({"status": "completed"}))
+    assert "ETA -" in run_head(state.run)

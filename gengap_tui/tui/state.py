@@ -6,7 +6,6 @@ functions read it. No Textual here, so all of it is testable without an app
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
 from pathlib import Path
@@ -33,7 +32,6 @@ class RunState:
     events: list[dict] = field(default_factory=list)
     summary: dict | None = None
     run_dir: Path | None = None
-    started: float = field(default_factory=time.monotonic)
     paused: bool = False
     applied: dict = field(default_factory=dict)  # the tweakable values the run uses now
 

@@ -5,7 +5,6 @@ meter, the run's and the sweep's outcome lines. No Textual here (docs/ARCHITECTU
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from ..protocol import fmt_value
@@ -20,15 +19,23 @@ def short_path(p: Path | str) -> str:
     return rel if not rel.startswith("..") else str(p)
 
 
-def run_head(run: RunState, now: float | None = None) -> str:
+def recent_epoch_seconds(run: RunState, n: int = 10) -> float | None:
+    """Seconds an epoch takes now: the mean of the last `n` epochs' own times (a pause, the
+    start-up or the time before an attach are not epochs, so they do not count)."""
+    times = [r.get("epoch_seconds") for r in run.series.rows[-n:]]
+    times = [t for t in times if isinstance(t, (int, float)) and not isinstance(t, bool) and t >= 0]
+    return sum(times) / len(times) if times else None
+
+
+def run_head(run: RunState) -> str:
     """`preset | device | epoch e/E | samples/s | ETA | run dir` of the run on screen."""
     cfg = run.cfg
     last = run.series.last
     epoch = f"epoch {last['epoch']}/{cfg.optim.epochs}" if last else f"epoch -/{cfg.optim.epochs}"
     sps = f"{last['samples_per_s']:,.0f} samples/s" if last and last.get("samples_per_s") else "- samples/s"
     eta = "ETA -"
-    if last and last.get("epoch") and run.summary is None:
-        per = ((now if now is not None else time.monotonic()) - run.started) / last["epoch"]
+    per = recent_epoch_seconds(run)
+    if last and last.get("epoch") and run.summary is None and per is not None:
         eta = f"ETA {per * (cfg.optim.epochs - last['epoch']):.0f}s"
     run_dir = short_path(run.run_dir) if run.run_dir else "-"
     return f"[b]{cfg.name}[/] | {run.device or 'device -'} | {epoch} | {sps} | {eta} | {run_dir}"
