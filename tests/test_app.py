@@ -321,3 +321,15 @@ async def test_a_field_error_is_shown_whole(tmp_path):
         # every character of the message has a cell: it wraps inside the panel, nothing is cut
         assert err.region.width <= app.query_one("#panels").region.width
         assert err.region.height * err.content_region.width >= len(message) and err.region.height >= 2
+
+
+async def test_a_checkbox_reads_without_colour(tmp_path):
+    app = GengapApp("default", SMALL + ["baselines.knn=true", "baselines.ntk=false"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        on = str(app.query_one("#" + field_id("baselines.knn")).render())
+        off = str(app.query_one("#" + field_id("baselines.ntk")).render())
+        assert "X" in on and "X" not in off
+        app.query_one("#" + field_id("baselines.ntk")).toggle()
+        await pilot.pause()
+        assert "X" in str(app.query_one("#" + field_id("baselines.ntk")).render())

@@ -34,6 +34,15 @@ TITLES = {"run": "Run", "data": "Data", "noise": "Label noise", "model": "Model"
 FIELDS = [f"{s}.{n}" for s, names in PANELS.items() for n in names]
 
 
+class Tick(Checkbox):
+    """A checkbox whose state reads without colour (NO_COLOR, a monochrome terminal): X when on,
+    blank when off (Textual's shows X in both states, told apart by colour only)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 - the name Textual's ToggleButton reads
+        return "X" if self.value else " "
+
+
 def field_id(dotted: str) -> str:
     return "f-" + dotted.replace(".", "--").replace("_", "-")
 
@@ -79,7 +88,7 @@ class SettingsForm(VerticalScroll):
                 yield Select([(str(a), a) for a in get_args(ann)], value=value, allow_blank=False, id=fid,
                              compact=True)
             elif ann is bool:
-                yield Checkbox("", value=value, id=fid, compact=True)
+                yield Tick("", value=value, id=fid, compact=True)
             else:
                 yield Input(_text(value), id=fid, compact=True)
         # the field's error label is mounted the first time it has a message (`_error_label`):
