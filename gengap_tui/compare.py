@@ -39,9 +39,16 @@ def diff_labels(configs: list[dict[str, Any]], names: list[str] | None = None, m
     flat = [flatten(c or {}) for c in configs]
     keys = sorted({k for f in flat for k in f} - IGNORED)
     differing = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+    leaves = [k.split(".")[-1] for k in keys]
+    ambiguous = {leaf for leaf in leaves if leaves.count(leaf) > 1}  # e.g. enabled: early stopping or RATT?
+
+    def name(k: str) -> str:
+        leaf = k.split(".")[-1]
+        return ABBREV.get(k) or (k if leaf in ambiguous else leaf)
+
     labels = []
     for i, f in enumerate(flat):
-        parts = [f"{ABBREV.get(k, k.split('.')[-1])}={_fmt(f.get(k))}" for k in differing[:max_keys]]
+        parts = [f"{name(k)}={_fmt(f.get(k))}" for k in differing[:max_keys]]
         if len(differing) > max_keys:
             parts.append("…")
         label = " ".join(parts)

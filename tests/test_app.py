@@ -333,3 +333,31 @@ async def test_a_checkbox_reads_without_colour(tmp_path):
         app.query_one("#" + field_id("baselines.ntk")).toggle()
         await pilot.pause()
         assert "X" in str(app.query_one("#" + field_id("baselines.ntk")).render())
+
+
+async def test_palette_says_quit_once_and_attach_to_a_finished_run_says_so(tmp_path):
+    import shutil
+
+    from textual.command import CommandPalette
+
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        from gengap_tui.tui.commands import LabCommands
+
+        titles += [t for t, _, _ in LabCommands.COMMANDS]
+        assert titles.count("Quit") == 1
+        done = tmp_path / "done-run"
+        shutil.copytree(FIXTURES / "label-noise-es", done)
+        app.attach_to(done)
+        await pilot.pause()
+        assert "has already ended (early_stopped): nothing to steer" in app.state.status
+        assert not isinstance(app.screen, CommandPalette)
+
+
+def test_compare_labels_name_the_section_of_an_ambiguous_setting():
+    from gengap_tui.compare import diff_labels
+
+    a = {"early_stopping": {"enabled": True}, "ratt": {"enabled": False}}
+    b = {"early_stopping": {"enabled": False}, "ratt": {"enabled": False}}
+    assert diff_labels([a, b]) == ["early_stopping.enabled=on", "early_stopping.enabled=off"]

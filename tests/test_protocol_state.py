@@ -130,3 +130,13 @@ def test_eta_follows_recent_epochs_not_pauses_or_start_up():
     assert "ETA 3s" in run_head(state.run)  # 58 epochs left at 0.05 s (the last 10 epochs' pace)
     state.apply(Summary({"status": "completed"}))
     assert "ETA -" in run_head(state.run)
+
+
+@pytest.mark.parametrize("lo,hi", [(0.30103, 0.69897), (-0.2, -0.1), (-3.0, 0.5), (-2.5, -1.2)])
+def test_a_log_loss_axis_has_at_least_two_labelled_ticks_inside_the_data(lo, hi):
+    from gengap_tui.tui.series import log10_ticks
+
+    ticks, labels = log10_ticks(lo, hi)
+    assert len(ticks) == len(labels) >= 2 and all(lo - 1e-9 <= t <= hi + 1e-9 for t in ticks)
+    for t, label in zip(ticks, labels):  # each label is the loss at its position
+        assert float(label) == pytest.approx(10 ** t, rel=0.01)

@@ -103,6 +103,11 @@ class GengapApp(PresetActions, App):
             self.state.sweep = SweepState(param=self.cfg.sweep.param)
             self.set_reactive(GengapApp.view, SWEEP_VIEW)
 
+    def get_system_commands(self, screen):
+        """Textual's own palette entries; its Quit is ours (it closes a live run), said once."""
+        for cmd in super().get_system_commands(screen):
+            yield cmd._replace(help="closes a live run as cancelled (ctrl+q)") if cmd.title == "Quit" else cmd
+
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -369,6 +374,9 @@ class GengapApp(PresetActions, App):
         if self.view == SWEEP_VIEW:
             self.view = "error"
         self._poll()
+        if src.finished:  # nothing to follow or steer: say so
+            self.state.status = (f"{short_path(src.path)} has already ended "
+                                 f"({(src.summary or {}).get('status', 'finished')}): nothing to steer")
         self.show_state()
         self._draw(force=True)
 

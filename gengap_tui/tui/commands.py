@@ -22,7 +22,6 @@ class LabCommands(Provider):
         ("Compare past runs", "compare", "overlay up to 4 recorded runs (f3)"),
         ("Load a preset", "load_preset", "fill the panels from a preset (ctrl+o)"),
         ("Save the settings as a preset", "save_preset", "into the user preset folder (ctrl+s)"),
-        ("Quit", "quit", "closes a live run as cancelled (ctrl+q)"),
     ]
 
     async def discover(self) -> Hits:

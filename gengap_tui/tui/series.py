@@ -33,13 +33,26 @@ def thin(xs: list[float], ys: list[float], max_points: int) -> tuple[list[float]
 
 
 def log10_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
-    """Tick positions (in log10 space) and labels for a loss axis plotted as log10(y)."""
+    """Tick positions (in log10 space) and labels for a loss axis plotted as log10(y): at the
+    powers of ten between `lo` and `hi`, and at 2x and 5x (then every 1..9x) when fewer than
+    three would show (a loss that moves within one decade still gets a readable axis)."""
     a, b = math.floor(lo), math.ceil(hi)
-    if b - a < 1:
-        b = a + 1
-    ticks = [float(k) for k in range(a, b + 1)]
-    labels = [f"1e{k}" if k not in (-1, 0, 1) else {-1: "0.1", 0: "1", 1: "10"}[k] for k in range(a, b + 1)]
-    return ticks, labels
+    inside: list[tuple[float, float, int]] = []
+    for mults in ((1,), (1, 2, 5), tuple(range(1, 10))):
+        ticks = [(k + math.log10(m), m, k) for k in range(a, b + 1) for m in mults]
+        inside = [t for t in ticks if lo - 1e-9 <= t[0] <= hi + 1e-9]
+        if len(inside) >= 3:
+            break
+    if len(inside) < 2:  # a flat loss: its two ends
+        inside = [(lo, 10 ** lo / 10 ** math.floor(lo), math.floor(lo)), (hi, 10 ** hi / 10 ** math.floor(hi),
+                                                                          math.floor(hi))]
+
+    def label(m: float, k: int) -> str:
+        if m == 1 and k not in (-1, 0, 1):
+            return f"1e{k}"
+        return f"{m * 10.0 ** k:.3g}"
+
+    return [t for t, _, _ in inside], [label(m, k) for _, m, k in inside]
 
 
 class RunSeries:
