@@ -147,8 +147,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def detach(args: argparse.Namespace, cfg) -> int:
     """Start the run in its own session (it outlives this terminal) and return at once."""
-    import subprocess
-
     from . import runs
 
     runs_dir = runs.default_runs_dir(args.runs_dir)
@@ -162,6 +160,14 @@ def detach(args: argparse.Namespace, cfg) -> int:
         cmd += ["--set", item]
     if args.device:
         cmd += ["--device", args.device]
+    return _spawn_detached(cmd, run_dir)
+
+
+def _spawn_detached(cmd: list[str], run_dir: Path) -> int:
+    """Run `cmd` (a `gengap-tui run` child that ignores SIGHUP) in its own session, its output in
+    run_dir/run.log and its pid in run_dir/pid, and return at once."""
+    import subprocess
+
     with open(run_dir / "run.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 cwd=os.getcwd())
@@ -177,8 +183,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from .protocol import run_config
 
     run_dir = Path(args.resume)
-    if args.preset or args.set or args.detach:
-        return _fail("--resume continues a recorded run as it was: give no PRESET, --set or --detach")
+    if args.preset or args.set:
+        return _fail("--resume continues a recorded run as it was: give no PRESET or --set")
     raw = runs.read_json(run_dir / "config.json")
     if raw is None:
         return _fail(f"{str(run_dir)!r} is not a run directory (no readable config.json)")
@@ -193,7 +199,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return _fail(f"{run_dir} ended as {old.get('status')!r}: only a cancelled or failed run can be resumed")
     if not (run_dir / "checkpoint.pt").is_file():
         return _fail(f"{run_dir} has no checkpoint.pt to resume from")
-    code, _, _ = train_headless(cfg, None, args.quiet, into=run_dir, resume=True)
+    if args.detach:  # the same, in a child of its own session that ignores SIGHUP (`--detached`)
+        cmd = [sys.executable, "-m", "gengap_tui.cli", "run", "--resume", str(run_dir), "--quiet", "--detached"]
+        if args.device:
+            cmd += ["--device", args.device]
+        return _spawn_detached(cmd, run_dir)
+    code, _, _ = train_headless(cfg, None, args.quiet, into=run_dir, resume=True, detached=args.detached)
     return code
 
 
@@ -280,10 +291,15 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
 
 
 def _parse_values(text: str) -> list[float]:
+    """`--values 2,4,8`: numbers, comma-separated; an empty item (`8,,32`, a trailing comma) is
+    refused rather than dropped, as a typo would be."""
+    text = text.replace(" ", "")
+    if not text:
+        raise ValueError("--values: no values given (give e.g. --values 2,4,8,16)")
     out = []
-    for part in text.replace(" ", "").split(","):
+    for i, part in enumerate(text.split(","), 1):
         if not part:
-            continue
+            raise ValueError(f"--values: item {i} of {text!r} is empty (give e.g. --values 2,4,8,16)")
         try:
             v = float(part)
         except ValueError:
@@ -292,6 +308,32 @@ def _parse_values(text: str) -> list[float]:
             raise ValueError(f"--values: {part!r} is not a finite number")
         out.append(v)
     return out
+
+
+NO_PEAK = "no test-error peak (no value stands above both the dip before it and the last value)"
+NO_PEAK_FEW = "no test-error peak (that takes 3 values or more with a test error)"
+
+
+def sweep_shape_line(summary: dict, param: str) -> str:
+    """The last line of `gengap-tui sweep`: status, interpolation threshold, the test-error peak and
+    the dip before it (`core.sweep.shape_of`; a peak stands above both the dip and the last
+    value, or there is none and the line says so), the last value's test error."""
+    from .protocol import exact_value
+
+    shape = [f"{summary['status']} in {summary.get('wall_seconds') or 0:.1f}s"]
+    if summary.get("interpolation_threshold") is not None:
+        shape.append(f"interpolation threshold {param} = {exact_value(summary['interpolation_threshold'])}")
+    prominence = summary.get("peak_prominence")
+    if summary.get("peak_value") is not None and prominence is not None and prominence > 0:
+        shape.append(f"test-error peak {_fmt(summary['peak_test_err'])} at {exact_value(summary['peak_value'])}")
+        shape.append(f"dip before it {_fmt(summary['dip_test_err'])} at {exact_value(summary['dip_value'])}")
+    elif prominence is not None:
+        shape.append(NO_PEAK)
+    elif summary.get("last_test_err") is not None:
+        shape.append(NO_PEAK_FEW)
+    if summary.get("last_test_err") is not None:
+        shape.append(f"last {_fmt(summary['last_test_err'])}")
+    return " | ".join(shape)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -349,16 +391,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{exact_value(r['value']):>8} {r['n_params'] or '':>8} {_fmt(r['train_err']):>9} "
               f"{_fmt(r['val_err']):>8} {_fmt(r['test_err']):>8}  {r['status']}")
     print(f"sweep directory: {out_dir}")
-    shape = [f"{summary['status']} in {summary['wall_seconds']:.1f}s"]
-    if summary.get("interpolation_threshold") is not None:
-        shape.append(f"interpolation threshold {param} = {exact_value(summary['interpolation_threshold'])}")
-    if summary.get("peak_value") is not None:
-        shape.append(f"test-error peak {_fmt(summary['peak_test_err'])} at {exact_value(summary['peak_value'])}")
-    if summary.get("dip_value") is not None:
-        shape.append(f"dip before it {_fmt(summary['dip_test_err'])} at {exact_value(summary['dip_value'])}")
-    if summary.get("last_test_err") is not None:
-        shape.append(f"last {_fmt(summary['last_test_err'])}")
-    print(" | ".join(shape))
+    print(sweep_shape_line(summary, param))
     if summary["status"] == "completed":
         return EXIT_OK
     if summary["status"] == "cancelled":
@@ -495,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run in the background, outliving this terminal (follow with `gengap-tui attach`)")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a cancelled or crashed run from its checkpoint")
     r.add_argument("--into", help=argparse.SUPPRESS)  # the detached child writes into its parent's run dir
+    r.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)  # a detached resume's child
     r.set_defaults(func=cmd_run)
 
     sw = sub.add_parser("sweep", help="train one model per value of a setting (widths together) -> sweep.jsonl")

@@ -8,6 +8,7 @@ touches the disk except reading a preset file.
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -44,6 +45,23 @@ class RunSection(_Section):
     # "auto": on a CUDA device with a constant learning rate, record each epoch and each evaluation
     # as a CUDA graph and replay it (core/graphs.py); "off": always eager
     cuda_graphs: Literal["auto", "off"] = "auto"
+    # the CPU threads torch trains with (`cpu_threads`); 0: auto, max(1, cores - 1). Part of the
+    # config because the thread count changes the numbers (summation order), so a preset gives the
+    # same numbers in the lab and headless on one machine
+    threads: int = Field(0, ge=0, le=1024)
+
+
+def cpu_threads(threads: int) -> int:
+    """The CPU threads torch trains with for `run.threads = threads`: that many, or for 0
+    max(1, cores - 1), cores being the CPUs this process may run on (cgroup / taskset limits
+    honoured), which leaves one for the lab's UI or the rest of the machine."""
+    if threads > 0:
+        return threads
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        cores = os.cpu_count() or 2
+    return max(1, cores - 1)
 
 
 class DataSection(_Section):

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Union
 
 # ------------------------------------------------------------------------------ shared constants
 FIT_ERR = 0.01  # training error at which the training labels count as fitted (interpolation)
-RUN_EXTRA_KEYS = ("torch_version", "device_name")  # config.json keys that are not part of the schema
+RUN_EXTRA_KEYS = ("torch_version", "device_name", "torch_threads")  # config.json keys that are not in the schema
 STATUSES = ("completed", "early_stopped", "diverged", "cancelled", "failed")
 USER_STOP = "stopped by the user"  # the reason of a stop that names no other cause
 

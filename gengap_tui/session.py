@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import runs
-from .config import ConfigError
+from .config import ConfigError, cpu_threads
 from .control import FileFeed, RunControl
 from .protocol import Epoch, Error, Event, Progress, RunDir, Summary, Warning
 
@@ -63,18 +63,19 @@ def truncate_metrics(run_dir: Path, epoch: int) -> None:
 
 def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | None = None,
                 resume: bool = False, control: RunControl | None = None, emit: Emit | None = None,
-                on_ready: Callable[[Any, Path], Any] | None = None, threads: int | None = None) -> Outcome:
+                on_ready: Callable[[Any, Path], Any] | None = None) -> Outcome:
     """Train `cfg` (a validated Config) and write its run directory.
 
     `into` writes into an existing run directory (a detached run's, made by its parent); with
     `resume` it continues that directory's checkpoint.pt. `on_ready(trainer, run_dir)` runs once
     the directory exists, before the first message about it (the lab's process sends its output
-    to worker.log there). `threads` sets torch's CPU threads."""
+    to worker.log there). torch trains with `run.threads` CPU threads (`config.cpu_threads`),
+    whoever calls: the same preset gives the same numbers in the lab and headless."""
     emit = emit or _no_emit
     control = control or RunControl()
     runs_path = runs.default_runs_dir(runs_dir)
     # 1. refuse an unwritable runs directory before anything slow
-    problem = _prepare(None if into is not None else runs_path, threads)
+    problem = _prepare(None if into is not None else runs_path, cfg)
     if problem:
         return _error(emit, problem)
 
@@ -107,7 +108,8 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
     else:
         run_dir = into if into is not None else runs.new_run_dir(runs_path, cfg.name)
         writer = runs.RunWriter(run_dir, cfg.dump(), {"torch_version": torch.__version__,
-                                                      "device_name": device_name(trainer.device)})
+                                                      "device_name": device_name(trainer.device),
+                                                      "torch_threads": torch.get_num_threads()})
     if on_ready is not None:
         on_ready(trainer, run_dir)
     emit(RunDir(str(run_dir)))
@@ -151,17 +153,20 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
 
 def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathLike | None = None, *,
                   together: bool | None = None, control: RunControl | None = None, emit: Emit | None = None,
-                  on_ready: Callable[[Any, Path], Any] | None = None, threads: int | None = None) -> Outcome:
+                  on_ready: Callable[[Any, Path], Any] | None = None) -> Outcome:
     """Sweep `param` over `values` (`core.sweep.Sweep`) into a new `sweep-<preset>` directory.
     `emit` gets RunDir, Progress (each progress.jsonl line), Error and Summary; a pause holds the
-    sweep at the end of an epoch; a stop ends it as cancelled with its partial results written."""
+    sweep at the end of an epoch; a stop ends it as cancelled with its partial results written.
+    torch trains with `run.threads` CPU threads, as in `run_session`."""
     emit = emit or _no_emit
     control = control or RunControl()
     runs_path = runs.default_runs_dir(runs_dir)
     # 1. refuse bad input before anything slow
-    problem = _prepare(runs_path, threads)
+    problem = _prepare(runs_path, cfg)
     if problem:
         return _error(emit, problem)
+    import torch
+
     from .core.sweep import Sweep
 
     try:
@@ -186,7 +191,8 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
     feed = FileFeed(control, out_dir).start()
     # 3. train every value (Sweep.run keeps training failures; this is data loading etc.)
     try:
-        summary = sweep.run(out_dir, on_progress=on_progress)
+        summary = sweep.run(out_dir, on_progress=on_progress,
+                            extra={"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()})
     except BaseException as exc:  # noqa: BLE001
         summary = {**_failed(exc), "param": param, "values": values}
         runs.write_json_atomic(out_dir / "summary.json", summary)
@@ -196,9 +202,9 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
     return Outcome(out_dir, summary)
 
 
-def _prepare(runs_path: Path | None, threads: int | None) -> str | None:
+def _prepare(runs_path: Path | None, cfg) -> str | None:
     """Check the runs directory (unless the run directory exists already), then import torch
-    with `threads` CPU threads. Returns what is wrong, or None."""
+    and give it the config's CPU threads (`run.threads`). Returns what is wrong, or None."""
     if runs_path is not None:
         try:
             runs.check_writable(runs_path)
@@ -206,8 +212,7 @@ def _prepare(runs_path: Path | None, threads: int | None) -> str | None:
             return str(exc)
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(cpu_threads(cfg.run.threads))
     return None
 
 

@@ -423,14 +423,6 @@ def _redirect_output(path: Path | None) -> None:
     os.close(fd)
 
 
-def _train_threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))  # honours cgroup / taskset limits
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 2
-    return max(1, cores - 1)
-
-
 def _child_main(config: dict, runs_dir: str, out, ctl, parent_pid: int) -> None:
     """Entry point of the spawned training process."""
     from .session import run_session
@@ -474,7 +466,7 @@ def _child_entry(out, ctl, parent_pid: int, config: dict, session) -> None:
             send(Error(str(exc)))
             code = 2
         else:
-            outcome = session(cfg, control=control, emit=send, on_ready=ready, threads=_train_threads())
+            outcome = session(cfg, control=control, emit=send, on_ready=ready)
             code = 0 if outcome.error is None else (1 if outcome.cancelled else 2)
     except BaseException as exc:  # noqa: BLE001 - report, and close the run dir if one exists
         message = f"the training process failed: {type(exc).__name__}: {exc}"

@@ -19,7 +19,8 @@ Files in `out_dir` (docs/ARCHITECTURE.md, "Run directory"):
                      train_err, val_err, test_err, test_loss, epochs_run, status, run_dir
     summary.json     status, wall_seconds, interpolation_threshold (the first value whose final
                      training error is <= 1%), peak_value / peak_test_err, dip_value / dip_test_err
-                     (the lowest test error before the peak), last_test_err
+                     (the lowest test error before the peak; all four null when no value is a
+                     peak), last_test_err, peak_prominence (`shape_of`)
     <param>-<value>/ one run directory per value (config.json, metrics.jsonl, summary.json)
 """
 
@@ -64,7 +65,10 @@ def shape_of(rows: list[dict]) -> dict[str, Any]:
     """Interpolation threshold (the first value whose final training error is <= 1%), and the
     double-descent peak: the intermediate value whose test error stands highest above both the
     lowest test error before it (the dip) and the last value's; `peak_prominence` is the smaller
-    of the two heights (<= 0: no peak)."""
+    of the two heights. A peak stands strictly above both (prominence > 0): when no value does,
+    `peak_value`, `peak_test_err`, `dip_value` and `dip_test_err` are None and `peak_prominence`
+    is the best candidate's height (<= 0: how far it fell short); with fewer than 3 values that
+    have a test error, there is no candidate and `peak_prominence` is None too."""
     out: dict[str, Any] = {"interpolation_threshold": None, "peak_value": None, "peak_test_err": None,
                            "dip_value": None, "dip_test_err": None, "last_test_err": None,
                            "peak_prominence": None}
@@ -83,6 +87,9 @@ def shape_of(rows: list[dict]) -> dict[str, Any]:
         h = min(te[i] - min(te[:i]), te[i] - te[-1])
         if h > best_h:
             best_i, best_h = i, h
+    out["peak_prominence"] = best_h
+    if best_h <= 0:  # no value stands above both the dip before it and the last value
+        return out
     dip_i = min(range(best_i), key=lambda j: te[j])
     out.update(peak_value=ok[best_i]["value"], peak_test_err=te[best_i], dip_value=ok[dip_i]["value"],
                dip_test_err=te[dip_i], peak_prominence=best_h)

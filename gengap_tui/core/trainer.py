@@ -85,6 +85,7 @@ class Trainer:
         self.would_keep_epoch: int | None = None
         self.start_epoch = 0
         self._last_row: dict[str, Any] = {}
+        self.epochs_to_fit: int | None = None  # the first epoch with train_err <= FIT_ERR
 
     # ----------------------------------------------------------------------------- setup hooks
     def _load_data(self, data: Dataset | None) -> None:
@@ -341,14 +342,17 @@ class Trainer:
     # ----------------------------------------------------------------------------- checkpoints
     def _capture(self, epoch: int, last_row: dict) -> dict[str, Any]:
         """Everything needed to continue after `epoch` exactly as if never stopped: weights,
-        optimizer, early-stopping state (tweaks included), RNG streams, kept weights. Loadable with
+        optimizer, early-stopping state (tweaks included), RNG streams, kept weights, and the
+        records of past epochs that the summary reports (`epochs_to_fit`, RATT's bound per epoch),
+        so that a resumed run's summary is the uninterrupted run's. Loadable with
         `torch.load(weights_only=True)`."""
         state = {
             "epoch": epoch, "model": self._snapshot(), "optimizer": copy.deepcopy(self.opt.state_dict()),
             "early_stopping": self.es.state(), "torch_rng": torch.get_rng_state(), "generator": self._gen_state(),
             "best_state": self.best_state or {}, "would_keep": self.would_keep or {},
             "would_keep_epoch": self.would_keep_epoch, "base_lr": self.base_lr, "weight_decay": self.weight_decay,
-            "last_row": dict(last_row),
+            "last_row": dict(last_row), "epochs_to_fit": self.epochs_to_fit,
+            "ratt_by_epoch": [[e, err, bound] for e, (err, bound) in sorted(self.ratt_by_epoch.items())],
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -380,6 +384,9 @@ class Trainer:
         self.weight_decay = float(state["weight_decay"])  # (the param groups came with the optimizer)
         self.start_epoch = int(state["epoch"])
         self._last_row = dict(state.get("last_row") or {})
+        # (absent from checkpoints written before they were saved: those resume without them)
+        self.epochs_to_fit = state.get("epochs_to_fit")
+        self.ratt_by_epoch = {int(e): (err, bound) for e, err, bound in state.get("ratt_by_epoch") or []}
 
     # ----------------------------------------------------------------------------- run
     def run(self, on_epoch: Callable[[dict], Any] | None = None,
@@ -444,17 +451,22 @@ class Trainer:
         return summary
 
     def _start(self, emit: Callable) -> dict[str, Any]:
-        """The summary's skeleton, and what comes before the first epoch: the `started` event, a
-        precision warning, the baselines (computed here), `resumed_run`."""
+        """The summary's skeleton (with the records a checkpoint brought back), and what comes
+        before the first epoch: the `started` event, a precision warning, the baselines (computed
+        here), `resumed_run`."""
         cfg = self.cfg
         summary: dict[str, Any] = {
             "status": "completed", "epochs_run": self.start_epoch, "stop_epoch": None, "best_epoch": None,
             "best_value": None, "monitor": cfg.early_stopping.monitor, "would_stop_epoch": None,
             "restored_best": False, "test_loss": None, "test_err": None, "wall_seconds": None,
             "device": device_name(self.device), "reason": None, "n_params": self.n_params,
-            "n_train": len(self.x_train), "n_corrupted": self.data.n_corrupted, "epochs_to_fit": None,
+            "n_train": len(self.x_train), "n_corrupted": self.data.n_corrupted, "epochs_to_fit": self.epochs_to_fit,
         }
-        emit("started", epoch=0, device=summary["device"], n_params=self.n_params)
+        # a resumed run's `started` says where it takes up (its epoch: the checkpoint's), then
+        # `resumed_run` as before: events.jsonl stays in epoch order, and "started at epoch 0" is
+        # the run's one real start
+        resumed = {"resumed_from": self.start_epoch} if self.start_epoch else {}
+        emit("started", epoch=self.start_epoch, device=summary["device"], n_params=self.n_params, **resumed)
         if cfg.run.precision == "bfloat16" and self.device.type == "cpu":
             emit("warning", epoch=0, message="run.precision = bfloat16 on a CPU: autocast is emulated here and "
                                              "can be much slower than float32 (it is meant for GPUs)")
@@ -506,8 +518,9 @@ class Trainer:
         if self.ratt:
             self.ratt_by_epoch[epoch] = (m["ratt_random_err"], m["ratt_bound"])
         summary["epochs_run"] = epoch
-        if summary.get("epochs_to_fit") is None and m["train_err"] <= FIT_ERR:
-            summary["epochs_to_fit"] = epoch  # memorized the training labels (Zhang et al.)
+        if self.epochs_to_fit is None and m["train_err"] <= FIT_ERR:
+            self.epochs_to_fit = epoch  # memorized the training labels (Zhang et al.)
+        summary["epochs_to_fit"] = self.epochs_to_fit
         return row, step
 
     def _row_extras(self) -> dict[str, Any]:
