@@ -78,6 +78,9 @@ def summary_line(s: dict) -> str:
     parts = [status]
     if status == "early_stopped":
         parts[0] += f" at epoch {s['stop_epoch']} (kept epoch {s['best_epoch']})"
+    elif status == "diverged":  # the diverging epoch is not counted in epochs_run
+        parts[0] += f" in epoch {s['epochs_run'] + 1}" + (f" (kept epoch {s['best_epoch']})"
+                                                          if s.get("restored_best") else "")
     elif s.get("restored_best"):
         parts[0] += f" after {s['epochs_run']} epochs (kept epoch {s['best_epoch']})"
     else:

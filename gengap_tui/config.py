@@ -347,9 +347,20 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def build(raw: dict[str, Any], overrides: list[str] | None = None, source: str | None = None) -> Config:
-    if overrides:
-        raw = apply_overrides(raw, overrides)
-    return validate(raw, source)
+    """Validate `raw` with `overrides` applied. A problem that only the overrides bring is
+    blamed on them (`invalid config (--set)`), not on the preset file."""
+    if not overrides:
+        return validate(raw, source)
+    try:
+        return validate(apply_overrides(raw, overrides), source)
+    except ConfigError as exc:
+        if not (source or "").endswith(".toml"):
+            raise
+        try:
+            validate(raw)
+        except ConfigError:
+            raise exc from None
+        raise ConfigError(exc.problems, "--set") from None
 
 
 def to_toml(cfg: Config) -> str:

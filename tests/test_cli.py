@@ -127,3 +127,17 @@ def test_progress_display_shows_epoch_gap_and_patience(tmp_path):
             "--runs-dir", str(tmp_path))
     assert p.returncode == 0
     assert "epoch    3/3" in p.stderr and "gap" in p.stderr and "patience" in p.stderr
+
+
+def test_a_bad_set_is_blamed_on_the_set_not_the_preset_file(capsys):
+    assert main(["run", "default", "--set", "optim.lr=-1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid config (--set)" in err and "default.toml" not in err and "optim.lr = -1" in err
+
+
+def test_a_diverged_run_says_the_epoch_it_diverged_in():
+    from gengap_tui.cli import summary_line
+
+    line = summary_line({"status": "diverged", "epochs_run": 0, "restored_best": False, "wall_seconds": 0.1,
+                         "device": "cpu", "reason": "train_loss became nan at epoch 1"})
+    assert line.startswith("diverged in epoch 1 |") and "after 0 epochs" not in line

@@ -140,3 +140,13 @@ def test_a_log_loss_axis_has_at_least_two_labelled_ticks_inside_the_data(lo, hi)
     assert len(ticks) == len(labels) >= 2 and all(lo - 1e-9 <= t <= hi + 1e-9 for t in ticks)
     for t, label in zip(ticks, labels):  # each label is the loss at its position
         assert float(label) == pytest.approx(10 ** t, rel=0.01)
+
+
+def test_the_lab_says_when_a_sweep_has_no_peak():
+    from gengap_tui.tui.texts import sweep_outcome
+
+    sweep = SweepState(param="model.width", summary={
+        "status": "completed", "interpolation_threshold": 128.0, "peak_value": None, "peak_test_err": None,
+        "dip_value": None, "dip_test_err": None, "peak_prominence": -0.014, "last_test_err": 0.47})
+    text = sweep_outcome(sweep)
+    assert "no test-error peak" in text and "dip" not in text

@@ -117,6 +117,8 @@ def sweep_outcome(sweep: SweepState | None) -> str:
     if s.get("peak_value") is not None and (s.get("peak_prominence") or 0) > 0:
         parts.append(f"test err peak {s['peak_test_err']:.4f} @ {leaf} {fmt_value(s['peak_value'])} "
                      f"(dip {s['dip_test_err']:.4f} @ {fmt_value(s['dip_value'])})")
+    elif s.get("peak_prominence") is not None:  # 3+ values, none above both its dip and the last
+        parts.append("no test-error peak")
     if isinstance(s.get("last_test_err"), (int, float)):
         parts.append(f"last test err {s['last_test_err']:.4f}")
     if s.get("reason") and s.get("status") != "completed":
