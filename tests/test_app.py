@@ -361,3 +361,17 @@ def test_compare_labels_name_the_section_of_an_ambiguous_setting():
     a = {"early_stopping": {"enabled": True}, "ratt": {"enabled": False}}
     b = {"early_stopping": {"enabled": False}, "ratt": {"enabled": False}}
     assert diff_labels([a, b]) == ["early_stopping.enabled=on", "early_stopping.enabled=off"]
+
+
+async def test_the_footer_fits_100_columns(tmp_path):
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        shown = [b for b in app.BINDINGS if b.show]
+        # each key as the footer draws it: " key description " (ctrl+x as ^x), and the palette's
+        width = sum(len(b.key.replace("ctrl+", "^")) + len(b.description) + 3 for b in shown) + len(" ^p palette ")
+        assert width <= 100, width
+        from gengap_tui.tui.commands import LabCommands
+
+        in_palette = {action for _, action, _ in LabCommands.COMMANDS}
+        assert all(b.action in in_palette for b in app.BINDINGS if not b.show)  # hidden, not lost

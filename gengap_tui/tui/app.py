@@ -48,18 +48,19 @@ class GengapApp(PresetActions, App):
     # box); the first field gets focus right after the first paint (`_focus_first_field`)
     AUTO_FOCUS = None
     COMMANDS = App.COMMANDS | {LabCommands}
+    # the footer shows what fits in 100 columns; the rest are in the palette (ctrl+p) and the README
     BINDINGS = [
-        Binding("ctrl+r", "start", "Start/restart", priority=True, id="start"),
+        Binding("ctrl+r", "start", "Start", priority=True, id="start"),
         Binding("f5", "start", "Start", show=False, priority=True, id="start-f5"),
-        Binding("f6", "pause", "Pause/resume", priority=True, id="pause"),
+        Binding("f6", "pause", "Pause", priority=True, id="pause"),
         Binding("f7", "stop", "Stop", priority=True, id="stop"),
-        Binding("f8", "toggle_log", "Log loss", priority=True, id="log"),
+        Binding("f8", "toggle_log", "Log loss", show=False, priority=True, id="log"),
         Binding("f9", "next_view", "Plot", priority=True, id="view"),
         Binding("f4", "sweep", "Sweep", show=False, priority=True, id="sweep"),
         Binding("f2", "toggle_panels", "Panels", priority=True, id="panels"),
         Binding("f3", "compare", "Compare", priority=True, id="compare"),
         Binding("ctrl+o", "load_preset", "Load", priority=True, id="load"),
-        Binding("ctrl+s", "save_preset", "Save preset", priority=True, id="save"),
+        Binding("ctrl+s", "save_preset", "Save", priority=True, id="save"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
     view: reactive[str] = reactive("error", init=False)      # error | loss | memorization | sweep
