@@ -173,3 +173,12 @@ def test_cli_sweep_param_without_values_is_refused(tmp_path):
     out = subprocess.run([PYTHON, "-m", "gengap_tui.cli", "sweep", "default", "--runs-dir", str(tmp_path)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 2 and "sweep.values" in out.stderr
+
+
+def test_one_at_a_time_rows_report_memorization_like_grouped_ones(tmp_path):
+    cfg = small_cfg("optim.epochs=4", "optim.optimizer=sgd", "optim.lr=0.05", "noise.label_noise=0.2")
+    Sweep(cfg, "model.width", [4, 16]).run(tmp_path / "together")
+    Sweep(cfg, "model.width", [4, 16], together=False).run(tmp_path / "each")
+    for ra, rb in zip(sweep_rows(tmp_path / "together"), sweep_rows(tmp_path / "each")):
+        for k in ("train_clean_err", "noisy_memorized"):
+            assert ra[k] is not None and rb[k] == pytest.approx(ra[k], abs=2.5e-3), (ra["value"], k)

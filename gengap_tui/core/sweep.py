@@ -279,14 +279,19 @@ class Sweep:
                 tr.request_stop(self._stop_reason)
             w = writers[v]
 
-            def on_epoch(row: dict, v=v, w=w) -> None:
+            last: dict = {}
+
+            def on_epoch(row: dict, v=v, w=w, last=last) -> None:
                 w.metrics(row)
+                last.update(row)
                 emit({"epoch": row["epoch"], "values": [v], "epoch_seconds": row["epoch_seconds"],
                       **{k: [row[k]] for k in ROW_KEYS if k in row}})
 
             s = tr.run(on_epoch=on_epoch, on_event=w.event)
             w.finish(s)
-            finals[v] = {**s, "train_err": s.get("final_train_err"), "val_err": s.get("final_val_err")}
+            # the last epoch's numbers, as the grouped sweep reports them (memorization included)
+            finals[v] = {**{k: last[k] for k in ("train_clean_err", "noisy_memorized") if k in last}, **s,
+                         "train_err": s.get("final_train_err"), "val_err": s.get("final_val_err")}
             if s["epochs_run"]:  # the value's test error, measured once at its end
                 f = finals[v]
                 emit({"epoch": s["epochs_run"], "values": [v], "train_err": [f["train_err"]],
