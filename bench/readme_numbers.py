@@ -4,7 +4,8 @@
     python bench/readme_numbers.py            # the table (~4 minutes on 2 CPU cores)
     python bench/readme_numbers.py --full     # also the two 500-epoch double-descent sweeps (~8 min more)
 
-What varies with the machine: the seconds; and, in the last digits, the numbers themselves when
+Times are the runs' own (`wall_seconds`: data, training, evaluation; not the interpreter's
+start or `import torch`), the sweeps' the whole command's. What varies with the machine: the seconds; and, in the last digits, the numbers themselves when
 the CPU thread count differs (`run.threads`, recorded in each run's config.json as `torch_threads`)
 or another torch build sums in another order. Same machine, same torch: the same table.
 """
@@ -61,9 +62,10 @@ def table(runs_dir: str, full: bool) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     rd = ["--runs-dir", runs_dir]
 
-    def run(*args: str):
-        d, wall = gengap("run", *args, *rd)
-        return (*run_rows(d), wall)
+    def run(*args: str):  # the run's summary, rows, events and its own training time (wall_seconds)
+        d, _ = gengap("run", *args, *rd)
+        summary, rows, events = run_rows(d)
+        return summary, rows, events, summary["wall_seconds"]
 
     a = ["run", "default"]
     s, m, _, wall = run("default")
