@@ -12,7 +12,7 @@
 #   GPU_STEPS="pytest-gpu run200 run200-read" bash bench/gpu.sh   # only the steps named
 #
 # Steps, most wanted first (a short budget drops the last ones): nvidia-smi and torch device info;
-# pytest -m gpu tests/test_gpu.py; a default-preset 200-epoch `gengap-tui run` with CUDA graphs (the
+# pytest -m gpu tests/test_gpu.py tests/test_ntk.py; a default-preset 200-epoch `gengap-tui run` with CUDA graphs (the
 # default) and eager (epochs/s from summary.json, target >= 150 on an H100); bench/seeds.py; the full
 # 500-epoch grouped double-descent sweep (target under 60 s on an H100); bench/graphs.py (eager vs
 # torch.compile vs a captured step); bench/throughput.py; bench/sweep.py; bench/seeds.py eager;
@@ -172,7 +172,7 @@ print(f"default preset, {s['epochs_run']} epochs on {s['device']}: wall_seconds 
 PYEOF
 
 # ------------------------------------------------------------------------------ checks and benchmarks
-step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py
+step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py
 # the default preset, 200 epochs, full-split evaluation every epoch: CUDA graphs (the default) and eager
 step run200 60 "$PY" -m gengap_tui.cli run default --set optim.epochs=200 --set early_stopping.enabled=false \
     --device cuda --quiet --runs-dir "$WORK/runs200"

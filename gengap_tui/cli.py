@@ -264,6 +264,9 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
             ev = msg.event
             if msg.kind == "warning":
                 progress.note(f"warning: {ev['message']}")
+            elif msg.kind == "checkpoint_failed":
+                progress.note(f"warning: checkpoint not saved after epoch {ev['epoch']} ({ev['error']}); "
+                              "the run goes on")
             if msg.kind in ("early_stop", "would_stop", "diverged", "tweaked"):
                 label = {"early_stop": "EARLY STOP", "would_stop": "would stop"}.get(msg.kind, msg.kind)
                 progress.note(f"{label} @ epoch {ev['epoch']}" +

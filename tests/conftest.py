@@ -5,6 +5,20 @@ from pathlib import Path
 
 import pytest
 
+try:  # (bench/gpu.sh runs the GPU tests where hypothesis may not be installed)
+    from hypothesis import settings
+except ImportError:  # pragma: no cover
+    settings = None
+
+# Hypothesis profiles: "dev" (the default: random examples, a new draw each run), "ci" (selected
+# when the CI environment variable is set: derandomized, so a CI run is repeatable) and "long"
+# (ten times the examples, on demand: HYPOTHESIS_PROFILE=long). HYPOTHESIS_PROFILE picks any.
+if settings is not None:
+    settings.register_profile("dev", settings(max_examples=100))
+    settings.register_profile("ci", settings(max_examples=100, derandomize=True, print_blob=True))
+    settings.register_profile("long", settings(max_examples=1000))
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_dirs(tmp_path_factory):
@@ -14,6 +28,20 @@ def _isolated_dirs(tmp_path_factory):
     os.environ["GENGAP_PRESETS_DIR"] = str(tmp_path_factory.mktemp("user-presets"))
     os.environ.pop("GENGAP_RUNS_DIR", None)
     yield
+
+
+# the MNIST-1D sizes (n_train, n_val) that the tests' training processes load
+MNIST1D_SIZES = [(300, 300), (300, 1000), (500, 500), (300, 200), (4000, 1000)]
+
+
+@pytest.fixture(scope="session")
+def data_cache(_isolated_dirs):
+    """Generate the MNIST-1D sets the tests train on once, into the session's cache, before the
+    first test that uses this: a test's bounded waits then never include generating data."""
+    from gengap_tui.core.data import mnist1d_splits
+
+    for n_train, n_val in MNIST1D_SIZES:
+        mnist1d_splits(n_train, n_val)
 
 
 def small_cfg(*overrides: str, **kw):
@@ -79,3 +107,27 @@ def wait_until(cond, timeout=60.0):
             return True
         time.sleep(0.05)
     return False
+
+
+async def run_from_palette(pilot, query: str, title: str, timeout: float = 10.0) -> None:
+    """Open the command palette, type `query`, wait until the highlighted command is the one whose
+    title contains `title` (the palette searches in the background), and run it."""
+    from textual.command import CommandList, CommandPalette
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), timeout), "no palette"
+    await pilot.press(*query)
+
+    def highlighted() -> str:
+        if not isinstance(app.screen, CommandPalette):
+            return ""
+        found = app.screen.query(CommandList)
+        lst = found.first() if found else None
+        if lst is None or lst.highlighted is None or not lst.option_count:
+            return ""
+        return str(lst.get_option_at_index(lst.highlighted).hit.text or "")
+
+    assert await wait_for(pilot, lambda: title in highlighted(), timeout), f"{title!r} not offered for {query!r}"
+    await pilot.press("enter")
+    assert await wait_for(pilot, lambda: not isinstance(app.screen, CommandPalette), timeout)

@@ -2,10 +2,12 @@
 
 import pytest
 
-from conftest import wait_for
+from conftest import plotted, run_from_palette, wait_for
 from gengap_tui.runs import list_runs, load_run, read_jsonl
-from gengap_tui.tui.app import GengapApp
+from gengap_tui.tui.app import NARROW, GengapApp
 from gengap_tui.tui.widgets import field_id
+
+pytestmark = pytest.mark.usefixtures("data_cache")
 
 SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu", "noise.label_noise=0.3",
          "optim.lr=0.01"]
@@ -33,6 +35,7 @@ async def test_bad_value_marks_the_field_and_refuses_start(tmp_path):
     assert list_runs(tmp_path) == []
 
 
+@pytest.mark.slow
 async def test_run_streams_curves_counter_and_early_stop(tmp_path):
     app = GengapApp("default", SMALL + ["early_stopping.patience=2", "optim.epochs=200"], runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -40,19 +43,28 @@ async def test_run_streams_curves_counter_and_early_stop(tmp_path):
         assert await wait_for(pilot, lambda: len(app.state.run.series.rows) >= 1)
         assert "patience" in text_of(app, "#patience")
         assert await wait_for(pilot, lambda: app.state.run.summary is not None)
-        await pilot.pause(0.3)
         assert app.state.run.summary["status"] == "early_stopped"
         meter = text_of(app, "#patience")
         assert f"EARLY STOP @ epoch {app.state.run.summary['stop_epoch']} (kept epoch {app.state.run.summary['best_epoch']})" in meter
-        assert app._drawn_version == app.state.run.series.version  # the curves show every epoch received
-        await pilot.press("f9")  # memorization view draws without error
-        await pilot.pause()
+        # the curves come to show every epoch received (redraws are throttled, not dropped)
+        assert await wait_for(pilot, lambda: app._drawn_version == app.state.run.series.version, 10)
+        await pilot.press("f9")
         assert app.view == "loss"
+        plot = app.query_one("#plot")
+        builds = plot.builds
+        await pilot.press("f9")  # the memorization view is drawn, from the run's memorization columns
+        assert app.view == "memorization"
+        lines = {kw.get("label"): args for name, args, kw in plotted(app) if name == "plot"}
+        n = len(app.state.run.series.rows)
+        assert len(lines["noisy memorized"][0]) == len(lines["clean-train err"][0]) == n
+        assert await wait_for(pilot, lambda: plot.builds > builds, 10)
+        assert "memorization (label noise)" in "".join(strip.text for strip in plot._strips)
     [d] = list_runs(tmp_path)
     rec = load_run(d)
     assert rec.summary["status"] == "early_stopped" and len(rec.metrics) == len(app.state.run.series.rows)
 
 
+@pytest.mark.slow
 async def test_live_tweak_lands_in_events_and_keys_work_in_inputs(tmp_path):
     app = GengapApp("default", SMALL + ["early_stopping.enabled=false", "optim.epochs=5000"], runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -82,14 +94,25 @@ async def test_live_tweak_lands_in_events_and_keys_work_in_inputs(tmp_path):
 async def test_small_terminal_keeps_curves_and_counter(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        for sel in ("#plot", "#patience"):
-            w = app.query_one(sel)
-            assert w.region.width > 10 and w.region.height >= 1
+        plot = app.query_one("#plot")
+
+        async def fits(cols, rows):
+            """At cols x rows the status bar, the curves and the counter are on screen, the curves
+            are rebuilt at their new size, and the panels show from NARROW columns up."""
+            assert await wait_for(pilot, lambda: app.size == (cols, rows), 10)
+            assert await wait_for(pilot, lambda: len(plot._strips) == plot.size.height > 0 and all(
+                s.cell_length == plot.size.width for s in plot._strips), 10), (cols, rows)
+            for sel in ("#status", "#plot", "#patience"):
+                r = app.query_one(sel).region
+                assert r.width >= min(10, cols // 4) and r.height >= 1, (sel, r)
+                assert r.x >= 0 and r.y >= 0 and r.right <= cols and r.bottom <= rows, (sel, r, cols, rows)
+            assert app.query_one("#panels").display == (cols >= NARROW)
+
+        await fits(80, 24)
         await pilot.resize_terminal(60, 20)
-        await pilot.pause()
+        await fits(60, 20)
         await pilot.resize_terminal(120, 36)
-        await pilot.pause()
+        await fits(120, 36)
 
 
 from conftest import ROOT  # noqa: E402
@@ -104,8 +127,7 @@ async def test_replay_shows_a_recorded_run_through_the_same_screen(tmp_path):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
-        await pilot.pause(0.3)
-        assert len(app.state.run.series.rows) == len(rec.metrics)
+        assert len(app.state.run.series.rows) == len(rec.metrics)  # the summary comes last
         s = rec.summary
         assert f"EARLY STOP @ epoch {s['stop_epoch']} (kept epoch {s['best_epoch']})" in text_of(app, "#patience")
         assert app.query_one("#" + field_id("noise.label_noise")).value == "0.2"
@@ -117,8 +139,8 @@ async def test_replay_shows_a_recorded_run_through_the_same_screen(tmp_path):
 async def test_a_replay_in_progress_is_not_tweaked(tmp_path):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=1e-6, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
-        assert app.state.run.summary is None
+        await pilot.pause()
+        assert app.source is not None and not app.source.finished and app.state.run.summary is None
         app.query_one("#" + field_id("optim.lr")).value = "0.02"
         await pilot.pause()
         assert "replay: start (ctrl+r) to train with these settings" in app.state.status
@@ -158,13 +180,8 @@ async def test_narrow_terminal_collapses_panels_into_a_drawer(tmp_path):
 async def test_command_palette_offers_the_lab_actions(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
-        await pilot.press(*"next plot")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert app.view == "loss"
+        await run_from_palette(pilot, "next plot", "Next plot")
+        assert await wait_for(pilot, lambda: app.view == "loss", 10)
 
 
 async def test_load_preset_fills_the_panels(tmp_path):
@@ -249,6 +266,7 @@ async def test_attach_follows_a_live_run_and_steers_it_through_the_control_file(
     assert cmds[0]["changes"] == {"lr": 0.002}
 
 
+@pytest.mark.slow
 async def test_a_tweak_is_sent_when_committed_never_half_typed(tmp_path):
     """Changing patience 50 -> 40 by typing must not send 5 on the way (it would end the run)."""
     app = GengapApp("default", SMALL + ["early_stopping.patience=50", "early_stopping.observe=true",
@@ -260,8 +278,8 @@ async def test_a_tweak_is_sent_when_committed_never_half_typed(tmp_path):
         patience.focus()
         patience.cursor_position = len(patience.value)
         await pilot.press("backspace", "backspace", "4")
-        await pilot.pause(0.5)
-        assert "enter applies 4" in app.state.status and app.state.run.applied["early_stopping.patience"] == 50
+        assert await wait_for(pilot, lambda: "enter applies 4" in app.state.status, 10), app.state.status
+        assert app.state.run.applied["early_stopping.patience"] == 50
         await pilot.press("0", "enter")
         assert await wait_for(pilot, lambda: any(e.get("event") == "tweaked" for e in app.state.run.events))
         await pilot.press("tab")  # leaving the field commits nothing new
@@ -270,8 +288,8 @@ async def test_a_tweak_is_sent_when_committed_never_half_typed(tmp_path):
         await pilot.pause()
         lr.value = "abc"
         await pilot.press("tab")  # an invalid committed value is not sent: the field shows the run's
-        await pilot.pause(0.3)
-        assert lr.value == "0.01" and "not applied" in app.state.status
+        assert await wait_for(pilot, lambda: "not applied" in app.state.status, 10), app.state.status
+        assert lr.value == "0.01"
         run_dir = app.source.path
         await pilot.press("ctrl+q")
     tweaks = [e["changes"] for e in read_jsonl(run_dir / "events.jsonl") if e["event"] == "tweaked"]
@@ -279,14 +297,11 @@ async def test_a_tweak_is_sent_when_committed_never_half_typed(tmp_path):
 
 
 async def test_compared_runs_are_drawn_from_the_first_frame(tmp_path):
-    from conftest import plotted
-
     app = GengapApp("default", SMALL, runs_dir=tmp_path, compare=[str(FIXTURES / "label-noise-wd")])
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.5)
+        assert await wait_for(pilot, lambda: app.query_one("#plot").builds >= 1, 10)
         labels = [kw.get("label") for name, _, kw in plotted(app) if name == "plot"]
         assert any(label and label.startswith("val_err ") for label in labels), labels
-        assert app.query_one("#plot").builds >= 1
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)])
@@ -295,7 +310,6 @@ async def test_the_status_message_is_always_on_screen(tmp_path, size):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=tmp_path)
     async with app.run_test(size=size) as pilot:
         assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
-        await pilot.pause(0.2)
         bar = app.query_one("#status")
         bar.show(bar.head.replace("label-noise-es", "a-very-long-run-directory-name-" * 3 + "label-noise-es"),
                  bar.message)
@@ -314,8 +328,11 @@ async def test_a_field_error_is_shown_whole(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(180, 50)) as pilot:
         app.query_one("#" + field_id("optim.lr")).value = "abc"
-        await pilot.pause(0.3)
+        # the field's error label is mounted the first time it has a message
+        assert await wait_for(pilot, lambda: app.query("#" + field_id("optim.lr") + "-err")
+                              and "optim.lr" in app.errors, 10)
         err = app.query_one("#" + field_id("optim.lr") + "-err")
+        await pilot.pause()
         message = app.errors["optim.lr"]
         assert "0.0 < lr" in message or "number" in message
         # every character of the message has a cell: it wraps inside the panel, nothing is cut

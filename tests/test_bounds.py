@@ -1,7 +1,12 @@
 """RATT certificates (Garg, Balakrishnan, Kolter, Lipton, ICML 2021, arXiv:2105.00303).
 
-Expected values are computed two independent ways: literal numbers obtained with `bc -l`
-(20-digit arithmetic) and the paper's formula written out again here term by term.
+Expected values are computed two ways: literal numbers obtained with `bc -l` (20-digit
+arithmetic) and the paper's formula written out again here term by term. For the binary bound
+that formula is Theorem 1 of the paper. For the multiclass bound both ways start from the same
+recalled statement, so they check the arithmetic, not the constant: the point estimate
+E_S + (k-1)(1 - k/(k-1) E_S~) is what the authors' code computes (model_helper.pred_accuracy in
+acmi-lab/RATT_generalization_bound, which has no concentration term), while the constant c of the
+concentration term is unverified against the paper (README, docs/ARCHITECTURE.md: approximate).
 """
 
 import math

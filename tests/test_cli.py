@@ -12,6 +12,8 @@ import pytest
 from gengap_tui.cli import main
 from gengap_tui.runs import list_runs, load_run, read_jsonl
 
+pytestmark = pytest.mark.usefixtures("data_cache")
+
 METRIC_KEYS = {"epoch", "train_loss", "train_err", "val_loss", "val_err", "gap_loss", "gap_err", "lr",
                "epoch_seconds", "samples_per_s", "es_wait", "es_best", "es_best_epoch",
                "train_clean_err", "noisy_memorized", "noisy_true_acc"}
@@ -25,9 +27,11 @@ def cli(*args, **kw):
                           timeout=300, **kw)
 
 
+@pytest.mark.slow
 def test_done_means_run_writes_every_file_and_key(tmp_path):
+    # patience 3: the noisy run plateaus well within 25 epochs, so observe mode records a would-stop
     p = cli("run", "label-noise", "--set", "optim.epochs=25", "--set", "early_stopping.observe=true",
-            "--device", "cpu", "--runs-dir", str(tmp_path), "--quiet")
+            "--set", "early_stopping.patience=3", "--device", "cpu", "--runs-dir", str(tmp_path), "--quiet")
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""  # --quiet
     [d] = list_runs(tmp_path)
@@ -42,8 +46,16 @@ def test_done_means_run_writes_every_file_and_key(tmp_path):
     assert SUMMARY_KEYS <= set(rec.summary)
     assert rec.summary["status"] == "completed" and rec.summary["epochs_run"] == 25
     assert rec.events[0]["event"] == "started"
-    if rec.summary["would_stop_epoch"]:
-        assert any(e["event"] == "would_stop" for e in rec.events)
+    # observe mode: the first epoch whose es_wait reaches the patience is the would-stop epoch, said
+    # by an event, the summary (with the test error of the weights it would have kept) and stdout
+    would = next(m["epoch"] for m in rec.metrics if m["es_wait"] == 3)
+    s = rec.summary
+    assert s["would_stop_epoch"] == would < 25
+    assert [e["epoch"] for e in rec.events if e["event"] == "would_stop"] == [would]
+    assert s["would_stop_best_epoch"] == rec.metrics[would - 1]["es_best_epoch"]
+    assert 0 <= s["would_stop_test_err"] <= 1 and 0 <= s["final_test_err"] <= 1
+    assert (f"would stop @ {would} (test_err {s['would_stop_test_err']:.4f} vs {s['final_test_err']:.4f} "
+            "at the end)") in p.stdout
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -80,6 +92,7 @@ def test_unwritable_runs_dir_is_refused_before_training(tmp_path, capsys):
     assert str(f / "runs") in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_diverging_run_exits_3(tmp_path):
     p = cli("run", "default", "--set", "optim.optimizer=sgd", "--set", "optim.lr=1e6", "--set", "data.n_train=300",
             "--device", "cpu", "--runs-dir", str(tmp_path), "--quiet")
@@ -89,8 +102,13 @@ def test_diverging_run_exits_3(tmp_path):
     assert s["status"] == "diverged" and "diverged" in p.stdout
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_cancels_and_keeps_every_finished_epoch(tmp_path, sig, code):
+@pytest.mark.parametrize("sig, code, reason", [
+    (signal.SIGINT, 130, "stopped by the user (Ctrl+C)"),
+    (signal.SIGTERM, 143, "stopped by SIGTERM"),
+    (signal.SIGHUP, 129, "terminal closed (SIGHUP)"),  # the terminal of a foreground run went away
+], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.slow
+def test_signal_cancels_and_keeps_every_finished_epoch(tmp_path, sig, code, reason):
     proc = subprocess.Popen([sys.executable, "-m", "gengap_tui.cli", "run", "default", "--set", "optim.epochs=5000",
                              "--set", "early_stopping.enabled=false", "--device", "cpu",
                              "--runs-dir", str(tmp_path), "--quiet"],
@@ -111,8 +129,12 @@ def test_signal_cancels_and_keeps_every_finished_epoch(tmp_path, sig, code):
     s = json.loads((metrics.parent / "summary.json").read_text())
     rows = read_jsonl(metrics)
     assert s["status"] == "cancelled" and s["epochs_run"] == len(rows) >= 3
+    # (the signal came during the epoch after the last row, or just after that row, before the check)
+    assert s["reason"] in (f"{reason} during epoch {len(rows) + 1}", f"{reason} during epoch {len(rows)}")
     assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
-    assert any(e["event"] == "cancelled" for e in read_jsonl(metrics.parent / "events.jsonl"))
+    assert read_jsonl(metrics.parent / "events.jsonl")[-1]["event"] == "cancelled"
+    assert f"run directory: {metrics.parent}" in out and "cancelled after" in out
+    assert (metrics.parent / "checkpoint.pt").is_file() and (metrics.parent / "model.pt").is_file()
 
 
 def test_presets_command_lists_with_descriptions(capsys):
@@ -122,6 +144,7 @@ def test_presets_command_lists_with_descriptions(capsys):
     assert "default" in lines and "label-noise" in lines and "15% label noise" in lines["default"]
 
 
+@pytest.mark.slow
 def test_progress_display_shows_epoch_gap_and_patience(tmp_path):
     p = cli("run", "default", "--set", "optim.epochs=3", "--set", "data.n_train=300", "--device", "cpu",
             "--runs-dir", str(tmp_path))

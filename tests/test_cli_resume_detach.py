@@ -38,6 +38,7 @@ def _alive(pid):
         return True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX sessions and signals")
 def test_resume_detach_continues_the_run_outliving_the_terminal(tmp_path):
     from gengap_tui.config import build

@@ -13,10 +13,12 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, small_cfg, wait_until, wire
+from conftest import ROOT, small_cfg, wait_for, wait_until, wire
 from gengap_tui import runs
 from gengap_tui.cli import main
 from gengap_tui.core.trainer import Trainer
+
+pytestmark = pytest.mark.usefixtures("data_cache")
 
 SMALL = ["--set", "data.n_train=300", "--set", "data.n_val=300", "--set", "model.width=32", "--device", "cpu"]
 
@@ -50,6 +52,7 @@ def test_out_of_memory_fails_with_a_hint(monkeypatch):
     assert [e["event"] for e in events][-1] == "failed"
 
 
+@pytest.mark.slow
 def test_cancel_then_resume_continues_the_same_run(tmp_path):
     # pause the run through the control file as soon as its directory appears (300 epochs leave
     # ample time), then SIGTERM it while paused
@@ -96,6 +99,7 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     assert main(["run", "default", "--resume", str(tmp_path)]) == 2
 
 
+@pytest.mark.slow
 def test_detached_run_outlives_its_terminal_and_attach_steers_it(tmp_path):
     p = cli("run", "default", *SMALL, "--set", "optim.epochs=100000", "--set", "early_stopping.enabled=false",
             "--runs-dir", str(tmp_path), "--detach")
@@ -141,6 +145,7 @@ def _alive(pid):
         return True
 
 
+@pytest.mark.slow
 def test_lost_terminal_closes_the_labs_run_as_cancelled(tmp_path):
     """SIGHUP to the lab (its terminal went away) mid-run: summary.json says cancelled and every
     finished epoch is kept."""
@@ -178,32 +183,138 @@ def test_lost_terminal_closes_the_labs_run_as_cancelled(tmp_path):
         os.close(master)
 
 
+@pytest.mark.slow
 async def test_lab_reports_a_diverged_run_and_a_killed_worker(tmp_path):
     from gengap_tui.tui.app import GengapApp
 
-    app = GengapApp("default", ["device=cpu", "data.n_train=300", "optim.optimizer=sgd", "optim.lr=1e6"],
-                    runs_dir=tmp_path)
+    # early stopping off: the second run lives until it is killed (with patience 10 it could
+    # early-stop first)
+    app = GengapApp("default", ["device=cpu", "data.n_train=300", "optim.optimizer=sgd", "optim.lr=1e6",
+                                "early_stopping.enabled=false"], runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+r")
-        deadline = time.monotonic() + 60
-        while app.state.run.summary is None and time.monotonic() < deadline:
-            await pilot.pause(0.1)
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 60)
         assert app.state.run.summary["status"] == "diverged"
         assert "became nan at epoch" in str(app.query_one("#summary").render()) or "became inf" in app.state.run.summary["reason"]
         # the lab keeps working: a new run with sane settings starts
         app.query_one("#f-optim--lr").value = "0.01"
         app.query_one("#f-optim--epochs").value = "100000"
         await pilot.press("ctrl+r")
-        deadline = time.monotonic() + 60
-        while len(app.state.run.series.rows) < 2 and time.monotonic() < deadline:
-            await pilot.pause(0.1)
-        assert len(app.state.run.series.rows) >= 2
+        assert await wait_for(pilot, lambda: len(app.state.run.series.rows) >= 2, 60)
+        assert app.state.run.summary is None  # still running when it is killed
         app.source.handle.kill()
-        deadline = time.monotonic() + 30
-        while app.state.run.summary is None and time.monotonic() < deadline:
-            await pilot.pause(0.1)
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 30)
         assert app.state.run.summary["status"] == "failed" and "training process died" in app.state.run.summary["reason"]
         assert "training process died" in str(app.query_one("#summary").render())
         run_dir = app.source.path
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["status"] == "failed" and s["epochs_run"] == epochs_in(run_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# fault paths of the command line, end to end (in this process where a fault is simulated)
+
+
+def _headless(tmp_path, *sets):
+    """`gengap-tui run default` in this process, small and quiet; returns (exit code, run dir)."""
+    args = ["run", "default", *SMALL, "--runs-dir", str(tmp_path), "--quiet"]
+    for item in sets:
+        args += ["--set", item]
+    code = main(args)
+    found = runs.list_runs(tmp_path)
+    return code, found[0] if found else None
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_a_second_ctrl_c_stops_mid_batch(tmp_path, monkeypatch, presses):
+    """Ctrl+C asks the run to stop after the batch under way; a second Ctrl+C stops it at once, in
+    the middle of that batch. Either way the run is closed as cancelled (exit 130, summary written,
+    the unfinished epoch not counted). The presses are sent from inside the 2nd batch of epoch 3."""
+    batches = -(-300 // 128)  # 300 training examples, batches of 128
+    calls = {"n": 0, "finished_batch": False}
+    real_step = Trainer._backward_step
+
+    def step(self, loss, sgd_decoupled):
+        calls["n"] += 1
+        if calls["n"] == 2 * batches + 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            # the handler has run once the trainer was asked to stop (two pending SIGINTs would be one)
+            assert wait_until(lambda: self._stop_requested, 10)
+            if presses == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # raises KeyboardInterrupt here, in the batch
+                wait_until(lambda: False, 10)
+            real_step(self, loss, sgd_decoupled)
+            calls["finished_batch"] = True
+            return
+        real_step(self, loss, sgd_decoupled)
+
+    monkeypatch.setattr(Trainer, "_backward_step", step)
+    code, d = _headless(tmp_path, "optim.epochs=50", "early_stopping.enabled=false")
+    assert code == 130
+    assert calls["finished_batch"] == (presses == 1)  # the second press did not let the batch end
+    s = json.loads((d / "summary.json").read_text())
+    assert s["status"] == "cancelled" and s["epochs_run"] == 2 == epochs_in(d)
+    assert s["reason"] == "stopped by the user (Ctrl+C) during epoch 3"
+    assert runs.read_jsonl(d / "events.jsonl")[-1]["event"] == "cancelled"
+    assert (d / "checkpoint.pt").is_file() and (d / "model.pt").is_file()
+
+
+def test_out_of_memory_as_runtime_error_text_exits_1(tmp_path, monkeypatch, capsys):
+    """An allocator that reports OOM as a plain RuntimeError (the text branch, not
+    torch.OutOfMemoryError): the run fails with the hint, keeps its epochs, and `run` exits 1."""
+    real = Trainer._train_epoch
+    calls = {"n": 0}
+
+    def epoch(self, gen):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported")
+        real(self, gen)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", epoch)
+    code, d = _headless(tmp_path, "optim.epochs=10")
+    assert code == 1
+    s = json.loads((d / "summary.json").read_text())
+    assert s["status"] == "failed" and s["epochs_run"] == 2 == epochs_in(d)
+    assert s["reason"].startswith("out of memory on CPU") and "optim.batch_size" in s["reason"]
+    assert "model.width" in s["reason"] and "RuntimeError" not in s["reason"]
+    assert s["test_err"] is not None  # the kept weights are still tested
+    assert runs.read_jsonl(d / "events.jsonl")[-1]["event"] == "failed"
+    out = capsys.readouterr().out
+    assert "failed after 2 epochs" in out and "reason: out of memory on CPU" in out
+
+
+@pytest.mark.parametrize("every_s", [0.0, 5.0], ids=["every-epoch", "at-the-end"])
+def test_a_full_disk_while_checkpointing_does_not_end_the_run(tmp_path, monkeypatch, capsys, every_s):
+    """checkpoint.pt cannot be written (ENOSPC): the run trains on to its end, says so in
+    events.jsonl (`checkpoint_failed`) and on stderr, and still writes model.pt and summary.json.
+    `every-epoch` saves after each epoch (as a run longer than the 5 s interval does), `at-the-end`
+    only when the run ends."""
+    import errno
+
+    from gengap_tui.core import checkpoints
+
+    real_replace = runs.replace_atomic
+
+    def replace_atomic(path, write):
+        if path.name == "checkpoint.pt":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_replace(path, write)
+
+    monkeypatch.setattr(runs, "replace_atomic", replace_atomic)
+    real_init = checkpoints.Checkpoints.__init__
+    monkeypatch.setattr(checkpoints.Checkpoints, "__init__",
+                        lambda self, tr, save, _every_s: real_init(self, tr, save, every_s))
+    args = ["run", "default", *SMALL, "--runs-dir", str(tmp_path), "--set", "optim.epochs=4",
+            "--set", "early_stopping.enabled=false"]
+    assert main(args) == 0
+    [d] = runs.list_runs(tmp_path)
+    s = json.loads((d / "summary.json").read_text())
+    assert s["status"] == "completed" and s["epochs_run"] == 4 == epochs_in(d)
+    failed = [e for e in runs.read_jsonl(d / "events.jsonl") if e["event"] == "checkpoint_failed"]
+    assert [e["epoch"] for e in failed] == ([1, 2, 3, 4] if every_s == 0 else [4])
+    assert all("No space left on device" in e["error"] for e in failed)
+    assert not (d / "checkpoint.pt").exists() and (d / "model.pt").is_file()
+    assert not list(d.glob(".checkpoint.pt.*"))  # no temp file left behind
+    err = capsys.readouterr().err
+    assert "checkpoint not saved" in err and "No space left on device" in err

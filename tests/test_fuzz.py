@@ -48,8 +48,11 @@ _FUZZ = settings(
 
 
 def fuzz(n: int) -> settings:
-    """n examples; GENGAP_FUZZ_SCALE=10 runs ten times as many (a longer local hunt)."""
-    return settings(_FUZZ, max_examples=max(1, int(n * float(os.environ.get("GENGAP_FUZZ_SCALE", "1")))))
+    """n examples under the default Hypothesis profile (100 examples a test), scaled with the
+    profile loaded in tests/conftest.py: HYPOTHESIS_PROFILE=long runs ten times as many (a longer
+    local hunt), and so does GENGAP_FUZZ_SCALE=10. The "ci" profile (CI set) derandomizes."""
+    scale = settings.default.max_examples / 100 * float(os.environ.get("GENGAP_FUZZ_SCALE", "1"))
+    return settings(_FUZZ, max_examples=max(1, int(n * scale)))
 
 # ---------------------------------------------------------------------------------------------
 # the schema, read from the models (nothing hard-coded)

@@ -84,6 +84,7 @@ async def test_a_one_seed_run_draws_no_band(tmp_path):
         assert "±" not in str(app.query_one("#summary").render())
 
 
+@pytest.mark.slow
 async def test_the_lab_trains_seeds_from_its_overrides(tmp_path):
     """run.seeds is not in the panels: the --set override must survive the panels' validation."""
     app = GengapApp("default", SEEDS, runs_dir=tmp_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wire, PYTHON, ROOT, plotted, wait_for
+from conftest import wire, PYTHON, ROOT, plotted, run_from_palette, wait_for
 from gengap_tui.sources import SweepDirSource as SweepSource, is_sweep_dir
 from gengap_tui.runs import read_json, read_jsonl
 from gengap_tui.sources import LiveSweepSource
@@ -179,6 +179,7 @@ async def test_empty_sweep_values_say_what_to_do(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 async def test_starting_a_sweep_from_the_lab_writes_a_sweep_dir(tmp_path):
     app = GengapApp("default", SMALL + ["optim.epochs=3", "sweep.values=[2,4,8]"], runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -196,14 +197,11 @@ async def test_starting_a_sweep_from_the_lab_writes_a_sweep_dir(tmp_path):
     assert (d / "worker.log").is_file()
 
 
+@pytest.mark.slow
 async def test_a_sweep_started_from_the_palette_stops_with_f7(tmp_path):
     app = GengapApp("default", SMALL + ["optim.epochs=500", "sweep.values=[2,4]"], runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
-        await pilot.press(*"sweep model.width")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await run_from_palette(pilot, "sweep model.width", "Sweep model.width")
         assert await wait_for(pilot, lambda: app.state.sweep.series.epoch >= 1, 90)
         await pilot.press("f7")
         assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 30)
@@ -213,6 +211,7 @@ async def test_a_sweep_started_from_the_palette_stops_with_f7(tmp_path):
     assert [r["status"] for r in rows] == ["cancelled", "cancelled"] and rows[0]["epochs_run"] < 500
 
 
+@pytest.mark.slow
 def test_sweep_child_ends_cancelled_on_sigterm(tmp_path):
     from gengap_tui.config import build
     from gengap_tui.worker import SweepHandle

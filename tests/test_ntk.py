@@ -191,6 +191,7 @@ def test_zero_rows_with_bias_are_finite():
     assert float(k[0, 0]) == pytest.approx(b * (1 + 2 + 3 + 4), rel=1e-12)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     g = torch.Generator().manual_seed(8)

@@ -150,3 +150,14 @@ def test_the_lab_says_when_a_sweep_has_no_peak():
         "dip_value": None, "dip_test_err": None, "peak_prominence": -0.014, "last_test_err": 0.47})
     text = sweep_outcome(sweep)
     assert "no test-error peak" in text and "dip" not in text
+
+
+def test_the_lab_says_when_a_checkpoint_could_not_be_written():
+    state = LabState(build({}, []))
+    state.apply(Event({"event": "checkpoint_failed", "epoch": 3, "time": 0.0,
+                       "error": "OSError: [Errno 28] No space left on device: '/runs/x/checkpoint.pt'"}))
+    assert state.status == ("[b yellow]checkpoint not saved after epoch 3: OSError: \\[Errno 28] No space left on "
+                            "device: '/runs/x/checkpoint.pt'[/] (the run goes on)")
+    from rich.text import Text
+
+    assert "[Errno 28]" in Text.from_markup(state.status).plain  # the error reads as it was raised

@@ -1,5 +1,4 @@
 import json
-import time
 
 from gengap_tui.compare import diff_labels
 from gengap_tui.sources import ReplaySource
@@ -8,15 +7,6 @@ from gengap_tui.runs import load_run
 from conftest import wire, ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "runs" / "label-noise-es"
-
-
-def drain(src, timeout=10.0):
-    msgs = []
-    deadline = time.monotonic() + timeout
-    while not src.finished and time.monotonic() < deadline:
-        msgs += wire(src.poll())
-        time.sleep(0.01)
-    return msgs
 
 
 def test_replay_at_once_yields_the_recorded_stream_in_order():
@@ -32,26 +22,63 @@ def test_replay_at_once_yields_the_recorded_stream_in_order():
     assert order[stop - 1] == ("epoch", rec.summary["stop_epoch"])
 
 
-def test_replay_keeps_the_recorded_pace():
+class FakeClock:
+    """Stands in for the replay's `time` module: time moves only when the test says so."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+def epochs(msgs):
+    return [m["row"]["epoch"] for m in msgs if m["type"] == "epoch"]
+
+
+def test_replay_keeps_the_recorded_pace(monkeypatch):
+    from gengap_tui.sources import files
+
+    clock = FakeClock()
+    monkeypatch.setattr(files, "time", clock)
+    rec = load_run(FIXTURE)
+    steps = [r["epoch_seconds"] for r in rec.metrics]
+    src = ReplaySource(FIXTURE, speed=4.0)
+    assert epochs(wire(src.poll())) == []  # no replay time has passed
+    start, eps, shown, msgs = clock.now, min(steps) / 4.0 * 1e-3, [], []
+    for k in range(1, len(steps) + 1):
+        # at 4x, epoch k is out once a quarter of the time recorded up to its end has passed, not before
+        clock.now = start + sum(steps[:k]) / 4.0 - eps
+        msgs += wire(src.poll())
+        assert epochs(msgs) == list(range(1, k)) and not src.finished, k
+        clock.now = start + sum(steps[:k]) / 4.0 + eps
+        msgs += wire(src.poll())
+        assert epochs(msgs) == list(range(1, k + 1)), k
+    assert msgs[-1]["type"] == "summary" and src.finished
+
+
+def test_replay_pause_holds_and_stop_skips_to_the_end(monkeypatch):
+    from gengap_tui.sources import files
+
+    clock = FakeClock()
+    monkeypatch.setattr(files, "time", clock)
     rec = load_run(FIXTURE)
     total = sum(r["epoch_seconds"] for r in rec.metrics)
-    src = ReplaySource(FIXTURE, speed=total / 0.5)  # the whole run in about 0.5 s
-    first = [m for m in wire(src.poll()) if m["type"] == "epoch"]
-    assert len(first) < len(rec.metrics)
-    t = time.monotonic()
-    msgs = drain(src)
-    assert 0.2 < time.monotonic() - t < 3.0
-    assert len(first) + sum(m["type"] == "epoch" for m in msgs) == len(rec.metrics)
-
-
-def test_replay_pause_holds_and_stop_skips_to_the_end():
-    src = ReplaySource(FIXTURE, speed=1e-6)
+    src = ReplaySource(FIXTURE, speed=1.0)
     wire(src.poll())
+    clock.now += rec.metrics[0]["epoch_seconds"] * 1.001
+    assert epochs(wire(src.poll())) == [1]
     src.pause()
-    time.sleep(0.05)
-    assert not [m for m in wire(src.poll()) if m["type"] == "epoch"]
-    src.stop()
+    clock.now += 10 * total  # time enough for the whole run: nothing comes while paused
+    assert epochs(wire(src.poll())) == [] and not src.finished
+    src.resume()  # the clock goes on from where it was held
+    assert epochs(wire(src.poll())) == []
+    clock.now += rec.metrics[1]["epoch_seconds"] * 1.001
+    assert epochs(wire(src.poll())) == [2]
+    src.pause()
+    src.stop()  # a stop while paused skips to the end at once
     msgs = wire(src.poll())
+    assert epochs(msgs) == list(range(3, len(rec.metrics) + 1))
     assert msgs[-1]["type"] == "summary" and src.finished
 
 

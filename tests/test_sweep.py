@@ -147,10 +147,27 @@ def test_cli_sweep_writes_sweep_jsonl(tmp_path):
          "--device", "cpu", "--runs-dir", str(tmp_path), "--quiet"],
         capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "interpolation threshold" in out.stdout or "test-error peak" in out.stdout or "last" in out.stdout
     (d,) = [p for p in tmp_path.iterdir() if p.name.endswith(tuple("0123456789abcdef"))]
     assert "sweep-double-descent" in d.name
-    assert [r["value"] for r in sweep_rows(d)] == [2, 8, 32]
+    rows = sweep_rows(d)
+    assert [r["value"] for r in rows] == [2, 8, 32]
+    # the last two lines: where the sweep is, then its shape as summary.json records it
+    *table, where, shape = out.stdout.strip().splitlines()
+    assert where == f"sweep directory: {d}"
+    for r in rows:  # one table line per value, with its errors
+        assert any(line.split()[:1] == [f"{r['value']:g}"] and f"{r['test_err']:.3f}" in line for line in table)
+    s = runs.read_json(d / "summary.json")
+    assert s["status"] == "completed" and s["last_test_err"] == rows[-1]["test_err"]
+    parts = shape.split(" | ")
+    assert parts[0].startswith("completed in ") and parts[-1] == f"last {rows[-1]['test_err']:.3f}"
+    threshold = [p for p in parts if p.startswith("interpolation threshold")]
+    assert threshold == ([] if s["interpolation_threshold"] is None else
+                         [f"interpolation threshold model.width = {s['interpolation_threshold']:g}"])
+    if s["peak_value"] is None:
+        assert parts[-2].startswith("no test-error peak")
+    else:
+        assert parts[-3:-1] == [f"test-error peak {s['peak_test_err']:.3f} at {s['peak_value']:g}",
+                                f"dip before it {s['dip_test_err']:.3f} at {s['dip_value']:g}"]
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -53,6 +53,7 @@ def in_the_labs_process(tmp_path, sets):
             h.kill()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="the lab's process start")
 def test_headless_and_the_labs_process_give_the_same_numbers(tmp_path):
     # what the lab's process gives torch (cores - 1) differs from torch's default here as a rule

@@ -21,6 +21,30 @@ def run(cfg, **kw):
     return tr, rows, events, summary
 
 
+def run_keeping_weights(cfg):
+    """`run`, plus a copy of the model's weights after every epoch ({epoch: state_dict})."""
+    rows, events, weights = [], [], {}
+    tr = Trainer(cfg)
+
+    def on_epoch(r):
+        rows.append(r)
+        weights[r["epoch"]] = {k: v.detach().clone() for k, v in tr.model.state_dict().items()}
+
+    summary = tr.run(on_epoch=on_epoch, on_event=events.append)
+    return tr, rows, events, summary, weights
+
+
+@torch.no_grad()
+def loss_and_err(tr, state, x, y):
+    """Mean cross-entropy and error of the weights `state` on (x, y), computed here in plain
+    torch from the dataset's numpy arrays (not through the trainer's evaluation)."""
+    tr.model.load_state_dict(state)
+    tr.model.eval()
+    out = tr.model(torch.from_numpy(np.ascontiguousarray(x))).float()
+    y = torch.from_numpy(np.ascontiguousarray(y))
+    return float(torch.nn.functional.cross_entropy(out, y)), float((out.argmax(1) != y).float().mean())
+
+
 def reference_early_stopping(values, patience, min_delta=0.0, mode="abs", start=0, observe=False):
     """An independent reading of docs/ARCHITECTURE.md "Early stopping", to check the trainer's records against."""
     best, best_epoch, wait, stop, would = None, None, 0, None, None
@@ -52,7 +76,7 @@ def reference_early_stopping(values, patience, min_delta=0.0, mode="abs", start=
 ], ids=["abs", "abs-delta", "rel", "warm-up", "observe", "val_loss"])
 def test_early_stopping_records_follow_the_contract(es):
     cfg = small_cfg("noise.label_noise=0.3", "optim.epochs=40", *es)
-    _, rows, events, s = run(cfg)
+    tr, rows, events, s, weights = run_keeping_weights(cfg)
     e = cfg.early_stopping
     values = [r[e.monitor] for r in rows]
     waits, bests, stop, would = reference_early_stopping(
@@ -67,9 +91,23 @@ def test_early_stopping_records_follow_the_contract(es):
         assert len(rows) == cfg.optim.epochs and s["status"] == "completed"
         assert would is not None, "the noisy run should plateau within 40 epochs"
         assert [ev["epoch"] for ev in events if ev["event"] == "would_stop"] == [would]
-        assert s["would_stop_test_err"] is not None and s["final_test_err"] is not None
+        # the weights stopping would have kept are those of the best epoch at the would-stop epoch
+        assert s["would_stop_best_epoch"] == bests[would - 1] < would
+        kept_loss, kept_err = loss_and_err(tr, weights[bests[would - 1]], tr.data.x_test, tr.data.y_test)
+        last_loss, last_err = loss_and_err(tr, weights[len(rows)], tr.data.x_test, tr.data.y_test)
+        assert kept_loss != pytest.approx(last_loss, rel=1e-3)  # so that testing the wrong weights shows
+        assert s["would_stop_test_loss"] == pytest.approx(kept_loss, rel=1e-5)
+        assert s["would_stop_test_err"] == pytest.approx(kept_err, abs=1e-9)
+        # and the last epoch's weights, which observe mode trained on to
+        assert s["final_test_loss"] == pytest.approx(last_loss, rel=1e-5)
+        assert s["final_test_err"] == pytest.approx(last_err, abs=1e-9)
     assert s["best_epoch"] == bests[-1]
     assert s["best_value"] == values[s["best_epoch"] - 1]
+    # the test split is evaluated on the kept weights: the best epoch's (restore_best), else the last
+    assert s["restored_best"] == e.restore_best
+    tested = weights[s["best_epoch"] if e.restore_best else len(rows)]
+    test_loss, test_err = loss_and_err(tr, tested, tr.data.x_test, tr.data.y_test)
+    assert s["test_loss"] == pytest.approx(test_loss, rel=1e-5) and s["test_err"] == pytest.approx(test_err, abs=1e-9)
 
 
 def test_metrics_keys_gap_and_noise_identity():
@@ -217,6 +255,7 @@ def test_core_imports_neither_textual_nor_rich():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, min_acc", [("mlp", 0.62), ("cnn1d", 0.85)])
 def test_clean_mnist1d_reaches_the_published_ballpark(kind, min_acc):
     """The default preset on clean labels (the core issue's bar; the paper: MLP 68%, CNN 94%)."""
@@ -334,12 +373,15 @@ def test_checkpoints_are_taken_at_epoch_boundaries_and_at_the_end(monkeypatch, a
     states = []
     tr.run(on_checkpoint=states.append, checkpoint_every_s=1e9)
     assert [s["epoch"] for s in states] == [5]
-    # a run that diverges saves no state of the diverged epoch
-    tr = Trainer(small_cfg("optim.epochs=5", "early_stopping.enabled=false", "optim.lr=1e5", "optim.optimizer=sgd"))
-    states = []
-    s = tr.run(on_checkpoint=states.append, checkpoint_every_s=1e9)
-    assert s["status"] == "diverged"
-    assert all(st["epoch"] < int(s["reason"].rsplit(" ", 1)[-1]) for st in states)
+    # a run that diverges saves no state of the diverged epoch: here it trains 3 sane epochs, then
+    # a learning rate of 1e5 (a live tweak) makes epoch 4 diverge
+    for every_s, saved in ((0.0, [1, 2, 3]), (1e9, [])):
+        tr = Trainer(small_cfg("optim.epochs=8", "early_stopping.enabled=false", "optim.optimizer=sgd"))
+        states = []
+        s = tr.run(on_epoch=lambda r: r["epoch"] == 3 and tr.tweak(lr=1e5), on_checkpoint=states.append,
+                   checkpoint_every_s=every_s)
+        assert s["status"] == "diverged" and s["reason"].endswith("at epoch 4") and s["epochs_run"] == 3
+        assert [st["epoch"] for st in states] == saved
 
 
 def test_ratt_trains_on_random_labels_and_reports_the_certificate():
@@ -347,14 +389,26 @@ def test_ratt_trains_on_random_labels_and_reports_the_certificate():
 
     cfg = small_cfg("optim.epochs=12", "ratt.enabled=true", "ratt.n_random=200", "data.binary=true",
                     "early_stopping.patience=4")
-    tr, rows, _, s = run(cfg)
+    tr, rows, _, s, weights = run_keeping_weights(cfg)
     assert len(tr.y_fit) == 500 + 200 and tr.data.num_classes == 2
     # the random points are fresh: none of them is a training, validation or test input
     seen = {r.tobytes() for r in np.concatenate([tr.data.x_train, tr.data.x_val, tr.data.x_test])}
     assert not any(r.tobytes() in seen for r in tr.data.x_random)
+    d = tr.data
+    x_fit, y_fit = np.concatenate([d.x_train, d.x_random]), np.concatenate([d.y_train, d.y_random])
+    differs = 0
     for r in rows:
-        # train_err is measured on the clean labelled part only; the bound is recomputable from the row
+        # train_err is measured on the clean labelled part only (not on what the optimizer fits,
+        # which includes the randomly labelled points), ratt_random_err on the random part only
+        _, clean_err = loss_and_err(tr, weights[r["epoch"]], d.x_train, d.y_train)
+        _, random_err = loss_and_err(tr, weights[r["epoch"]], d.x_random, d.y_random)
+        _, fit_err = loss_and_err(tr, weights[r["epoch"]], x_fit, y_fit)
+        assert r["train_err"] == pytest.approx(clean_err, abs=1e-9)
+        assert r["ratt_random_err"] == pytest.approx(random_err, abs=1e-9)
+        differs += fit_err != pytest.approx(clean_err, abs=1e-9)
+        # the bound is recomputable from the row
         assert r["ratt_bound"] == bounds.ratt_bound(r["train_err"], r["ratt_random_err"], 500, 200, 0.05, 2)
+    assert differs >= len(rows) - 1  # the two readings of "train_err" tell apart
     kept = rows[s["ratt_epoch"] - 1]
     assert s["ratt_bound"] == kept["ratt_bound"] and s["ratt_epoch"] == s["best_epoch"]
     # early in training the random labels are not fitted: their error is near chance

@@ -15,7 +15,8 @@ from gengap_tui.config import build
 from gengap_tui.protocol import check_tweaks
 from gengap_tui.worker import RunHandle
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+              pytest.mark.usefixtures("data_cache")]  # the waits below never include generating data
 
 BASE = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu"]
 # a run that goes on until it is told to stop (~10-20 ms an epoch)
@@ -119,6 +120,47 @@ def test_importing_the_worker_does_not_import_torch():
     assert p.stdout.strip() == "False"
 
 
+LAB_DRIVES_A_RUN = """
+import asyncio, json, sys, time
+from gengap_tui.tui.app import GengapApp
+
+async def main():
+    app = GengapApp("default", sys.argv[2:], runs_dir=sys.argv[1])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+r")
+        deadline = time.monotonic() + 60
+        while len(app.state.run.series.rows) < 3 and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        await pilot.press("f6")  # pause, resume, a tweak: the lab steers the run
+        await pilot.press("f6")
+        app.source.tweak(lr=0.002)
+        n = len(app.state.run.series.rows)
+        while len(app.state.run.series.rows) < n + 2 and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        rows = len(app.state.run.series.rows)
+        await pilot.press("ctrl+q")
+    print(json.dumps({"rows": rows, "torch": "torch" in sys.modules,
+                      "core": sorted(m for m in sys.modules if m.startswith("gengap_tui.core")),
+                      "events": [e["event"] for e in app.state.run.events],
+                      "status": (app.state.run.summary or {}).get("status")}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_the_lab_drives_a_live_run_without_importing_torch(tmp_path):
+    """The lab's own process (not just its imports): start a run, follow its epochs, pause,
+    resume, tweak and close it, and torch (or the training core) is never imported there."""
+    p = subprocess.run([sys.executable, "-c", LAB_DRIVES_A_RUN, str(tmp_path), *BASE, "optim.epochs=100000",
+                        "early_stopping.enabled=false"], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["rows"] >= 5, out
+    assert {"paused", "resumed", "tweaked"} <= set(out["events"]) and out["status"] == "cancelled", out
+    assert out["torch"] is False and out["core"] == [], out
+
+
 def test_bad_config_or_runs_dir_is_an_error_and_no_run_dir(tmp_path, started):
     cfg = config()
     cfg["optim"]["lr"] = -1
@@ -140,6 +182,7 @@ def test_bad_config_or_runs_dir_is_an_error_and_no_run_dir(tmp_path, started):
     assert h.join(10) and not s.of("run_dir")
 
 
+@pytest.mark.slow
 def test_pause_holds_epochs_and_resume_goes_on(tmp_path, started):
     h, s = started(config(*LONG), tmp_path)
     s.wait(lambda s: len(s.rows) >= 2, what="two epochs")
@@ -166,6 +209,7 @@ def test_pause_holds_epochs_and_resume_goes_on(tmp_path, started):
     assert [e["epoch"] for e in events if e["event"] in ("paused", "resumed")] == [paused_at, paused_at]
 
 
+@pytest.mark.slow
 def test_tweak_lr_shows_as_an_event_and_in_later_rows(tmp_path, started):
     h, s = started(config(*LONG, "optim.lr=0.001"), tmp_path)
     with pytest.raises(ValueError, match="momentum"):
@@ -184,6 +228,35 @@ def test_tweak_lr_shows_as_an_event_and_in_later_rows(tmp_path, started):
     h.stop()
     s.finish()
     assert any(e["event"] == "tweaked" for e in runs.read_jsonl(h.run_dir / "events.jsonl"))
+
+
+@pytest.mark.slow
+def test_live_tweaks_of_min_delta_and_observe_show_in_later_rows(tmp_path, started):
+    """Paused after epoch P, the run gets min_delta 0.5 (no epoch can improve val_loss by that
+    much), observe mode and patience 3. From epoch P+1 on no epoch is an improvement, where before
+    val_loss still improved; at P+3 early stopping would fire, but observe mode only notes it and
+    the run goes on."""
+    h, s = started(config("optim.epochs=100000", "optim.batch_size=16", "optim.lr=0.001",
+                          "early_stopping.monitor=val_loss", "early_stopping.patience=1000"), tmp_path)
+    s.wait(lambda s: len(s.rows) >= 2, what="two epochs")
+    h.pause()
+    s.wait(lambda s: s.event("paused"), what="the paused event")
+    p = s.event("paused")[0]["epoch"]
+    h.tweak(min_delta=0.5, observe=True, patience=3)
+    h.resume()
+    s.wait(lambda s: len(s.rows) >= p + 5 or s.summary is not None, what="epochs after the tweak")
+    h.stop()
+    summary = s.finish()
+    [ev] = s.event("tweaked")
+    assert ev["epoch"] == p + 1 and ev["changes"] == {"min_delta": 0.5, "observe": True, "patience": 3}
+    rows = {r["epoch"]: r for r in s.rows}
+    assert rows[p]["es_wait"] == 0 and rows[p]["es_best_epoch"] == p  # val_loss still improved before
+    assert rows[p + 1]["val_loss"] < rows[p]["val_loss"]  # ... and after, by less than min_delta
+    assert [rows[p + i]["es_wait"] for i in range(1, 6)] == [1, 2, 3, 4, 5]
+    assert all(rows[p + i]["es_best_epoch"] == p for i in range(1, 6))
+    assert [e["epoch"] for e in s.event("would_stop")] == [p + 3] and not s.event("early_stop")
+    assert summary["status"] == "cancelled" and summary["would_stop_epoch"] == p + 3
+    assert summary["would_stop_best_epoch"] == p and summary["epochs_run"] >= p + 5
 
 
 def test_stop_ends_cancelled_keeping_every_epoch(tmp_path, started):
@@ -205,11 +278,10 @@ def test_stop_while_paused_ends_promptly(tmp_path, started):
     h.pause()
     s.wait(lambda s: s.event("paused"), what="the paused event")
     n = len(s.rows)
-    t0 = time.monotonic()
     h.stop()
-    summary = s.finish(timeout=5)
-    assert time.monotonic() - t0 < 3
-    assert summary["status"] == "cancelled" and summary["epochs_run"] == n
+    # at once: no epoch after the pause (a stop that waited for a resume would never come)
+    summary = s.finish()
+    assert summary["status"] == "cancelled" and summary["epochs_run"] == n == len(s.rows)
     assert not s.event("resumed")
     assert runs.read_json(h.run_dir / "summary.json")["status"] == "cancelled"
 
@@ -299,6 +371,7 @@ def test_check_tweaks_rules():
             check_tweaks(bad)
 
 
+@pytest.mark.slow
 def test_stop_before_training_starts_ends_without_clutter(tmp_path, started):
     h, s = started(config(*LONG), tmp_path)
     h.stop()  # the child is still importing torch / loading data

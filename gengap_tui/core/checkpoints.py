@@ -25,7 +25,7 @@ class Checkpoints:
         """An epoch starts: the model no longer holds the last epoch's end state."""
         self.boundary = None
 
-    def after_epoch(self, epoch: int, row: dict) -> None:
+    def after_epoch(self, epoch: int, row: dict, emit: Callable) -> None:
         if self.save is None:
             return
         due = time.monotonic() - self.saved_at >= self.every_s
@@ -34,7 +34,7 @@ class Checkpoints:
         else:
             self.pending = self.tr._capture(epoch, row)
         if due:
-            self.save(self.pending)
+            self._save(emit)
             self.pending, self.saved_at = None, time.monotonic()
 
     def flush(self, emit: Callable) -> None:
@@ -42,7 +42,12 @@ class Checkpoints:
         if self.pending is None and self.boundary is not None:
             self.pending = self.tr._capture(*self.boundary)
         if self.pending is not None:
-            try:
-                self.save(self.pending)
-            except Exception as exc:  # noqa: BLE001 - a full disk must not lose the summary
-                emit("checkpoint_failed", epoch=self.pending["epoch"], error=f"{type(exc).__name__}: {exc}")
+            self._save(emit)
+
+    def _save(self, emit: Callable) -> None:
+        """Hand over the pending state; a failure (a full disk) is a `checkpoint_failed` event and the
+        run goes on: losing a checkpoint must not lose the run or its summary."""
+        try:
+            self.save(self.pending)
+        except Exception as exc:  # noqa: BLE001
+            emit("checkpoint_failed", epoch=self.pending["epoch"], error=f"{type(exc).__name__}: {exc}")

@@ -424,7 +424,7 @@ class Trainer:
                     self.would_keep, self.would_keep_epoch = self.best_state, self.es.best_epoch
                     emit("would_stop", epoch=epoch, best_epoch=self.es.best_epoch, best_value=self.es.best)
                 # a resumable state, when one is due
-                saves.after_epoch(epoch, row)
+                saves.after_epoch(epoch, row, emit)
                 # the end: early stopping, or a stop request
                 if step.stop:
                     summary.update(status="early_stopped", stop_epoch=epoch, reason=f"no improvement in "
@@ -554,7 +554,8 @@ class Trainer:
         if summary["epochs_run"] == 0:
             return
         es = self.cfg.early_stopping
-        if es.observe and would_keep is not None:
+        observe = self.es.observe  # early stopping's own setting: a live tweak may have changed the config's
+        if observe and would_keep is not None:
             # what early stopping would have kept: the cost or saving of stopping, measured
             final = self._snapshot()
             self.model.load_state_dict(would_keep)
@@ -562,7 +563,7 @@ class Trainer:
             summary["would_stop_test_loss"], summary["would_stop_test_err"] = self.evaluate_test()
             self.model.load_state_dict(final)
         restore = es.enabled and es.restore_best and best_state is not None
-        if es.observe or restore:
+        if observe or restore:
             summary["final_test_loss"], summary["final_test_err"] = self.evaluate_test()
         if restore:
             self.model.load_state_dict(best_state)

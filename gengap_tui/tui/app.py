@@ -145,11 +145,13 @@ class GengapApp(PresetActions, App):
         if self.focused is None and self.query_one("#panels").display:
             self.screen.focus_next()
 
-    def on_resize(self) -> None:
-        self._fit_panels()
+    def on_resize(self, event) -> None:
+        # the event's size: this handler runs before App's own, which updates `self.size`
+        self._fit_panels(event.size.width)
 
-    def _fit_panels(self) -> None:
-        show = self.panels_open if self.panels_open is not None else self.size.width >= NARROW
+    def _fit_panels(self, width: int | None = None) -> None:
+        width = self.size.width if width is None else width
+        show = self.panels_open if self.panels_open is not None else width >= NARROW
         self.query_one("#panels").display = show
 
     def action_toggle_panels(self) -> None:

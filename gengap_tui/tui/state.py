@@ -145,6 +145,10 @@ class LabState:
         self.run.events.append(msg.event)
         if msg.kind == "tweaked":
             self.status = f"tweaked at epoch {msg.event.get('epoch')}: {msg.event.get('changes')}"
+        elif msg.kind == "checkpoint_failed":
+            error = str(msg.event.get("error")).replace("[", "\\[")  # shown as text, not markup
+            self.status = (f"[b yellow]checkpoint not saved after epoch {msg.event.get('epoch')}: "
+                           f"{error}[/] (the run goes on)")
 
     @_run_message.register
     def _(self, msg: Summary) -> None:
