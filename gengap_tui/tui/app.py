@@ -23,15 +23,16 @@ from textual.reactive import reactive
 from textual.widgets import Checkbox, Footer, Input, Select
 
 from .. import presets, runs
-from ..config import Config, ConfigError, apply_overrides, build, validate
+from ..config import Config, apply_overrides, build, validate
 from ..protocol import TWEAK_FIELDS, run_config
 from ..sources import LiveRunSource, LiveSweepSource, Source, open_source
 from .commands import LabCommands
-from .dialogs import ATTACH, MAX_COMPARE, PickRuns
-from .preset_actions import PresetActions
+from .dialogs import MAX_COMPARE
 from .plots import SWEEP_VIEW, VIEWS, run_plot, sweep_plot
+from .preset_actions import PresetActions
+from .runs_actions import RunsActions
 from .series import RunSeries
-from .state import LabState, SweepState, load_compared, sweep_config
+from .state import LabState, SweepState, sweep_config
 from .texts import patience_text, run_head, run_note, run_outcome, short_path, sweep_head, sweep_outcome
 from .widgets import Curves, OutcomeLine, PatienceMeter, SettingsForm, StatusBar
 from .widgets.settings import dotted_of
@@ -41,7 +42,7 @@ LAB_STOP = "stopped by the user from the lab"
 QUIT_STOP = "stopped by the user: the lab was closed"
 
 
-class GengapApp(PresetActions, App):
+class GengapApp(PresetActions, RunsActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "gengap-tui"
     # no focus before the first frame: focusing restyles the whole panel tree (~0.3 s on the 2-core
@@ -358,44 +359,6 @@ class GengapApp(PresetActions, App):
     def action_next_view(self) -> None:
         views = VIEWS + (SWEEP_VIEW,) if self.state.sweep is not None else VIEWS
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
-
-    def attach_to(self, run_dir: str | Path) -> None:
-        """Follow (and steer) a run written by another process, e.g. `gengap-tui run --detach`."""
-        if self.source is not None and self.source.trains_here and not self.source.finished:
-            self.say("[b red]stop this lab's run first (f7), then attach[/]")
-            return
-        try:
-            src = open_source(replay=run_dir, attach=True)
-            cfg = validate(run_config(src.config), str(run_dir))
-        except (OSError, ConfigError) as exc:
-            self.say(f"[b red]cannot attach: {exc}[/]")
-            return
-        self.base_raw, self.cfg, self.source = run_config(src.config), cfg, src
-        self.form.fill(cfg)
-        self.validate_form()
-        self.state.new_run(cfg, f"{src.verb} {short_path(src.path)}")
-        if self.view == SWEEP_VIEW:
-            self.view = "error"
-        self._poll()
-        if src.finished:  # nothing to follow or steer: say so
-            self.state.status = (f"{short_path(src.path)} has already ended "
-                                 f"({(src.summary or {}).get('status', 'finished')}): nothing to steer")
-        self.show_state()
-        self._draw(force=True)
-
-    def action_compare(self) -> None:
-        def chosen(dirs: list[str] | None) -> None:
-            if dirs and dirs[0] == ATTACH:
-                self.attach_to(dirs[1])
-            elif dirs is not None:
-                self.compare_dirs = dirs
-                self._load_compared()
-                self._draw(force=True)
-
-        self.push_screen(PickRuns(self.runs_dir, self.compare_dirs), chosen)
-
-    def _load_compared(self) -> None:
-        self.compared, self.compare_self_label = load_compared(self.compare_dirs, self.cfg)
 
     async def action_quit(self) -> None:
         self.shutdown_run(reason=QUIT_STOP)
