@@ -131,3 +131,15 @@ async def run_from_palette(pilot, query: str, title: str, timeout: float = 10.0)
     assert await wait_for(pilot, lambda: title in highlighted(), timeout), f"{title!r} not offered for {query!r}"
     await pilot.press("enter")
     assert await wait_for(pilot, lambda: not isinstance(app.screen, CommandPalette), timeout)
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie child of ours counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True

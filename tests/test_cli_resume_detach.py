@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import wait_until
+from conftest import alive, wait_until
 from gengap_tui import runs
 from gengap_tui.cli import main
 
@@ -25,17 +25,6 @@ def test_sweep_values_refuse_an_empty_item(tmp_path, capsys, values, needle):
     err = capsys.readouterr().err
     assert code == 2 and "--values" in err and needle in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # nothing was made
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie of ours counts as gone
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return True
 
 
 @pytest.mark.slow
@@ -66,12 +55,12 @@ def test_resume_detach_continues_the_run_outliving_the_terminal(tmp_path):
         os.kill(pid, signal.SIGHUP)  # ignored, as by a detached run
         n = epochs()
         assert wait_until(lambda: epochs() > n + 2)
-        assert _alive(pid)
+        assert alive(pid)
         runs.send_control(d, "stop")
         assert wait_until(lambda: (runs.read_json(d / "summary.json") or {}).get("status") == "cancelled")
-        assert wait_until(lambda: not _alive(pid))
+        assert wait_until(lambda: not alive(pid))
     finally:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
     rows = runs.read_jsonl(d / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))

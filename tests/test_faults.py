@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, small_cfg, wait_for, wait_until, wire
+from conftest import ROOT, alive, small_cfg, wait_for, wait_until, wire
 from gengap_tui import runs
 from gengap_tui.cli import main
 from gengap_tui.core.trainer import Trainer
@@ -128,21 +128,10 @@ def test_detached_run_outlives_its_terminal_and_attach_steers_it(tmp_path):
         msgs = []
         assert wait_until(lambda: msgs.extend(wire(src.poll())) or src.finished)
         assert src.summary["status"] == "cancelled"
-        assert wait_until(lambda: not _alive(pid))
+        assert wait_until(lambda: not alive(pid))
     finally:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie of ours counts as gone
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return True
 
 
 @pytest.mark.slow
