@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
+from .report import Progress, fmt_or_dash as _fmt, summary_line  # noqa: F401 - summary_line: part of the CLI API
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 130, 129, 143
@@ -21,92 +22,6 @@ EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 130, 129, 143
 def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
     print(f"gengap-tui: {msg}", file=sys.stderr)
     return code
-
-
-def _fmt(v: Any, spec: str = ".3f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
-class Progress:
-    """One status line on stderr: rewritten in place on a terminal, throttled lines otherwise."""
-
-    def __init__(self, total: int, patience: int, enabled: bool):
-        self.total, self.patience, self.enabled = total, patience, enabled
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-        self.pending: str | None = None
-
-    def epoch(self, row: dict) -> None:
-        if not self.enabled:
-            return
-        line = (f"epoch {row['epoch']:>4}/{self.total}  train_err {_fmt(row['train_err'])}  "
-                f"val_err {_fmt(row['val_err'])}  gap {_fmt(row['gap_err'], '+.3f')}  "
-                f"patience {row['es_wait']}/{self.patience}  "
-                f"best {_fmt(row['es_best'])}@{row['es_best_epoch'] or '-'}")
-        if "noisy_memorized" in row:
-            line += f"  memorized {_fmt(row['noisy_memorized'], '.0%')}"
-        now = time.monotonic()
-        if now - self.last >= (0.1 if self.tty else 1.0):
-            self._show(line)
-            self.last = now
-            self.pending = None
-        else:
-            self.pending = line
-
-    def note(self, text: str) -> None:
-        if self.enabled:
-            self.flush()
-            print(text, file=sys.stderr, flush=True)
-
-    def _show(self, line: str) -> None:
-        if self.tty:
-            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-    def flush(self) -> None:
-        if self.pending:
-            self._show(self.pending)
-            self.pending = None
-        if self.tty and self.last:
-            print(file=sys.stderr, flush=True)
-            self.last = 0.0
-
-
-def summary_line(s: dict) -> str:
-    status = s["status"]
-    parts = [status]
-    if status == "early_stopped":
-        parts[0] += f" at epoch {s['stop_epoch']} (kept epoch {s['best_epoch']})"
-    elif status == "diverged":  # the diverging epoch is not counted in epochs_run
-        parts[0] += f" in epoch {s['epochs_run'] + 1}" + (f" (kept epoch {s['best_epoch']})"
-                                                          if s.get("restored_best") else "")
-    elif s.get("restored_best"):
-        parts[0] += f" after {s['epochs_run']} epochs (kept epoch {s['best_epoch']})"
-    else:
-        parts[0] += f" after {s['epochs_run']} epochs"
-    if s.get("test_err") is not None:
-        parts.append(f"test_err {s['test_err']:.4f} (acc {1 - s['test_err']:.1%})")
-        if s.get("test_err_std") is not None:
-            parts[-1] += (f", mean of {s['members']} seeds ± {s['test_err_std']:.4f} "
-                          f"(min {s['test_err_min']:.4f}, max {s['test_err_max']:.4f})")
-    if s.get("final_val_err") is not None:
-        parts.append(f"last val_err {s['final_val_err']:.4f}")
-    if s.get("would_stop_epoch") is not None:
-        w = f"would stop @ {s['would_stop_epoch']}"
-        if s.get("would_stop_test_err") is not None:
-            w += f" (test_err {s['would_stop_test_err']:.4f} vs {s['final_test_err']:.4f} at the end)"
-        parts.append(w)
-    if s.get("baseline_knn_test_err") is not None:
-        parts.append(f"k-NN test_err {s['baseline_knn_test_err']:.4f}")
-    if s.get("baseline_ntk_test_err") is not None:
-        parts.append(f"NTK test_err {s['baseline_ntk_test_err']:.4f}")
-    if s.get("ratt_bound") is not None:
-        parts.append(f"RATT bound {s['ratt_bound']:.4f} at epoch {s['ratt_epoch']}")
-    parts.append(f"{s['wall_seconds']:.1f} s on {s['device']}")
-    if s.get("reason") and status not in ("completed", "early_stopped"):
-        parts.append(f"reason: {s['reason']}")
-    return " | ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,7 +331,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     from .tui.app import run_lab
 
-    return run_lab(args.preset, args.set, args.autostart, runs_dir=args.runs_dir, compare=args.compare)
+    return run_lab(args.preset, args.set, args.autostart, runs_dir=args.runs_dir, compare=args.compare,
+                   record=args.record)
 
 
 def _run_dir_arg(path: str) -> Path | None:
@@ -430,7 +346,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if is_sweep_dir(args.run_dir):  # a sweep is shown as far as it is written, followed while it runs
         from .tui.app import run_lab
 
-        return run_lab("default", [], False, sweep=Path(args.run_dir), runs_dir=args.runs_dir)
+        return run_lab("default", [], False, sweep=Path(args.run_dir), runs_dir=args.runs_dir, record=args.record)
     run_dir = _run_dir_arg(args.run_dir)
     if run_dir is None:
         return _fail(f"{args.run_dir!r} is not a run directory (no config.json)")
@@ -445,7 +361,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         validate(run_config(read_json(run_dir / "config.json")), str(run_dir / "config.json"))
     except ConfigError as exc:
         return _fail(str(exc))
-    return run_lab("default", [], False, replay=run_dir, speed=args.speed, runs_dir=args.runs_dir,
+    return run_lab("default", [], False, replay=run_dir, speed=args.speed, runs_dir=args.runs_dir, record=args.record,
                    compare=args.compare)
 
 
@@ -462,7 +378,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
         validate(run_config(read_json(run_dir / "config.json")), str(run_dir / "config.json"))
     except ConfigError as exc:
         return _fail(str(exc))
-    return run_lab("default", [], False, replay=run_dir, speed=0.0, attach=True, runs_dir=args.runs_dir)
+    return run_lab("default", [], False, replay=run_dir, speed=0.0, attach=True, runs_dir=args.runs_dir,
+                   record=args.record)
 
 
 def _parse_size(text: str) -> tuple[int, int] | None:
@@ -510,6 +427,22 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+RECORD_HELP = "record the session as an asciicast v2 file (asciinema play FILE.cast)"
+
+
+def _record_ok(args: argparse.Namespace) -> str | None:
+    """The problem with --record's path, if any (checked before the screen opens)."""
+    if getattr(args, "record", None) is None:
+        return None
+    from .tui.recording import RecordError, check_path
+
+    try:
+        check_path(args.record)
+    except RecordError as exc:
+        return str(exc)
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gengap-tui",
@@ -521,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--autostart", action="store_true", help="start training at once")
     p.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
     p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a recorded run (up to 4)")
+    p.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="train headless with a progress display")
@@ -552,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     at = sub.add_parser("attach", help="follow and steer a live run written by another process")
     at.add_argument("run_dir")
     at.add_argument("--runs-dir", default=None)
+    at.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
     at.set_defaults(func=cmd_attach)
 
     ps = sub.add_parser("presets", help="list the packaged presets")
@@ -562,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--speed", type=float, default=1.0, help="times the recorded pace; 0 = all at once")
     rp.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")
     rp.add_argument("--runs-dir", default=None)
+    rp.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
     rp.set_defaults(func=cmd_replay)
 
     sh = sub.add_parser("screenshot", help="write an SVG of the lab on a preset (trained headless), a run or a sweep")
@@ -582,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func = getattr(args, "func", cmd_lab)
+    if (problem := _record_ok(args)) is not None:
+        return _fail(problem)
     try:
         return func(args)
     except KeyboardInterrupt:

@@ -68,12 +68,14 @@ class InPty:
     terminal; its output is read all along (a terminal that stops reading would block its writes),
     and kept to look for what was drawn."""
 
-    def __init__(self, runs_dir: Path, *args: str, argv: list[str] | None = None):
+    def __init__(self, runs_dir: Path, *args: str, argv: list[str] | None = None, size_in_env: bool = True):
         if argv is None:
             argv = [sys.executable, "-m", "gengap_tui.cli", "--runs-dir", str(runs_dir), *LAB, *args]
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
+        if not size_in_env:  # the size from the pty alone, so that a resize of it is seen
+            env.pop("COLUMNS"), env.pop("LINES")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
                                      start_new_session=True, preexec_fn=_controlling_terminal)

@@ -146,9 +146,13 @@ class GengapApp(PresetActions, RunsActions, App):
         if self.focused is None and self.query_one("#panels").display:
             self.screen.focus_next()
 
+    cast = None  # a recording of the session (run_lab's --record): told of each resize
+
     def on_resize(self, event) -> None:
         # the event's size: this handler runs before App's own, which updates `self.size`
         self._fit_panels(event.size.width)
+        if self.cast is not None:
+            self.cast.resize(event.size.width, event.size.height)
 
     def _fit_panels(self, width: int | None = None) -> None:
         width = self.size.width if width is None else width
@@ -392,13 +396,18 @@ class GengapApp(PresetActions, RunsActions, App):
                 self.state.apply(msg, src.kind)
 
 
-def run_lab(preset: str, overrides: list[str], autostart: bool, **kw) -> int:
+def run_lab(preset: str, overrides: list[str], autostart: bool, record: str | Path | None = None, **kw) -> int:
     """The lab in this terminal. SIGHUP (the terminal closed) and SIGTERM end it safely whatever
-    the moment (tui/terminal.py), closing this lab's live run or sweep with the reason."""
+    the moment (tui/terminal.py), closing this lab's live run or sweep with the reason. `record`:
+    an asciicast v2 file of the session (tui/recording.py)."""
+    from .recording import CastWriter, terminal_size
     from .terminal import run_guarded
 
     app = GengapApp(preset, overrides, autostart, **kw)
+    app.cast = CastWriter(record, *terminal_size()) if record is not None else None
     try:
-        return run_guarded(app, app.close_for_signal)
+        return run_guarded(app, app.close_for_signal, record=app.cast)
     finally:
         app.shutdown_run()
+        if app.cast is not None:
+            app.cast.close()

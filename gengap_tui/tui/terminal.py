@@ -74,16 +74,21 @@ class _TerminalOutput:
     first OSError (EIO from a hung-up tty) marks it dead and everything after is dropped, so the
     writer thread lives on, drains its queue and `WriterThread.stop` returns."""
 
-    def __init__(self, file):
+    def __init__(self, file, tee=None):
         self._file = file
         self.dead = False
+        self.tee = tee  # a recording (`recording.CastWriter`) of what the terminal is sent
 
     def write(self, text: str) -> int:
         if not self.dead:
             try:
-                return self._file.write(text)
+                n = self._file.write(text)
             except (OSError, ValueError):
                 self.dead = True
+            else:
+                if self.tee is not None:
+                    self.tee.output(text)
+                return n
         return len(text)
 
     def flush(self) -> None:
@@ -110,14 +115,15 @@ def _is_terminal(fd: int) -> bool:
         return False
 
 
-def _hangup_safe(driver_class: type, guard: "_Guard") -> type:
-    """`driver_class` (a LinuxDriver) with its output made harmless on a dead terminal and no
-    restart of application mode on the SIGCONT that comes with a hangup."""
+def _hangup_safe(driver_class: type, guard: "_Guard", tee=None) -> type:
+    """`driver_class` (a LinuxDriver) with its output made harmless on a dead terminal (and
+    copied to `tee`, a recording, when given) and no restart of application mode on the SIGCONT
+    that comes with a hangup."""
 
     class HangupSafeDriver(driver_class):
         def __init__(self, *args: Any, **kw: Any) -> None:
             super().__init__(*args, **kw)
-            self._file = _TerminalOutput(self._file)
+            self._file = _TerminalOutput(self._file, tee)
 
         def _sigcont_application(self, *args: Any) -> None:
             # the kernel sends SIGCONT with the SIGHUP of a hangup: restarting application mode
@@ -229,11 +235,13 @@ class _Guard:
 
 
 def run_guarded(app, close_run: Callable[[str, float], None], grace_s: float = GRACE_S,
-                exit_after_s: float = EXIT_AFTER_S, **run_kw: Any) -> int:
+                exit_after_s: float = EXIT_AFTER_S, record=None, **run_kw: Any) -> int:
     """Run `app` (as `app.run(**run_kw)` would) so that SIGHUP and SIGTERM end it safely, at any
     moment: `close_run(reason, grace_s)` is called from a watchdog thread (see the module docstring
     for its contract), then the app is asked to exit, and the process ends with os._exit(128 +
     signum) if it is still there `exit_after_s` seconds after the signal.
+
+    `record` (a `recording.CastWriter`) gets a copy of everything the terminal is sent.
 
     Call it from the main thread. Returns 128 + signum when a signal ended the app (the deadline
     stays armed: the caller is expected to exit soon), else the app's return code (0 normally)."""
@@ -245,7 +253,7 @@ def run_guarded(app, close_run: Callable[[str, float], None], grace_s: float = G
     except ImportError:  # Windows: no SIGHUP, no LinuxDriver
         LinuxDriver = None  # noqa: N806
     if LinuxDriver is not None and isinstance(app.driver_class, type) and issubclass(app.driver_class, LinuxDriver):
-        app.driver_class = _hangup_safe(app.driver_class, guard)
+        app.driver_class = _hangup_safe(app.driver_class, guard, record)
     watchdog = threading.Thread(target=guard.watch, name="gengap-signal-watchdog", daemon=True)
     watchdog.start()
     old = {s: signal.signal(s, guard.on_signal) for s in guard.signals}
