@@ -382,6 +382,35 @@ def cmd_attach(args: argparse.Namespace) -> int:
                    record=args.record)
 
 
+def cmd_tour(args: argparse.Namespace) -> int:
+    """A scripted demo in the lab: packaged tours by name (`--list`), or a tour file."""
+    from .tui import tour as tours
+
+    if args.list:
+        for name, path in tours.available().items():
+            try:
+                print(f"{name}  {tours.load(str(path)).description}")
+            except tours.TourError as exc:
+                print(f"{name}  (broken: {exc})")
+        return EXIT_OK
+    if not args.tour:
+        return _fail("tour needs a NAME (see `gengap-tui tour --list`) or a FILE.toml")
+    size = _parse_size(args.size)
+    if size is None:
+        return _fail(f"--size = {args.size!r}: expected COLSxROWS, 40..400 x 12..200 (e.g. 120x36)")
+    if not args.speed > 0:
+        return _fail(f"--speed = {args.speed}: must be > 0 (it scales the tour's pauses)")
+    try:
+        tour = tours.load(args.tour)
+    except tours.TourError as exc:
+        return _fail(str(exc))
+    if args.record is not None and not sys.stderr.isatty():  # no terminal: record in a private one
+        argv = [sys.executable, "-m", "gengap_tui.cli", "tour", args.tour, "--record", args.record,
+                "--speed", str(args.speed)] + (["--runs-dir", args.runs_dir] if args.runs_dir else [])
+        return tours.record_in_pty(argv, size)
+    return tours.run_tour(tour, args.record, args.speed, size, args.runs_dir, headless=not sys.stderr.isatty())
+
+
 def _parse_size(text: str) -> tuple[int, int] | None:
     cols, sep, rows = text.lower().partition("x")
     if not sep or not cols.isdigit() or not rows.isdigit():
@@ -488,6 +517,15 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--runs-dir", default=None)
     at.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
     at.set_defaults(func=cmd_attach)
+
+    tr = sub.add_parser("tour", help="a scripted demo in the lab (the same every time), recordable")
+    tr.add_argument("tour", nargs="?", help="a packaged tour's name (--list) or a tour FILE.toml")
+    tr.add_argument("--list", action="store_true", help="list the packaged tours")
+    tr.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
+    tr.add_argument("--speed", type=float, default=1.0, help="times the tour's pace (its fixed pauses)")
+    tr.add_argument("--size", default="120x36", help="COLSxROWS when there is no terminal (default 120x36)")
+    tr.add_argument("--runs-dir", default=None)
+    tr.set_defaults(func=cmd_tour)
 
     ps = sub.add_parser("presets", help="list the packaged presets")
     ps.set_defaults(func=cmd_presets)

@@ -25,4 +25,8 @@ seeds=$(rundir default --set run.seeds=5)
 # 6. the double-descent width sweep (20 widths trained together, ~2 minutes on 2 CPU cores)
 sweep=$("$G" sweep double-descent --device cpu --runs-dir "$runs" --quiet | sed -n 's/^sweep directory: //p')
 "$G" screenshot "$sweep" --out screenshots/double-descent-sweep.svg --size 120x36
-ls -l screenshots/*.svg
+# 7. the packaged tours, recorded as asciicasts (asciinema play screenshots/early-stopping.cast)
+for t in early-stopping memorization double-descent; do
+  "$G" tour "$t" --record "screenshots/$t.cast" --size 120x36 --runs-dir "$runs"
+done
+ls -l screenshots/*.svg screenshots/*.cast
