@@ -39,6 +39,10 @@ class Outcome:
     error: str | None = None
     cancelled: bool = False  # the error is a stop before training started
 
+    @property
+    def status(self) -> str | None:
+        return None if self.summary is None else self.summary.get("status")
+
 
 def _no_emit(_msg: Any) -> None:
     pass
