@@ -1,4 +1,4 @@
-"""What a headless run prints: one progress line on stderr (rewritten in place on a terminal,
+"""The command line's shared parts (exit codes, `fail`, `load_config`) and what a headless run prints: one progress line on stderr (rewritten in place on a terminal,
 throttled lines otherwise) and the one-line summary at the end (`gengap-tui run`)."""
 
 from __future__ import annotations
@@ -6,6 +6,25 @@ from __future__ import annotations
 import sys
 import time
 from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 130, 129, 143
+
+
+def fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
+    """Say what is wrong on stderr, as `gengap-tui: ...`; returns `code` (the exit status)."""
+    print(f"gengap-tui: {msg}", file=sys.stderr)
+    return code
+
+
+def load_config(preset: str, sets: list[str], device: str | None):
+    """A preset (name or path) with `--set` overrides and `--device`; raises ConfigError."""
+    from . import presets
+
+    overrides = list(sets or [])
+    if device:
+        overrides.append(f"device={device}")
+    return presets.load(preset, overrides)
 
 
 def fmt_or_dash(v: Any, spec: str = ".3f") -> str:
