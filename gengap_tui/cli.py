@@ -139,7 +139,8 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
             return _fail("--set applies to a preset; a recorded sweep is shown as it was")
         from .tui.screenshot import screenshot_sweep
 
-        print(f"screenshot: {screenshot_sweep(args.out, size, args.source)}")
+        view = args.view if args.view.startswith("sweep") else "sweep"
+        print(f"screenshot: {screenshot_sweep(args.out, size, args.source, view=view)}")
         return EXIT_OK
     run_dir = _run_dir_arg(args.source)
     if run_dir is None:
@@ -251,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--size", default="120x36", help="COLSxROWS (default 120x36)")
     sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     sh.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    sh.add_argument("--view", choices=["error", "loss", "memorization"], default="error")
+    sh.add_argument("--view", choices=["error", "loss", "memorization", "sweep", "sweep-params", "sweep-norms"],
+                    default="error", help="a run's views; a sweep directory's: sweep (default), sweep-params, sweep-norms")
     sh.add_argument("--log", action="store_true", help="log10 loss axis (with --view loss)")
     sh.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")
     sh.add_argument("--runs-dir", default=None)

@@ -214,6 +214,8 @@ def sweep_shape_line(summary: dict, param: str) -> str:
     shape = [f"{summary['status']} in {summary.get('wall_seconds') or 0:.1f}s"]
     if summary.get("interpolation_threshold") is not None:
         shape.append(f"interpolation threshold {param} = {exact_value(summary['interpolation_threshold'])}")
+    if summary.get("interpolation_lost_at") is not None:
+        shape.append(f"stops interpolating at {param} = {exact_value(summary['interpolation_lost_at'])}")
     prominence = summary.get("peak_prominence")
     if summary.get("peak_value") is not None and prominence is not None and prominence > 0:
         shape.append(f"test-error peak {_fmt(summary['peak_test_err'])} at {exact_value(summary['peak_value'])}")
@@ -277,10 +279,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _fail(outcome.error, (signals.code or EXIT_SIGINT) if outcome.cancelled else EXIT_BAD_INPUT)
     summary, out_dir = outcome.summary, outcome.run_dir
     rows = runs.read_jsonl(out_dir / "sweep.jsonl")
-    print(f"{'value':>8} {'params':>8} {'train err':>9} {'val err':>8} {'test err':>8}  status")
+    observe = any("test_err_kept" in r for r in rows)  # early stopping observed: what it would have kept
+    extra = f" {'kept':>6} {'best':>5} {'would':>5} {'saved':>5}" if observe else ""
+    print(f"{'value':>8} {'params':>8} {'train err':>9} {'val err':>8} {'test err':>8}{extra}  status")
     for r in rows:
+        more = (f" {_fmt(r.get('test_err_kept')):>6} {r.get('best_epoch') or '-':>5} "
+                f"{r.get('would_stop_epoch') or '-':>5} {r.get('epochs_saved', '-'):>5}") if observe else ""
         print(f"{exact_value(r['value']):>8} {r['n_params'] or '':>8} {_fmt(r['train_err']):>9} "
-              f"{_fmt(r['val_err']):>8} {_fmt(r['test_err']):>8}  {r['status']}")
+              f"{_fmt(r['val_err']):>8} {_fmt(r['test_err']):>8}{more}  {r['status']}")
     print(f"sweep directory: {out_dir}")
     print(sweep_shape_line(summary, param))
     if summary["status"] == "completed":

@@ -2,7 +2,7 @@
 
 A preset is named (`default`, `label-noise`) or given as a path to a TOML file. Names are looked
 up in the user's preset folder (`$GENGAP_PRESETS_DIR`, else `~/.config/gengap-tui/presets`) and
-then among the presets packaged with the wheel. A name is letters, digits, `-` and `_` only, so it
+then among the presets packaged with gengap-tui (the repository's top-level `presets/`). A name is letters, digits, `-` and `_` only, so it
 can never reach outside those folders; a path is the user's explicit choice.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import resources
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,19 @@ from .config import Config, ConfigError, build, read_toml, to_toml
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")  # \Z: no trailing newline either
 
 
+SOURCE_DIR = Path(__file__).resolve().parent.parent / "presets"  # a checkout run without installing
+
+
 def packaged_dir() -> Path:
-    return Path(str(resources.files("gengap_tui") / "presets"))
+    """The presets that come with gengap-tui: the repository's top-level `presets/`, installed
+    (wheel or editable) as the package data of `gengap_tui.preset_files` (pyproject.toml)."""
+    try:  # a namespace package (no __init__.py): its folder, not importlib.resources' multiplexed view
+        spec = importlib.util.find_spec("gengap_tui.preset_files")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return SOURCE_DIR
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def user_dir() -> Path:

@@ -115,7 +115,22 @@ async def test_sweep_view_plots_error_against_log_width(real_sweep, tmp_path):
         assert "sweep model.width" in status and "4/4 values" in status and "epoch 3/3" in status
         assert "sweep completed" in str(app.query_one("#summary").render())
         assert app.query_one("#" + "f-data--n-train").value == "300"  # the panels show the sweep's config
-        await pilot.press("f9")  # the run views are still there, and the sweep joins the cycle
+        await pilot.press("f9")  # test error against parameter count (log x): its own ticks
+        assert app.view == "sweep-params"
+        await settle_curves(app, pilot)
+        calls = plotted(app)
+        xs, ys = line(calls, "test err")
+        assert xs == pytest.approx([math.log10(r["n_params"]) for r in rows])
+        assert ys == pytest.approx([r["test_err"] for r in rows])
+        await pilot.press("f9")  # the norm-based measures against the width, log10
+        assert app.view == "sweep-norms"
+        await settle_curves(app, pilot)
+        calls = plotted(app)
+        for key, label in (("weight_norm", "weight norm"), ("spectral_norm_product", "spectral norm product")):
+            xs, ys = line(calls, label)
+            assert xs == pytest.approx(logs)
+            assert ys == pytest.approx([math.log10(r[key]) for r in rows])
+        await pilot.press("f9")  # the run views are still there, and the sweep views join the cycle
         assert app.view == "error"
         await pilot.press("f9", "f9", "f9")
         assert app.view == "sweep"

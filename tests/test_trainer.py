@@ -10,7 +10,7 @@ from conftest import small_cfg
 from gengap_tui.core.trainer import Trainer
 
 METRIC_KEYS = {"epoch", "train_loss", "train_err", "val_loss", "val_err", "gap_loss", "gap_err", "lr",
-               "epoch_seconds", "samples_per_s", "es_wait", "es_best", "es_best_epoch"}
+               "epoch_seconds", "samples_per_s", "es_wait", "es_best", "es_best_epoch", "weight_norm", "spectral_norm_product"}
 NOISE_KEYS = {"train_clean_err", "noisy_memorized", "noisy_true_acc"}
 
 

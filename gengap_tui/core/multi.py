@@ -35,7 +35,8 @@ from .stacked import GroupedMLP, StackedCNN1D
 from .trainer import Cancelled, Trainer
 
 SPREAD_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "gap_loss", "gap_err", "train_clean_err",
-               "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound")
+               "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound", "weight_norm",
+               "spectral_norm_product")
 ACT_BUDGET = 1 << 24  # elements of one evaluation activation: bounds the chunk size
 
 
@@ -225,6 +226,7 @@ class MultiTrainer(Trainer):
         out: dict[str, list] = dict(zip(keys, vals))
         out["gap_loss"] = [v - t for v, t in zip(out["val_loss"], out["train_loss"])]
         out["gap_err"] = [v - t for v, t in zip(out["val_err"], out["train_err"])]
+        out.update(self.norms.measure())
         if self.ratt:
             r = self.cfg.ratt
             out["ratt_bound"] = [bounds.ratt_bound(e, re, n, self.x_random.shape[0], r.delta, self.data.num_classes)

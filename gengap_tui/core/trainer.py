@@ -32,6 +32,7 @@ from .early_stopping import EarlyStopping
 from .checkpoints import Checkpoints
 from .graphs import EpochGraphs
 from .models import build_model, count_params
+from .norms import NormTracker
 
 EVAL_CHUNK = 16384
 
@@ -80,6 +81,7 @@ class Trainer:
         self._make_optimizer()
         self._to_device()
         self._make_generators()
+        self.norms = NormTracker(self.model, self.G)  # weight_norm, spectral_norm_product per epoch
         self.best_state: dict[str, torch.Tensor] | None = None
         self.would_keep: dict[str, torch.Tensor] | None = None
         self.would_keep_epoch: int | None = None
@@ -326,6 +328,7 @@ class Trainer:
                                                   len(self.y_random), r.delta, self.data.num_classes)
         if self.track_noise and not self.n_changed:
             out["noisy_memorized"] = out["noisy_true_acc"] = None
+        out.update({k: v[0] for k, v in self.norms.measure().items()})
         return out
 
     @torch.inference_mode()
@@ -471,7 +474,7 @@ class Trainer:
             emit("warning", epoch=0, message="run.precision = bfloat16 on a CPU: autocast is emulated here and "
                                              "can be much slower than float32 (it is meant for GPUs)")
         if cfg.baselines.knn or cfg.baselines.ntk:
-            summary.update(self._baselines())
+            summary.update(baselines.reference_lines(self))
             emit("baseline", epoch=0, **{k: v for k, v in summary.items() if k.startswith("baseline_")})
         if self.start_epoch:
             emit("resumed_run", epoch=self.start_epoch)
@@ -511,7 +514,8 @@ class Trainer:
             "es_wait": self.es.wait, "es_best": self.es.best if self.es.best_epoch is not None else None,
             "es_best_epoch": self.es.best_epoch,
         }
-        for k in ("train_clean_err", "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound"):
+        for k in ("train_clean_err", "noisy_memorized", "noisy_true_acc", "ratt_random_err", "ratt_bound",
+                  "weight_norm", "spectral_norm_product"):
             if k in m:
                 row[k] = m[k]
         row.update(self._row_extras())
@@ -569,28 +573,3 @@ class Trainer:
             self.model.load_state_dict(best_state)
             summary["restored_best"] = True
         summary["test_loss"], summary["test_err"] = self.evaluate_test()
-
-    def _baselines(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        if self.cfg.baselines.knn:
-            out.update(self._knn_baseline())
-        if self.cfg.baselines.ntk:
-            from .ntk import ntk_regression
-
-            # the infinite-width ReLU network of this depth, trained to convergence (kernel regression)
-            val_pred, test_pred = ntk_regression(self.x_train, self.y_train_ref, [self.x_val, self.x_test],
-                                                 self.cfg.model.depth, self.data.num_classes)
-            out["baseline_ntk_val_err"] = float((val_pred != self.y_val).float().mean())
-            out["baseline_ntk_test_err"] = float((test_pred != self.y_test).float().mean())
-        return out
-
-    def _knn_baseline(self) -> dict[str, float]:
-        b, y = self.cfg.baselines, self.y_train_ref
-
-        def err(x: torch.Tensor, t: torch.Tensor) -> float:
-            return baselines.knn_error(self.x_train, y, x, t, b.knn_k, b.knn_metric, self.data.num_classes)
-
-        train_err, test_err, val_err = err(self.x_train, y), err(self.x_test, self.y_test), err(self.x_val, self.y_val)
-        return {"baseline_knn_train_err": train_err, "baseline_knn_val_err": val_err,
-                "baseline_knn_test_err": test_err}
-

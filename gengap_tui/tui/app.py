@@ -28,7 +28,7 @@ from ..protocol import TWEAK_FIELDS, run_config
 from ..sources import LiveRunSource, LiveSweepSource, Source, open_source
 from .commands import LabCommands
 from .dialogs import MAX_COMPARE
-from .plots import SWEEP_VIEW, VIEWS, run_plot, sweep_plot
+from .plots import SWEEP_VIEW, SWEEP_VIEWS, VIEWS, run_plot, sweep_plot
 from .preset_actions import PresetActions
 from .runs_actions import RunsActions
 from .series import RunSeries
@@ -133,7 +133,7 @@ class GengapApp(PresetActions, RunsActions, App):
         self._fit_panels()
         src = self.source
         if src is not None:
-            self.query_one("#patience").display = self.view != SWEEP_VIEW
+            self.query_one("#patience").display = self.view not in SWEEP_VIEWS
             if self.state.status == "ready":
                 self.state.status = f"{src.verb} {short_path(src.path)}"
             self._poll()
@@ -174,7 +174,7 @@ class GengapApp(PresetActions, RunsActions, App):
     def show_state(self) -> None:
         """Status bar, patience meter and outcome line, from the state (each repaints only on a
         change of its text)."""
-        st, sweep_view = self.state, self.view == SWEEP_VIEW
+        st, sweep_view = self.state, self.view in SWEEP_VIEWS
         status, meter, outcome = self._lines
         if sweep_view and st.sweep is not None:
             live = isinstance(self.source, LiveSweepSource) and not self.source.finished
@@ -188,8 +188,8 @@ class GengapApp(PresetActions, RunsActions, App):
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
-        sweep_view = self.view == SWEEP_VIEW and self.state.sweep is not None
-        version = (SWEEP_VIEW, self.state.sweep.series.version) if sweep_view else self.state.run.series.version
+        sweep_view = self.view in SWEEP_VIEWS and self.state.sweep is not None
+        version = (self.view, self.state.sweep.series.version) if sweep_view else self.state.run.series.version
         if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
         found = self.query("#plot")
@@ -199,7 +199,7 @@ class GengapApp(PresetActions, RunsActions, App):
         widget = found.first(Curves)
         width = widget.size.width
         if sweep_view:
-            plot = sweep_plot(self.state.sweep, width)
+            plot = sweep_plot(self.state.sweep, width, self.view)
         else:
             view = self.view if self.view in VIEWS else "error"
             plot = run_plot(self.state.run, view, self.log_loss, width, self.compared, self.compare_self_label)
@@ -207,8 +207,8 @@ class GengapApp(PresetActions, RunsActions, App):
 
     def watch_view(self, old: str, new: str) -> None:
         """Switch the plot; the sweep view has no patience counter and its own summary line."""
-        if (old == SWEEP_VIEW) != (new == SWEEP_VIEW):
-            self.query_one("#patience").display = new != SWEEP_VIEW
+        if (old in SWEEP_VIEWS) != (new in SWEEP_VIEWS):
+            self.query_one("#patience").display = new not in SWEEP_VIEWS
             self.show_state()
         self._draw(force=True)
 
@@ -309,7 +309,7 @@ class GengapApp(PresetActions, RunsActions, App):
         note = self._leave_source("run")
         self.source = LiveRunSource.start(cfg.dump(), self.runs_dir)
         self.state.new_run(cfg, "starting (the worker loads torch and the data)" + note)
-        if self.view == SWEEP_VIEW:
+        if self.view in SWEEP_VIEWS:
             self.view = "error"
         self.show_state()
         self._draw(force=True)
@@ -361,7 +361,7 @@ class GengapApp(PresetActions, RunsActions, App):
         self.view = "loss"
 
     def action_next_view(self) -> None:
-        views = VIEWS + (SWEEP_VIEW,) if self.state.sweep is not None else VIEWS
+        views = VIEWS + SWEEP_VIEWS if self.state.sweep is not None else VIEWS
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
 
     async def action_quit(self) -> None:

@@ -14,13 +14,15 @@ from .series import RunSeries, log10_ticks, thin, value_ticks
 from .state import RunState, SweepState
 
 VIEWS = ("error", "loss", "memorization")
-SWEEP_VIEW = "sweep"  # joins the f9 cycle once a sweep is on screen
+SWEEP_VIEW = "sweep"  # the sweep views join the f9 cycle once a sweep is on screen
+SWEEP_VIEWS = (SWEEP_VIEW, "sweep-params", "sweep-norms")
 # a seeds run's min-max band: the mean lines keep plotext's default colors (blue+, green+, red+,
 # cyan+, magenta+ in order); each band line is its mean line's color at half brightness
 BAND_COLORS = ((30, 71, 117), (18, 105, 70), (121, 38, 38), (21, 92, 110), (107, 56, 107))
 BAND_KEYS = ("train_err", "val_err", "train_loss", "val_loss", "train_clean_err", "noisy_memorized")
 SWEEP_LINES = (("train_err", "train err", "blue+"), ("val_err", "val err", "green+"),
-               ("test_err", "test err", "red+"))
+               ("test_err", "test err", "red+"), ("test_err_kept", "test err, early-stopped", "yellow"))
+NORM_LINES = (("weight_norm", "weight norm", "cyan"), ("spectral_norm_product", "spectral norm product", "magenta"))
 THRESHOLD_COLOR = "magenta"
 COMPARE_COLORS = ("cyan", "magenta", "yellow", "white")
 VIEW_KEYS = {
@@ -160,44 +162,68 @@ def run_plot(run: RunState, view: str, log_loss: bool, width: int,
     return plot
 
 
-def sweep_plot(sweep: SweepState, width: int) -> Plot:
-    """Each value's latest train / val / test error against the value (log10 x, ticks at the real
-    values), the interpolation threshold as a vertical line; the peak and dip of the test error in
-    the title once the sweep has ended."""
+def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
+    """A sweep's latest numbers per value, by view: `sweep` train / val / test error against the
+    value (and, when early stopping observed, the test error of the weights it would have kept);
+    `sweep-params` the same against each value's parameter count; `sweep-norms` log10 of the
+    norm-based measures (weight norm, product of spectral norms) against the value. The x axis is
+    log10 when every x is positive (ticks at the real values); the interpolation threshold is a
+    vertical line; the test error's peak and dip are in the title once the sweep has ended."""
     sw, summary = sweep.series, sweep.summary or {}
-    log = sw.log_x
     leaf = sweep.param.split(".")[-1]
+    by_params = view == "sweep-params"
+    n_params = dict(zip(*sw.get("n_params")))
+    x_of_value = (lambda v: n_params.get(v)) if by_params else (lambda v: v)
+    xs_known = [x for x in (x_of_value(v) for v in (sw.values or sorted(sw.latest))) if x is not None]
+    log = bool(xs_known) and all(x > 0 for x in xs_known)
 
-    def x_of(v: float) -> float:
-        return math.log10(v) if log else v
+    def x_of(v: float) -> float | None:
+        x = x_of_value(v)
+        return None if x is None else (math.log10(x) if log else x)
 
-    plot = Plot("", sweep.param + (" (log scale)" if log else ""), points=True, ylabel="error")
-    for key, label, color in SWEEP_LINES:
-        vs, ys = sw.get(key)
-        if vs:
-            plot.lines.append(([x_of(v) for v in vs], ys, label, color))
+    def line(key: str, transform=None) -> tuple[list[float], list[float]]:
+        pairs = [(x_of(v), y if transform is None else transform(y)) for v, y in zip(*sw.get(key))]
+        pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    xlabel = ("parameters" if by_params else sweep.param) + (" (log scale)" if log else "")
+    norms = view == "sweep-norms"
+    plot = Plot("", xlabel, points=True, ylabel="log10 norm" if norms else "error")
+    for key, label, color in (NORM_LINES if norms else SWEEP_LINES):
+        xs, ys = line(key, (lambda y: math.log10(y) if y > 0 else None) if norms else None)
+        if xs:
+            plot.lines.append((xs, ys, label, color))
     thr = summary.get("interpolation_threshold") if sweep.summary is not None else sw.threshold()
-    parts = [f"sweep: error against {leaf}" + (" (log x)" if log else "")]
+    what = "norms" if norms else "error"
+    parts = [f"sweep: {what} against {'parameter count' if by_params else leaf}" + (" (log x)" if log else "")]
     if not plot.lines:
         parts.append("waiting for the first epoch")
     elif sweep.summary is None and sw.epoch:
         parts.append(f"epoch {sw.epoch}")
     if thr is not None:
         parts.append(f"interpolation threshold {fmt_value(thr)}")
-    if summary.get("peak_value") is not None and (summary.get("peak_prominence") or 0) > 0:
+    if summary.get("interpolation_lost_at") is not None:
+        parts.append(f"stops interpolating at {fmt_value(summary['interpolation_lost_at'])}")
+    if not norms and summary.get("peak_value") is not None and (summary.get("peak_prominence") or 0) > 0:
         parts.append(f"test peak {summary['peak_test_err']:.3f} @ {fmt_value(summary['peak_value'])}, "
                      f"dip {summary['dip_test_err']:.3f} @ {fmt_value(summary['dip_value'])}")
     plot.title = fit_title(parts, width - 6)
-    values = sw.values or sorted(sw.latest)
-    xticks = value_ticks(values, log, max(2, width // 8))
+    tick_of = {x_of_value(v): v for v in (sw.values or sorted(sw.latest)) if x_of_value(v) is not None}
+    xticks = value_ticks(list(tick_of), log, max(2, width // 8))
     xs_all = xticks[0] or [0.0, 1.0]
     pad = max(0.02 * (max(xs_all) - min(xs_all)), 0.05)
     ys_all = [y for _, ys, _, _ in plot.lines for y in ys]
-    y_top = max(ys_all) * 1.1 + 0.01 if ys_all else 1.0
-    if thr is not None and (thr > 0 or not log):
-        plot.vlines.append((x_of(thr), THRESHOLD_COLOR))
-        plot.texts.append(("interpolation threshold", x_of(thr), y_top * 0.96, THRESHOLD_COLOR))
+    if norms:
+        lo, hi = (min(ys_all), max(ys_all)) if ys_all else (0.0, 1.0)
+        margin = max(0.05 * (hi - lo), 0.05)
+        y_bottom, y_top = lo - margin, hi + margin
+    else:
+        y_bottom, y_top = 0, max(ys_all) * 1.1 + 0.01 if ys_all else 1.0
+    x_thr = x_of(thr) if thr is not None and (thr > 0 or not log) else None
+    if x_thr is not None:
+        plot.vlines.append((x_thr, THRESHOLD_COLOR))
+        plot.texts.append(("interpolation threshold", x_thr, y_bottom + (y_top - y_bottom) * 0.96, THRESHOLD_COLOR))
     plot.xticks = xticks if xticks[0] else None
     plot.xlim = (min(xs_all) - pad, max(xs_all) + pad)
-    plot.ylim = (0, y_top)
+    plot.ylim = (y_bottom, y_top)
     return plot

@@ -9,7 +9,7 @@ from ..config import ConfigError, validate
 from ..protocol import run_config
 from ..sources import open_source
 from .dialogs import ATTACH, PickRuns
-from .plots import SWEEP_VIEW
+from .plots import SWEEP_VIEWS
 from .state import load_compared
 from .texts import short_path
 
@@ -30,7 +30,7 @@ class RunsActions:
         self.form.fill(cfg)
         self.validate_form()
         self.state.new_run(cfg, f"{src.verb} {short_path(src.path)}")
-        if self.view == SWEEP_VIEW:
+        if self.view in SWEEP_VIEWS:
             self.view = "error"
         self._poll()
         if src.finished:  # nothing to follow or steer: say so

@@ -55,9 +55,10 @@ def screenshot(out: str | Path, size: tuple[int, int], replay: str | Path, view:
 
 
 def screenshot_sweep(out: str | Path, size: tuple[int, int], sweep_dir: str | Path, panels: bool | None = None,
-                     wait: float = 2.0) -> Path:
-    """Render the lab's sweep view on a sweep directory and write an SVG of the screen. A sweep
-    still being written is shown as far as it has got (after up to `wait` s for its summary)."""
+                     wait: float = 2.0, view: str = "sweep") -> Path:
+    """Render one of the lab's sweep views (`plots.SWEEP_VIEWS`) on a sweep directory and write an
+    SVG of the screen. A sweep still being written is shown as far as it has got (after up to
+    `wait` s for its summary)."""
     app = GengapApp(sweep=sweep_dir)
     return _shoot(app, out, size, lambda: app.state.sweep is not None and app.state.sweep.summary is not None,
-                  wait, panels)
+                  wait, panels, view)

@@ -97,7 +97,8 @@ def _num(v) -> float | None:
     return None
 
 
-SWEEP_KEYS = ("train_err", "val_err", "test_err", "train_loss", "val_loss", "test_loss")
+SWEEP_KEYS = ("train_err", "val_err", "test_err", "train_loss", "val_loss", "test_loss", "test_err_kept",
+              "n_params", "weight_norm", "spectral_norm_product")
 
 
 def value_ticks(values: list[float], log: bool, max_ticks: int) -> tuple[list[float], list[str]]:
