@@ -25,6 +25,11 @@ seeds=$(rundir default --set run.seeds=5)
 # 6. the double-descent width sweep (20 widths trained together, ~2 minutes on 2 CPU cores)
 sweep=$("$G" sweep double-descent --device cpu --runs-dir "$runs" --quiet | sed -n 's/^sweep directory: //p')
 "$G" screenshot "$sweep" --out screenshots/double-descent-sweep.svg --size 120x36
+#    ... and its norm-based measures against the width (D2L 5.5, exercise 1)
+"$G" screenshot "$sweep" --view sweep-norms --out screenshots/double-descent-norms.svg --size 120x36
+# 6b. early stopping against label noise (observing sweep, 5 noise levels x 3 seeds, ~2.5 minutes)
+esn=$("$G" sweep early-stopping-vs-noise --device cpu --runs-dir "$runs" --quiet | sed -n 's/^sweep directory: //p')
+"$G" screenshot "$esn" --out screenshots/early-stopping-vs-noise.svg --size 120x36
 # 7. the packaged tours, recorded as asciicasts (asciinema play screenshots/early-stopping.cast)
 for t in early-stopping memorization double-descent; do
   "$G" tour "$t" --record "screenshots/$t.cast" --size 120x36 --runs-dir "$runs"

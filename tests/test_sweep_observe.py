@@ -66,6 +66,21 @@ def test_one_at_a_time_observe_sweep_keeps_what_real_early_stopping_keeps(tmp_pa
         assert real["test_err"] == pytest.approx(row["test_err_kept"], abs=1e-9)
     noisy = rows[1]
     assert noisy["would_stop_epoch"] is not None and noisy["epochs_saved"] > 0
+    # the lab's sweep view plots the kept test error beside the final one, and says the difference
+    from gengap_tui.protocol import fmt_value
+    from gengap_tui.tui.plots import sweep_plot
+    from gengap_tui.tui.state import SweepState
+    from gengap_tui.tui.texts import sweep_outcome
+
+    st = SweepState.expecting("noise.label_noise", [0.0, 0.4])
+    st.series.add_final(rows)
+    st.summary = summary
+    lines = {label: (xs, ys) for xs, ys, label, _ in sweep_plot(st, 100).lines}
+    assert lines["test err, early-stopped"] == ([0.0, 0.4], [r["test_err_kept"] for r in rows])
+    assert lines["test err"] == ([0.0, 0.4], [r["test_err_final"] for r in rows])
+    text = sweep_outcome(st)
+    for r in rows:
+        assert f"{fmt_value(r['value'])} {r['test_err_kept'] - r['test_err_final']:+.3f}" in text
 
 
 def test_grouped_observe_sweep_reads_the_kept_epoch_from_its_own_test_errors(tmp_path):

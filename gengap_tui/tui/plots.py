@@ -219,7 +219,11 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
         y_bottom, y_top = lo - margin, hi + margin
     else:
         y_bottom, y_top = 0, max(ys_all) * 1.1 + 0.01 if ys_all else 1.0
-    x_thr = x_of(thr) if thr is not None and (thr > 0 or not log) else None
+    # a size sweep's threshold is where the model starts to interpolate; a noise, regularizer or
+    # optimizer sweep that fits from its first value on has none worth marking
+    first = min(sw.values or sw.latest or [thr]) if thr is not None else None
+    trivial = thr == first and sweep.param.split(".")[0] in ("noise", "regularization", "optim", "early_stopping")
+    x_thr = x_of(thr) if thr is not None and not trivial and (thr > 0 or not log) else None
     if x_thr is not None:
         plot.vlines.append((x_thr, THRESHOLD_COLOR))
         plot.texts.append(("interpolation threshold", x_thr, y_bottom + (y_top - y_bottom) * 0.96, THRESHOLD_COLOR))

@@ -121,6 +121,11 @@ def sweep_outcome(sweep: SweepState | None) -> str:
         parts.append("no test-error peak")
     if isinstance(s.get("last_test_err"), (int, float)):
         parts.append(f"last test err {s['last_test_err']:.4f}")
+    vs, kept = sweep.series.get("test_err_kept")  # an observing sweep: what stopping changes per value
+    final = dict(zip(*sweep.series.get("test_err")))
+    diffs = [f"{fmt_value(v)} {k - final[v]:+.3f}" for v, k in zip(vs, kept) if v in final]
+    if diffs:
+        parts.append("test err early-stopped − final: " + ", ".join(diffs))
     if s.get("reason") and s.get("status") != "completed":
         parts.append(str(s["reason"]))
     return " | ".join(parts)
