@@ -1,8 +1,8 @@
 """The served lab in a real headless browser: `gengap-tui serve`, Chromium (Debian's package)
 driven by Playwright. The page draws on a canvas (xterm.js), so what is checked is what the labs
 write (run directories, events, control.jsonl), which processes live, and the picture itself:
-a tab trains and draws; a second tab attaches to the first one's run and pauses it, and stopping
-the server closes both; a tab closed mid-run cancels its run and leaves no process behind.
+a tab trains and draws; a second tab attaches to the first one's run and pauses it, closing it
+leaves the run alone, and stopping the server closes the run; a tab closed mid-run cancels its run and leaves no process behind.
 
 Needs textual-serve, playwright, Pillow (`pip install -e '.[serve,browser-tests]'`) and
 /usr/bin/chromium (`apt-get install chromium`): skipped without them, except under CI (the CI
@@ -218,6 +218,32 @@ def _curves_drawn(png: Path) -> tuple[int, int]:
     return len(np.unique(rgb.reshape(-1, 3), axis=0)), int(((plot.max(2) - plot.min(2)) > 100).sum())
 
 
+def _pixels(page):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB")).astype(int)
+
+
+def _press_and_see(page, key: str, share: float = 0.05, timeout: float = 30) -> None:
+    """Once the page is still (its first frames drawn), press `key` and wait until the page shows
+    what it did: a share of the pixels changed (a dialog opening or closing). The next key then
+    goes to the right screen however slow the machine is."""
+    shots = [_pixels(page)]
+
+    def still() -> bool:
+        time.sleep(0.3)
+        shots.append(_pixels(page))
+        return bool((shots[-1] == shots[-2]).all())
+
+    assert wait_until(still, timeout), f"{key}: the page never stood still"
+    before = shots[-1]
+    page.keyboard.press(key)
+    assert wait_until(lambda: (_pixels(page) != before).any(axis=2).mean() > share, timeout), f"{key}: nothing changed"
+
+
 # ------------------------------------------------------------------------------------------ tests
 
 
@@ -246,7 +272,8 @@ def test_a_browser_tab_trains_the_default_preset_and_draws_its_curves(browser, s
     page.close()
 
 
-def test_a_second_tab_attaches_to_the_first_tabs_run_and_pauses_it_then_the_server_stops(browser, serve):
+def test_a_second_tab_attaches_to_the_first_tabs_run_and_pauses_it(browser, serve):
+    """... and closing that tab leaves the run alone; stopping the server then closes the run."""
     served = serve("long")
     a = served.open_tab(browser)
     a.keyboard.press("Control+r")
@@ -254,11 +281,13 @@ def test_a_second_tab_attaches_to_the_first_tabs_run_and_pauses_it_then_the_serv
     assert wait_until(lambda: _epochs(run) >= 2, 60), served.log_text()
     b = served.open_tab(browser)
     assert wait_until(lambda: len(served.labs()) == 2, 30)  # two tabs, two labs
-    pids = [pid for lab, trainers in served.labs().items() for pid in (lab, *trainers)]
+    labs = served.labs()
+    pids = [pid for lab, trainers in labs.items() for pid in (lab, *trainers)]
     assert len(pids) == 3  # the first tab's lab trains, the second's does not
-    for key in ("F3", "a", "F6"):  # runs dialog; attach to the highlighted (newest) run; pause
-        b.keyboard.press(key)
-        time.sleep(1.0)  # let the dialog open / the attach happen before the next key
+    (b_lab,) = [lab for lab, trainers in labs.items() if not trainers]
+    _press_and_see(b, "F3")  # the runs dialog opens over the lab
+    _press_and_see(b, "a")  # it closes: attached to the highlighted (newest) run, its curves drawn
+    b.keyboard.press("F6")  # pause
     assert wait_until(lambda: any(e.get("event") == "paused" for e in _events(run)), 30), _events(run)[-5:]
     # it came from the second tab: through the run's control file, as `gengap-tui attach` steers
     commands = [json.loads(line) for line in (run / "control.jsonl").read_text().splitlines()]
@@ -266,6 +295,10 @@ def test_a_second_tab_attaches_to_the_first_tabs_run_and_pauses_it_then_the_serv
     paused_at = _epochs(run)
     time.sleep(1.5)
     assert _epochs(run) == paused_at and _summary(run) is None  # held, not ended
+    # the attached tab closes: its lab goes, the run (not its own) goes on, still paused
+    b.close()
+    assert wait_until(lambda: not _alive(b_lab), CLOSE_S)
+    assert _summary(run) is None and len(served.labs()) == 1
     # the server stopped (SIGTERM) with both tabs open: the run's owner closes it with the reason
     served.proc.send_signal(signal.SIGTERM)
     assert wait_until(lambda: _summary(run) is not None, CLOSE_S), served.log_text()
@@ -274,7 +307,6 @@ def test_a_second_tab_attaches_to_the_first_tabs_run_and_pauses_it_then_the_serv
     assert served.proc.wait(CLOSE_S) == 0
     assert wait_until(lambda: not any(_alive(pid) for pid in pids), 5), [p for p in pids if _alive(p)]
     a.close()
-    b.close()
 
 
 def test_a_tab_closed_mid_run_cancels_its_run_and_leaves_no_process(browser, serve):
