@@ -12,6 +12,7 @@ from .config import ConfigError
 from .headless import cmd_run, cmd_sweep, sweep_shape_line, train_headless  # noqa: F401 - part of the CLI API
 from .report import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, fail as _fail, load_config as _load_config
 from .report import summary_line  # noqa: F401 - part of the CLI API
+from .serve import DEFAULT_PORT, cmd_serve
 
 
 
@@ -234,6 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--size", default="120x36", help="COLSxROWS when there is no terminal (default 120x36)")
     tr.add_argument("--runs-dir", default=None)
     tr.set_defaults(func=cmd_tour)
+
+    sv = sub.add_parser("serve", help="the lab in a browser: every tab a lab on one runs directory (gengap-tui[serve])")
+    sv.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; any other: a warning, "
+                    "as anyone who reaches the port can train on this machine)")
+    sv.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"1..65535 (default {DEFAULT_PORT})")
+    sv.add_argument("--public-url", default=None, metavar="URL", help="the URL browsers open, if not http://HOST:PORT "
+                    "(ssh -L with another local port; https behind a proxy: the page then uses wss)")
+    sv.add_argument("--runs-dir", default=None, help="where every tab's runs go (default: $GENGAP_RUNS_DIR or ./runs)")
+    sv.add_argument("--preset", default="default", help="the preset every tab opens on (name or .toml)")
+    sv.set_defaults(func=cmd_serve)
 
     ps = sub.add_parser("presets", help="list the packaged presets")
     ps.set_defaults(func=cmd_presets)

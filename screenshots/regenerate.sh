@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates every SVG in screenshots/ with the app's own screenshot command (CPU, seeded runs).
+# Regenerates every picture in screenshots/: SVGs with the app's own screenshot command (CPU, seeded
+# runs), the tours' asciicasts, and the browser PNG of the served lab.
 #   bash screenshots/regenerate.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +35,8 @@ esn=$("$G" sweep early-stopping-vs-noise --device cpu --runs-dir "$runs" --quiet
 for t in early-stopping memorization double-descent; do
   "$G" tour "$t" --record "screenshots/$t.cast" --size 120x36 --runs-dir "$runs"
 done
-ls -l screenshots/*.svg screenshots/*.cast
+# 8. the lab served to a browser (gengap-tui serve), in headless Chromium at 1280x800: the browser test
+#    writes its picture here (needs '.[serve,browser-tests]' and /usr/bin/chromium; skipped without them)
+PY=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+GENGAP_UPDATE_SCREENSHOTS=1 "$PY" -m pytest -q tests/test_browser.py -k draws
+ls -l screenshots/*.svg screenshots/*.cast screenshots/*.png

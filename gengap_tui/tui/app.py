@@ -397,12 +397,16 @@ class GengapApp(PresetActions, RunsActions, App):
 
 
 def run_lab(preset: str, overrides: list[str], autostart: bool, record: str | Path | None = None, **kw) -> int:
-    """The lab in this terminal. SIGHUP (the terminal closed) and SIGTERM end it safely whatever
-    the moment (tui/terminal.py), closing this lab's live run or sweep with the reason. `record`:
+    """The lab in this terminal (or a browser tab: tui/web.py). SIGHUP (the terminal closed),
+    SIGTERM and a closed tab end it safely whatever the moment (tui/terminal.py), closing this
+    lab's live run or sweep with the reason. `record`:
     an asciicast v2 file of the session (tui/recording.py)."""
     from .recording import CastWriter, terminal_size
     from .terminal import run_guarded
+    from .web import protect_stdout, served
 
+    if served():  # a browser tab's lab (gengap-tui serve): fd 1 is the protocol's alone, before any spawn
+        protect_stdout()
     app = GengapApp(preset, overrides, autostart, **kw)
     app.cast = CastWriter(record, *terminal_size()) if record is not None else None
     try:

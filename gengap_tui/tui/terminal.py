@@ -32,6 +32,10 @@ So here:
   blocking; the rest makes it quicker and quieter. Once the terminal is gone, fds 1 and 2 are
   pointed at /dev/null (what is written at exit goes nowhere instead of failing).
 
+Served to a browser (`gengap-tui serve`), the app runs Textual's WebDriver instead: `tui/web.py`
+subclasses it so that a closed tab is a hang-up of this guard (`hang_up(reason)`, with the
+reason "browser tab closed") and SIGINT / SIGTERM stay the guard's.
+
 `loop.add_signal_handler` is not used: its callback runs in the event loop, which is exactly what
 is blocked here, it only exists once the loop runs, and it would replace the handler that covers
 start-up and shutdown. The loop is known from a coroutine that wraps `app.run_async()` (what
@@ -143,6 +147,8 @@ class _Guard:
         self.grace_s = grace_s
         self.exit_after_s = exit_after_s
         self.signum: int | None = None   # the first SIGHUP / SIGTERM (set by the handler or the watchdog)
+        self.reason: str | None = None   # a hang-up's own reason (`hang_up`), else the signal's
+        self.reasons: dict[int, str] = {}  # a signal's reason where `signal_reason` is not the one
         self.signalled_at: float | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.returned = False            # the main thread is back from the app
@@ -161,6 +167,22 @@ class _Guard:
         try:
             os.write(self._w, bytes([signum]))
         except OSError:  # a full pipe: the watchdog is awake already
+            pass
+
+    def hang_up(self, reason: str) -> None:
+        """What a SIGHUP does, with `reason` (a served lab's browser tab closed: tui/web.py). Any
+        thread; the first hang-up or signal wins."""
+        if self.signum is None:
+            self.reason = reason
+        self.on_signal(getattr(signal, "SIGHUP", signal.SIGTERM), None)
+
+    def rearm_wakeup(self) -> None:
+        """Take the C-level wakeup fd back if nobody holds it (the web driver's loop handlers,
+        removed, left it unset)."""
+        try:
+            prev = signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(self._w if prev == -1 else prev, warn_on_full_buffer=False)
+        except (ValueError, OSError):
             pass
 
     # ------------------------------------------------------------------ the watchdog thread
@@ -183,7 +205,8 @@ class _Guard:
         signum = self.signum
         deadline = (self.signalled_at or time.monotonic()) + self.exit_after_s
         self._silence_dead_terminal()
-        self.closer = threading.Thread(target=self._close_run, args=(signal_reason(signum),),
+        reason = self.reason or self.reasons.get(signum) or signal_reason(signum)
+        self.closer = threading.Thread(target=self._close_run, args=(reason,),
                                        name="gengap-close-run", daemon=True)
         self.closer.start()
         # the summary first; but ask for the exit anyway if close_run overruns its grace
@@ -254,6 +277,13 @@ def run_guarded(app, close_run: Callable[[str, float], None], grace_s: float = G
         LinuxDriver = None  # noqa: N806
     if LinuxDriver is not None and isinstance(app.driver_class, type) and issubclass(app.driver_class, LinuxDriver):
         app.driver_class = _hangup_safe(app.driver_class, guard, record)
+    else:  # served to a browser (tui/web.py): a closed tab is a hang-up; Ctrl+C on the server reaches every tab
+        from . import web
+
+        if web.is_web_driver(app.driver_class):
+            app.driver_class = web.tab_close_safe(app.driver_class, guard)
+            guard.signals.append(signal.SIGINT)
+            guard.reasons[signal.SIGINT] = f"{web.SERVER_STOPPED} (Ctrl+C)"
     watchdog = threading.Thread(target=guard.watch, name="gengap-signal-watchdog", daemon=True)
     watchdog.start()
     old = {s: signal.signal(s, guard.on_signal) for s in guard.signals}
