@@ -30,6 +30,7 @@ if importlib.util.find_spec("ray") is None:
 import ray  # noqa: E402
 
 from gengap_tui import runs  # noqa: E402
+from gengap_tui.control import RunControl  # noqa: E402
 from gengap_tui.ray_options import RayOptions  # noqa: E402
 from gengap_tui.session import sweep_session  # noqa: E402
 
@@ -56,27 +57,31 @@ def layout(d: Path) -> set[str]:
     return {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()}
 
 
-def sweep(cfg, tmp_path, name, ray_opts=None, values=WIDTHS, on_dir=None):
-    outcome = sweep_session(cfg, "model.width", values, tmp_path / name, ray=ray_opts,
+def sweep(cfg, tmp_path, name, ray_opts=None, values=WIDTHS, on_dir=None, control=None):
+    outcome = sweep_session(cfg, "model.width", values, tmp_path / name, ray=ray_opts, control=control,
                             on_ready=(lambda _sw, d: on_dir(d)) if on_dir else None)
     assert outcome.error is None, outcome.error
     return outcome.run_dir, outcome.summary
 
 
-def watch_and_kill(box: dict, unit: int = 0, times: int = 1) -> threading.Thread:
-    """Kill (SIGKILL) the Ray worker training `unit` as soon as its `ray_task` event names it,
-    `times` attempts in a row; the pids killed go to box["killed"]."""
+def kill_mid_unit(box: dict, control: RunControl, unit: int = 0) -> threading.Thread:
+    """The sweep starts paused (each unit holds after its first epoch: it cannot finish before
+    the kill): SIGKILL the Ray worker training `unit` once its `ray_task` event names it, then
+    resume. The pid killed goes to box["killed"]."""
+    control.paused = True
+
     def run():
-        box["killed"] = []
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(box["killed"]) < times:
+        while time.monotonic() < deadline:
             d = box.get("dir")
             events = [e for p in (d.glob("width-*/events.jsonl") if d else []) for e in runs.read_jsonl(p)]
-            pids = {e["pid"] for e in events if e.get("event") == "ray_task" and e.get("unit") == unit}
-            for pid in sorted(pids - set(box["killed"])):
+            pid = next((e["pid"] for e in events if e.get("event") == "ray_task" and e.get("unit") == unit), None)
+            if pid is not None:
                 os.kill(pid, signal.SIGKILL)
-                box["killed"].append(pid)
+                box["killed"] = pid
+                break
             time.sleep(0.02)
+        control.paused = False
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
@@ -116,36 +121,37 @@ def test_ray_sweep_equals_the_local_sweep(cluster, tmp_path):
 
 
 def test_a_killed_worker_is_retried_and_every_value_completes(cluster, tmp_path):
-    cfg = small_cfg("optim.epochs=60", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05")
+    cfg = small_cfg("optim.epochs=30", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05")
     box: dict = {}
-    killer = watch_and_kill(box, unit=0)
+    control = RunControl()
+    killer = kill_mid_unit(box, control, unit=0)
     d, s = sweep(cfg, tmp_path, "kill", RayOptions(cluster), values=[8.0, 64.0, 256.0],
-                 on_dir=lambda p: box.update(dir=p))
+                 on_dir=lambda p: box.update(dir=p), control=control)
     killer.join(1)
-    assert len(box["killed"]) == 1
     assert s["status"] == "completed" and s["retries"] == 1
     rows = runs.read_jsonl(d / "sweep.jsonl")
-    assert [r["status"] for r in rows] == ["completed"] * 3 and all(r["epochs_run"] == 60 for r in rows)
+    assert [r["status"] for r in rows] == ["completed"] * 3 and all(r["epochs_run"] == 30 for r in rows)
     events = runs.read_jsonl(d / "width-8" / "events.jsonl")
     [retried] = [e for e in events if e["event"] == "retried"]
-    assert retried["attempt"] == 2 and f"pid {box['killed'][0]}" in retried["reason"] and "died" in retried["reason"]
+    assert retried["attempt"] == 2 and f"pid {box['killed']}" in retried["reason"] and "died" in retried["reason"]
     assert [e["attempt"] for e in events if e["event"] == "ray_task"] == [1, 2]
     # the retry trained the unit from its start: one row per epoch, the first attempt's gone
-    assert [m["epoch"] for m in runs.read_jsonl(d / "width-8" / "metrics.jsonl")] == list(range(1, 61))
+    assert [m["epoch"] for m in runs.read_jsonl(d / "width-8" / "metrics.jsonl")] == list(range(1, 31))
     assert runs.read_json(d / "width-8" / "summary.json")["status"] == "completed"
 
 
 def test_a_unit_that_fails_for_good_is_failed_while_the_others_complete(cluster, tmp_path):
-    cfg = small_cfg("optim.epochs=60", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05")
+    cfg = small_cfg("optim.epochs=30", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05")
     box: dict = {}
-    killer = watch_and_kill(box, unit=0)
+    control = RunControl()
+    killer = kill_mid_unit(box, control, unit=0)
     d, s = sweep(cfg, tmp_path, "fail", RayOptions(cluster, retries=0), values=[8.0, 64.0, 256.0],
-                 on_dir=lambda p: box.update(dir=p))
+                 on_dir=lambda p: box.update(dir=p), control=control)
     killer.join(1)
     assert s["status"] == "failed" and "unit 1 of 3 failed on Ray" in s["reason"]
     rows = runs.read_jsonl(d / "sweep.jsonl")
     assert [r["status"] for r in rows] == ["failed", "completed", "completed"]
-    assert "died" in rows[0]["reason"] and rows[1]["epochs_run"] == rows[2]["epochs_run"] == 60
+    assert "died" in rows[0]["reason"] and rows[1]["epochs_run"] == rows[2]["epochs_run"] == 30
     failed = runs.read_json(d / "width-8" / "summary.json")
     assert failed["status"] == "failed" and failed["reason"] == rows[0]["reason"]
     assert runs.read_jsonl(d / "width-8" / "events.jsonl")[-1]["event"] == "failed"

@@ -23,6 +23,7 @@ finished. Nothing on the default path imports this module (it imports Ray).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
@@ -43,11 +44,13 @@ from .data import load
 from .stacked import mlp_cost, plan_buckets
 from .sweep import MAX_WASTE, Sweep
 from .trainer import device_name, pick_device
+from .relay import Relay
 from .units import DATA_SECTIONS, ROW_KEYS, FileSink, Sink, Unit, data_key
 
 FLUSH_S = 0.2            # a unit sends its records at most this often (and at its end)
 PROBE_S = 5.0            # how long reaching the cluster's address may take
 CONNECT_S = 25.0         # how long ray.init may take once the address answers
+STOP_S = 2.0             # after a stop: how long running units may take to stop before ray.cancel
 GRACE_S = 10.0           # after a stop: how long cancelled units may take to report
 POLL_S = 0.1             # the driver's loop
 
@@ -60,36 +63,20 @@ class ClusterError(Exception):
 # the workers' side
 
 
-class Relay:
-    """The driver's mailbox (a Ray actor on the cluster): units put batches of records, the
-    driver takes them; every put answers with the driver's command (pause, stop)."""
-
-    def __init__(self) -> None:
-        self.records: list = []
-        self.command: dict = {"paused": False, "stop": None}
-
-    def put(self, tag: tuple, batch: list) -> dict:
-        if batch:
-            self.records.append((tag, batch))
-        return self.command
-
-    def take(self) -> list:
-        out, self.records = self.records, []
-        return out
-
-    def steer(self, **command: Any) -> None:
-        self.command = {**self.command, **command}
-
-
 class RelaySink(Sink):
-    """A unit's sink in a Ray task: records batched to the relay at most every FLUSH_S (at the
-    end of an epoch), the driver's answer obeyed (a pause holds the unit at the epoch's end)."""
+    """A unit's sink in a Ray task: records sent to the relay in batches at most every FLUSH_S
+    (at the end of an epoch), the driver's answer obeyed (a pause holds the unit at the epoch's
+    end, a stop ends it as cancelled). The task never blocks on Ray while it trains (a task
+    blocked in `ray.get` lends its CPU to another task): the last records are its return value,
+    with how many batches came before them, so that the driver writes them last."""
 
-    def __init__(self, relay, index: int, attempt: str):
-        self.relay, self.tag = relay, (index, attempt)
+    def __init__(self, relay, index: int, attempt: str, paused: bool = False):
+        self.relay, self.tag, self.attempt = relay, (index, attempt), attempt
         self.unit: Unit | None = None
+        self.wait_once = paused  # the sweep was paused when the unit was sent: ask after its first epoch
+        self.sent = 0
         self._buf: list = []
-        self._sent = 0.0
+        self._at = 0.0
         self._reply = None
 
     def _add(self, kind: str, value: float | None, payload: Any) -> None:
@@ -97,15 +84,18 @@ class RelaySink(Sink):
 
     def hello(self, facts: dict) -> None:
         self._add("hello", None, facts)
-        self.flush(wait=True)
+        self.flush()
 
     def info(self, info: dict) -> None:
         self._add("info", None, info)
 
     def progress(self, row: dict) -> None:
         self._add("progress", None, row)
-        if time.monotonic() - self._sent >= FLUSH_S:
+        if time.monotonic() - self._at >= FLUSH_S or self.wait_once:
             self.flush()
+        if self.wait_once:  # (the first answer can take a second: the worker looks the relay up)
+            self.wait_once = False
+            ray.wait([self._reply])
         self._obey()
 
     def metrics(self, value: float, row: dict) -> None:
@@ -114,54 +104,53 @@ class RelaySink(Sink):
     def event(self, value: float, ev: dict) -> None:
         self._add("event", value, ev)
 
-    def model(self, value: float, state: dict) -> None:
-        self._add("model", value, {k: t.detach().cpu() for k, t in state.items()})
+    def model(self, value: float, state: dict) -> None:  # model.pt's bytes: the relay never imports torch
+        buf = io.BytesIO()
+        torch.save({k: t.detach().cpu() for k, t in state.items()}, buf)
+        self._add("model", value, buf.getvalue())
 
     def finish(self, value: float, summary: dict) -> None:
         self._add("finish", value, summary)
 
-    def done(self, finals: dict, status: str, reason: str | None) -> None:
-        self._add("done", None, {"finals": finals, "status": status, "reason": reason})
-        self.flush(wait=True)
+    def flush(self) -> None:
+        self._reply = self.relay.put.remote(self.tag, self._buf)  # (Ray keeps one caller's calls in order)
+        self.sent += bool(self._buf)
+        self._buf, self._at = [], time.monotonic()
 
-    def flush(self, wait: bool = False) -> None:
-        self._reply = self.relay.put.remote(self.tag, self._buf)
-        self._buf, self._sent = [], time.monotonic()
-        if wait:
-            ray.get(self._reply)
+    def tail(self, finals: dict, status: str, reason: str | None) -> dict:
+        self._add("done", None, {"finals": finals, "status": status, "reason": reason})
+        return {"attempt": self.attempt, "sent": self.sent, "records": self._buf}
 
     def _obey(self) -> None:
         if self._reply is None or not ray.wait([self._reply], timeout=0)[0]:
             return
         command, self._reply = ray.get(self._reply), None
-        while command["paused"] and not command["stop"]:
+        while command["paused"] and not command["stop"]:  # (a paused unit may lend its CPU)
             time.sleep(0.2)
             command = ray.get(self.relay.put.remote(self.tag, []))
         if command["stop"] and self.unit is not None:
             self.unit.request_stop(command["stop"])
 
 
-def _unit_task(spec: dict, data_refs: dict, relay) -> str:
-    """One unit, in a Ray worker: train it, relay everything, return its status."""
-    sink = RelaySink(relay, spec["index"], uuid.uuid4().hex[:12])
+def _unit_task(spec: dict, relay, *datasets) -> dict:
+    """One unit, in a Ray worker: train it, relay its records, return the last ones. `datasets`
+    are the driver's (`spec["data_keys"]` says for which config each is): no shared filesystem."""
+    sink = RelaySink(relay, spec["index"], uuid.uuid4().hex[:12], spec["paused"])
     torch.set_num_threads(spec["threads"])
     gpu = bool(ray.get_gpu_ids()) and spec["device"] != "cpu" and torch.cuda.is_available()
     device = pick_device("cuda" if gpu else "cpu")
     sink.hello({"pid": os.getpid(), "host": socket.gethostname(), "device": device_name(device),
                 "torch_version": torch.__version__, "torch_threads": torch.get_num_threads()})
-    cache: dict[str, Any] = {}
+    given = dict(zip(spec["data_keys"], datasets))
 
-    def load_fn(cfg):  # the driver's datasets (no shared filesystem); anything else, made here
+    def load_fn(cfg):
         key = data_key(cfg)
-        if key not in cache:
-            cache[key] = ray.get(data_refs[key]) if key in data_refs else load(cfg)
-        return cache[key]
+        return given[key] if key in given else load(cfg)
 
     unit = sink.unit = Unit(spec["cfg"], spec["param"], spec["values"], spec["configs"], device, spec["together"],
                             MAX_WASTE.get(device.type, 0.25), spec["observe"])
     finals, status, reason = unit.run(load_fn(spec["cfg"]), sink, label=spec["label"], load_fn=load_fn)
-    sink.done(finals, status, reason)
-    return status
+    return sink.tail(finals, status, reason)
 
 
 # =============================================================================================
@@ -198,6 +187,9 @@ class _UnitState:
         self.finished: dict[float, dict] = {}
         self.result: dict | None = None
         self.error: str | None = None
+        self.received: dict[str, int] = {}  # batches written, by attempt
+        self.tail: dict | None = None       # the task's return value: its last records
+        self.tail_at = 0.0
         self.ended = False
 
 
@@ -211,6 +203,7 @@ class RaySweep:
         self.gpus = 0.0
         self.connect_seconds = 0.0
         self.stop_reason: str | None = None
+        self.lost: str | None = None  # why the driver lost the relay or the cluster mid-sweep
 
     # ------------------------------------------------------------------------------ connection
     def connect(self) -> None:
@@ -317,6 +310,7 @@ class RaySweep:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
+        relay = ray.remote(num_cpus=0)(Relay).remote()  # its worker starts while the data loads
         data = load(sweep.cfg)
         plan, padded = plan_units(sweep, data.input_dim, data.num_classes)
         threads = sweep.cfg.run.threads or opts.cpus_per_task
@@ -333,10 +327,17 @@ class RaySweep:
         self._sink, self._extra = sink, extra
         self._configs = dict(zip(sweep.values, sweep.configs))
         self.units = [_UnitState(i, vs) for i, vs in enumerate(plan)]
-        relay = ray.remote(num_cpus=0)(Relay).remote()
         try:
-            refs = self._submit(relay, data, plan, threads, str(out_dir))
-            self._drive(relay, refs, paused)
+            ray.get(relay.steer.remote(paused=bool(paused and paused())))  # the relay is up before any unit sends
+            refs = self._submit(relay, data, plan, threads, str(out_dir), bool(paused and paused()))
+            try:
+                self._drive(relay, refs, paused)
+            except ray.exceptions.RayError as exc:  # the relay (or the cluster) is gone: keep what came
+                self.lost = f"the sweep lost its Ray cluster: {type(exc).__name__}: {str(exc).strip()[:300]}"
+                for ref in refs:
+                    ray.cancel(ref, force=True)
+                for u in self.units:
+                    u.error = u.error or (self.lost if u.result is None else None)
             finals = self._finals()
         finally:
             sink.close()
@@ -346,47 +347,68 @@ class RaySweep:
                 pass
         return self._conclude(out_dir, finals, time.perf_counter() - t0, device)
 
-    def _submit(self, relay, data, plan: list[list[float]], threads: int, label: str) -> dict:
+    def _submit(self, relay, data, plan: list[list[float]], threads: int, label: str, paused: bool) -> dict:
+        """One task per unit, with the datasets it needs (loaded here, each put in Ray's object
+        store once: the workers need no filesystem of ours)."""
         sweep, K = self.sweep, self.sweep.cfg.run.seeds
-        data_refs = {data_key(sweep.cfg): ray.put(data)}
+        refs_by_key = {data_key(sweep.cfg): ray.put(data)}
         per_value = sweep.param.split(".")[0] in DATA_SECTIONS
-        for c in (sweep.configs if per_value else sweep.configs[:1]):  # every seed's data, loaded here
-            for k in range(K):
-                ck = c.model_copy(update={"seed": c.seed + k})
-                if data_key(ck) not in data_refs:
-                    data_refs[data_key(ck)] = ray.put(load(ck))
-        task = ray.remote(_unit_task).options(num_cpus=self.options.cpus_per_task, num_gpus=self.gpus,
-                                              max_retries=self.options.retries, name="gengap-sweep-unit")
+        needs: dict[int, list[str]] = {}
+        for i, values in enumerate(plan):
+            keys = [data_key(sweep.cfg)]
+            for v in values if per_value else values[:1]:  # every seed's data (the unit's first config's
+                c = self._configs[v]                       # when the swept setting is not about data)
+                for k in range(K):
+                    ck = c.model_copy(update={"seed": c.seed + k})
+                    key = data_key(ck)
+                    if key not in refs_by_key:
+                        refs_by_key[key] = ray.put(load(ck))
+                    keys.append(key)
+            needs[i] = list(dict.fromkeys(keys))
+        # (with GPUs, Ray gives each task a fresh worker, max_calls=1: a reused one would keep the
+        # CUDA device it initialised first, whatever GPU the next task is given)
+        task = ray.remote(num_cpus=self.options.cpus_per_task, num_gpus=self.gpus, max_retries=self.options.retries,
+                          name="gengap-sweep-unit")(_unit_task)
         refs = {}
         for i, values in enumerate(plan):
-            idx = [sweep.values.index(v) for v in values]
             spec = {"index": i, "cfg": sweep.cfg, "param": sweep.param, "values": values,
-                    "configs": [sweep.configs[j] for j in idx], "together": sweep.together, "observe": sweep.observe,
-                    "threads": threads, "device": sweep.cfg.device, "label": label}
-            refs[task.remote(spec, data_refs, relay)] = i
+                    "configs": [self._configs[v] for v in values], "together": sweep.together,
+                    "observe": sweep.observe, "threads": threads, "device": sweep.cfg.device, "label": label,
+                    "data_keys": needs[i], "paused": paused}
+            refs[task.remote(spec, relay, *(refs_by_key[k] for k in needs[i]))] = i
         return refs
 
     def _drive(self, relay, refs: dict, paused: Callable[[], bool] | None) -> None:
-        """Drain the relay and collect the tasks until every one has ended (or, after a stop,
-        GRACE_S has passed)."""
-        was_paused, deadline = False, None
+        """Drain the relay and collect the tasks until every unit has ended. After a stop: the
+        units not started are cancelled (`ray.cancel`) at once, the running ones are told through
+        the relay (they end within an epoch), cancelled after STOP_S, and given up after GRACE_S."""
+        was_paused, stopped_at, interrupted = bool(paused and paused()), None, False
         try:
-            while refs:
-                if self.stop_reason is not None and deadline is None:
+            while refs or any(u.tail for u in self.units):
+                now = time.monotonic()
+                if self.stop_reason is not None and stopped_at is None:
+                    stopped_at = now
                     ray.get(relay.steer.remote(stop=self.stop_reason))
+                    for ref, i in refs.items():
+                        if self.units[i].attempt is None:
+                            ray.cancel(ref)
+                if stopped_at is not None and not interrupted and now - stopped_at > STOP_S:
+                    interrupted = True
                     for ref in refs:
                         ray.cancel(ref)
-                    deadline = time.monotonic() + GRACE_S
+                if stopped_at is not None and now - stopped_at > GRACE_S:
+                    break
                 now_paused = bool(paused and paused())
                 if now_paused != was_paused:
                     relay.steer.remote(paused=now_paused)
                     was_paused = now_paused
-                ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=POLL_S)
-                self._dispatch(ray.get(relay.take.remote()))  # after the wait: a ready task's records are in
+                ready = ray.wait(list(refs), num_returns=len(refs), timeout=POLL_S)[0] if refs else []
+                if not refs:
+                    time.sleep(POLL_S / 4)
                 for ref in ready:
                     self._collect(self.units[refs.pop(ref)], ref)
-                if deadline is not None and time.monotonic() > deadline:
-                    break
+                self._dispatch(ray.get(relay.take.remote()))
+                self._settle()
         except KeyboardInterrupt:  # a second Ctrl+C: no more waiting
             self.request_stop(f"{USER_STOP} (Ctrl+C)")
         for ref in refs:  # still running after the grace period, or interrupted
@@ -395,22 +417,33 @@ class RaySweep:
             self._dispatch(ray.get(relay.take.remote(), timeout=GRACE_S))
         except Exception:  # noqa: BLE001 - what came is written; the rest is synthesized
             pass
+        self._settle(force=True)
 
     def _collect(self, u: _UnitState, ref) -> None:
-        u.ended = True
         try:
-            ray.get(ref)
+            u.tail = ray.get(ref)
+            u.tail_at = time.monotonic()
         except ray.exceptions.TaskCancelledError:
-            pass
+            u.ended = True
         except ray.exceptions.RayError as exc:  # its worker died too often, or the task raised
+            u.ended = True
             text = str(exc).strip().splitlines()
             cause = next((ln for ln in reversed(text) if ln.strip()), type(exc).__name__)
             if isinstance(exc, (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError)):
                 cause = f"its Ray worker died {self.options.retries + 1} time(s) ({type(exc).__name__})"
             u.error = f"unit {u.index + 1} of {len(self.units)} failed on Ray: {cause}"
 
+    def _settle(self, force: bool = False) -> None:
+        """A finished unit's last records, once every batch it sent before them is written (or
+        GRACE_S after it returned)."""
+        for u in self.units:
+            t = u.tail
+            if t and (force or u.received.get(t["attempt"], 0) >= t["sent"] or time.monotonic() - u.tail_at > GRACE_S):
+                self._dispatch([((u.index, t["attempt"]), t["records"])], counted=False)
+                u.tail, u.ended = None, True
+
     # ------------------------------------------------------------------------------ records
-    def _dispatch(self, records: list) -> None:
+    def _dispatch(self, records: list, counted: bool = True) -> None:
         for (index, attempt), batch in records:
             u = self.units[index]
             if attempt in u.lost or (u.ended and attempt != u.attempt):
@@ -420,6 +453,7 @@ class RaySweep:
                     self._retried(u)
                     u.lost.add(u.attempt)
                 u.attempt, u.attempts = attempt, u.attempts + 1
+            u.received[attempt] = u.received.get(attempt, 0) + counted
             for kind, value, payload in batch:
                 self._apply(u, kind, value, payload)
 
@@ -445,7 +479,7 @@ class RaySweep:
         elif kind == "event":
             sink.event(value, payload)
         elif kind == "model":
-            sink.model(value, payload)
+            runs.replace_atomic(sink.value_dir(value) / "model.pt", lambda tmp: Path(tmp).write_bytes(payload))
         elif kind == "finish":
             payload = self._reasoned(payload)
             u.finished[value] = payload
@@ -470,7 +504,7 @@ class RaySweep:
             self._sink.restart(v)
             self._sink.event(v, {"event": "retried", "time": time.time(), "epoch": 0, "unit": u.index,
                                  "attempt": u.attempts + 1, "lost_epoch": u.epoch, "reason": reason})
-        u.epoch, u.last, u.finished, u.facts = 0, {}, {}, {}
+        u.epoch, u.last, u.finished, u.facts, u.result = 0, {}, {}, {}, None
         if self.on_warning is not None:
             self.on_warning(f"unit {u.index + 1} ({self.sweep.param} {', '.join(f'{v:g}' for v in u.values)}): "
                             f"{reason}")
@@ -511,6 +545,8 @@ class RaySweep:
         if self.stop_reason is not None:
             done = sum(1 for u in self.units if u.result and u.result["status"] == "completed")
             status, reason = "cancelled", f"{self.stop_reason}: {done} of {len(self.units)} units had finished"
+        elif self.lost:
+            status, reason = "failed", self.lost
         elif failed:
             u = failed[0]
             status, reason = "failed", u.error or f"unit {u.index + 1} of {len(self.units)}: {u.result['reason']}"
