@@ -17,7 +17,8 @@ same as a local sweep's; no filesystem is shared with the workers (their data is
 sent through Ray's object store). Faults: a task whose worker dies is retried from its start by
 Ray (`max_retries` = `RayOptions.retries`), and the new attempt's first record makes the driver
 empty the unit's metrics and write a `retried` event; a unit that fails for good is `failed` (with its reason)
-while the others go on; a stop cancels the outstanding tasks (`ray.cancel`) and keeps what
+while the others go on; a stop cancels the tasks not started (`ray.cancel`), tells the running
+ones through the relay, cancels them too if they have not ended 2 s later, and keeps what
 finished. Nothing on the default path imports this module (it imports Ray).
 """
 
@@ -277,7 +278,8 @@ class RaySweep:
         gpus = self.options.gpus_per_task
         if gpus is None:
             gpus = 1.0 if device != "cpu" and most_gpus >= 1 else 0.0
-        where = f"the Ray cluster at {self.address}"
+        where = ("the private Ray instance (--ray local)" if self.address == "local"
+                 else f"the Ray cluster at {self.address}")
         if device == "cuda" and gpus == 0:
             raise ClusterError(f"device = 'cuda', but {where} has no GPU for the units (it has {most_gpus:g} on its "
                                "largest node; --gpus-per-task must be above 0)")
