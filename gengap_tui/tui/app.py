@@ -328,8 +328,8 @@ class GengapApp(PresetActions, RunsActions, App):
                      "them (ctrl+o: double-descent) or start the lab with --set 'sweep.values=[2,4,8,16]'", bell=True)
             return
         note = self._leave_source("sweep")
-        src = self.source = LiveSweepSource.start(cfg.dump(), self.runs_dir, cfg.sweep.param, list(cfg.sweep.values),
-                                                        ray=self.ray)
+        src = self.source = LiveSweepSource.start(cfg.dump(), self.runs_dir, cfg.sweep.param,
+                                                  list(cfg.sweep.values), ray=self.ray)
         self.state.new_sweep(SweepState.expecting(cfg.sweep.param, src.values),
                              f"starting a sweep of {cfg.sweep.param} over {len(cfg.sweep.values)} values "
                              "(the worker loads torch and the data)" + note)
