@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .config import ConfigError
 from .headless import cmd_run, cmd_sweep, sweep_shape_line, train_headless  # noqa: F401 - part of the CLI API
+from .ray_options import add_arguments as add_ray_arguments
 from .report import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, fail as _fail, load_config as _load_config
 from .report import summary_line  # noqa: F401 - part of the CLI API
 from .serve import DEFAULT_PORT, cmd_serve
@@ -37,10 +38,15 @@ def cmd_lab(args: argparse.Namespace) -> int:
         presets.load(args.preset, args.set)
     except ConfigError as exc:
         return _fail(str(exc))
+    from .ray_options import from_args as ray_options
     from .tui.app import run_lab
 
+    try:  # --ray: the lab's sweeps (f4) run their units on Ray
+        ray = ray_options(args)
+    except ValueError as exc:
+        return _fail(str(exc))
     return run_lab(args.preset, args.set, args.autostart, runs_dir=args.runs_dir, compare=args.compare,
-                   record=args.record)
+                   record=args.record, ray=ray.to_wire() if ray else None)
 
 
 def _run_dir_arg(path: str) -> Path | None:
@@ -193,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
     p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a recorded run (up to 4)")
     p.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
+    add_ray_arguments(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="train headless with a progress display")
@@ -219,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quiet", action="store_true")
     sw.add_argument("--one-at-a-time", action="store_true",
                     help="train the values one after another (the reference the grouped sweep is measured against)")
+    add_ray_arguments(sw)
     sw.set_defaults(func=cmd_sweep)
 
     at = sub.add_parser("attach", help="follow and steer a live run written by another process")

@@ -233,12 +233,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Train one model per value of a setting (together where the shapes allow) -> sweep.jsonl."""
     from . import runs
     from .control import RunControl
-    from .protocol import Progress, exact_value
+    from .protocol import Progress, Warning, exact_value
     from .session import sweep_session
+
+    from .ray_options import from_args as ray_options
 
     try:
         cfg = _load_config(args.preset, args.set, args.device)
-    except ConfigError as exc:
+        ray = ray_options(args)  # --ray: where the units run (None: here)
+    except (ConfigError, ValueError) as exc:
         return _fail(str(exc))
     param = args.param or cfg.sweep.param
     if args.values is not None:
@@ -256,11 +259,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     seen: dict[float, dict] = {}
 
     def ready(sw, out_dir: Path) -> None:
-        mode = "together" if sw.together else "one at a time"
+        mode = ("together" if sw.together else "one at a time") + (f", units on Ray ({ray.address})" if ray else "")
         print(f"sweep {param} over {len(sw.values)} values ({mode}), {cfg.optim.epochs} epochs each: {out_dir}",
               flush=True)
 
     def emit(msg) -> None:
+        if isinstance(msg, Warning):  # a Ray unit retried after its worker died
+            print(f"  warning: {msg.message}", flush=True)
         if not isinstance(msg, Progress):
             return
         row = msg.row
@@ -274,7 +279,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     control = RunControl()
     with StopSignals(control) as signals:
         outcome = sweep_session(cfg, param, values, args.runs_dir, together=False if args.one_at_a_time else None,
-                                control=control, emit=emit, on_ready=ready)
+                                control=control, emit=emit, on_ready=ready, ray=ray)
     if outcome.error is not None:
         return _fail(outcome.error, (signals.code or EXIT_SIGINT) if outcome.cancelled else EXIT_BAD_INPUT)
     summary, out_dir = outcome.summary, outcome.run_dir

@@ -153,11 +153,13 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
 
 def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathLike | None = None, *,
                   together: bool | None = None, control: RunControl | None = None, emit: Emit | None = None,
-                  on_ready: Callable[[Any, Path], Any] | None = None) -> Outcome:
+                  on_ready: Callable[[Any, Path], Any] | None = None, ray: Any = None) -> Outcome:
     """Sweep `param` over `values` (`core.sweep.Sweep`) into a new `sweep-<preset>` directory.
     `emit` gets RunDir, Progress (each progress.jsonl line), Error and Summary; a pause holds the
     sweep at the end of an epoch; a stop ends it as cancelled with its partial results written.
-    torch trains with `run.threads` CPU threads, as in `run_session`."""
+    torch trains with `run.threads` CPU threads, as in `run_session`. `ray` (`ray_options.RayOptions`
+    or its wire dict) runs the sweep's units as Ray tasks (`core.raysweep`, imported only then):
+    the same files; a cluster that cannot be reached or used is an Error before any directory."""
     emit = emit or _no_emit
     control = control or RunControl()
     runs_path = runs.default_runs_dir(runs_dir)
@@ -169,12 +171,26 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
 
     from .core.sweep import Sweep
 
-    try:
-        sweep = Sweep(cfg, param, values, together=together)
+    try:  # a Ray sweep's units pick their device where they run: plan it for a CPU here
+        sweep = Sweep(cfg, param, values, together=together, device=None if ray is None else "cpu")
     except (ValueError, ConfigError) as exc:  # no values, a value out of range, no such device
         return _error(emit, str(exc))
     control.attach(sweep)
+    runner = None
+    if ray is not None:
+        from .core.raysweep import ClusterError, RaySweep
+        from .ray_options import RayOptions
+
+        runner = RaySweep(sweep, RayOptions.from_wire(ray), on_warning=lambda text: emit(Warning(text)))
+        try:
+            runner.connect()
+        except ClusterError as exc:
+            runner.close()
+            return _error(emit, str(exc))
+        control.attach(runner)
     if control.stop_requested:
+        if runner is not None:
+            runner.close()
         return _error(emit, "cancelled before the sweep started", cancelled=True)
 
     # 2. the sweep directory
@@ -185,19 +201,25 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
 
     def on_progress(row: dict) -> None:
         emit(Progress(row))
-        control.between_epochs(row["epoch"])
+        if runner is None:  # (a Ray sweep's units hold themselves: the runner reads control.paused)
+            control.between_epochs(row["epoch"])
 
     control.on_warning = control.on_warning or (lambda text: emit(Warning(text)))
     feed = FileFeed(control, out_dir).start()
     # 3. train every value (Sweep.run keeps training failures; this is data loading etc.)
+    extra = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
     try:
-        summary = sweep.run(out_dir, on_progress=on_progress,
-                            extra={"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()})
+        if runner is None:
+            summary = sweep.run(out_dir, on_progress=on_progress, extra=extra)
+        else:
+            summary = runner.run(out_dir, on_progress=on_progress, extra=extra, paused=lambda: control.paused)
     except BaseException as exc:  # noqa: BLE001
         summary = {**_failed(exc), "param": param, "values": values}
         runs.write_json_atomic(out_dir / "summary.json", summary)
     finally:
         feed.close()
+        if runner is not None:
+            runner.close()
     emit(Summary(summary))
     return Outcome(out_dir, summary)
 

@@ -328,14 +328,15 @@ class SweepHandle(RunHandle):
 
     @classmethod
     def start(cls, config: dict, runs_dir: str | os.PathLike | None = None, param: str | None = None,
-              values: list[float] | None = None) -> "SweepHandle":
+              values: list[float] | None = None, ray: dict | None = None) -> "SweepHandle":
         """Spawn a child that sweeps `param` (default: the config's sweep.param) over `values`
-        (default: its sweep.values) and writes a sweep directory under `runs_dir`."""
+        (default: its sweep.values) and writes a sweep directory under `runs_dir`; `ray` (a
+        `ray_options.RayOptions` dict) runs its units on Ray."""
         config, runs_dir = _start_args(config, runs_dir)
         sweep = config.get("sweep") or {}
         param = param or sweep.get("param") or "model.width"
         values = [float(v) for v in (values if values is not None else sweep.get("values") or [])]
-        handle = cls._spawn(_sweep_child_main, (config, str(runs_dir), param, values), config, runs_dir,
+        handle = cls._spawn(_sweep_child_main, (config, str(runs_dir), param, values, ray), config, runs_dir,
                             name="gengap-sweep")
         handle.param, handle.values = param, values
         return handle
@@ -430,12 +431,13 @@ def _child_main(config: dict, runs_dir: str, out, ctl, parent_pid: int) -> None:
     _child_entry(out, ctl, parent_pid, config, lambda cfg, **kw: run_session(cfg, runs_dir, **kw))
 
 
-def _sweep_child_main(config: dict, runs_dir: str, param: str, values: list[float], out, ctl,
+def _sweep_child_main(config: dict, runs_dir: str, param: str, values: list[float], ray: dict | None, out, ctl,
                       parent_pid: int) -> None:
     """Entry point of the spawned sweep process (`SweepHandle`)."""
     from .session import sweep_session
 
-    _child_entry(out, ctl, parent_pid, config, lambda cfg, **kw: sweep_session(cfg, param, values, runs_dir, **kw))
+    _child_entry(out, ctl, parent_pid, config,
+                 lambda cfg, **kw: sweep_session(cfg, param, values, runs_dir, ray=ray, **kw))
 
 
 def _child_entry(out, ctl, parent_pid: int, config: dict, session) -> None:

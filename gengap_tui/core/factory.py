@@ -15,8 +15,10 @@ from .multi import MultiTrainer
 from .trainer import Trainer
 
 
-def make_trainer(config, device: str | torch.device | None = None, data: Dataset | None = None) -> Trainer:
-    """The trainer for a config: one model, or `run.seeds` seeds stacked into one (`multi.py`)."""
+def make_trainer(config, device: str | torch.device | None = None, data: Dataset | None = None,
+                 load_fn=None) -> Trainer:
+    """The trainer for a config: one model, or `run.seeds` seeds stacked into one (`multi.py`, which
+    loads the other seeds' data with `load_fn`, default `data.load`)."""
     if config.run.seeds > 1:
-        return MultiTrainer(config, device, data)
+        return MultiTrainer(config, device, data, load_fn=load_fn)
     return Trainer(config, device, data)

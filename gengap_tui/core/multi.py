@@ -50,13 +50,14 @@ class MultiTrainer(Trainer):
     `Trainer.__init__` and `Trainer.run` do the rest."""
 
     def __init__(self, config, device: str | torch.device | None = None, data: Dataset | None = None,
-                 members: list[tuple[int, int]] | None = None, max_waste: float = 0.25):
+                 members: list[tuple[int, int]] | None = None, max_waste: float = 0.25, load_fn=None):
         if config.model.kind != "mlp" and len({w for _, w in (members or [])}) > 1:
             raise ValueError("model.kind: members of different widths need 'mlp'")
         self.members = list(members or [(config.seed + k, config.model.width) for k in range(config.run.seeds)])
         self.G = len(self.members)
         self._seeds = sorted({s for s, _ in self.members})
         self._max_waste = max_waste
+        self._load_fn = load_fn or load  # a Ray unit's: the datasets its driver loaded (core/units.py)
         self._spread: dict[str, Any] = {}
         self.last_members: dict[str, list] = {}
         self.test_members: tuple[list[float], list[float]] | None = None
@@ -71,7 +72,7 @@ class MultiTrainer(Trainer):
             if data is not None and s == self.cfg.seed:
                 datasets[s] = data
             else:
-                datasets[s] = load(self.cfg.model_copy(update={"seed": s}))
+                datasets[s] = self._load_fn(self.cfg.model_copy(update={"seed": s}))
         self.data = datasets[self.members[0][0]]
         self._datasets = [datasets[s] for s, _ in self.members]
 

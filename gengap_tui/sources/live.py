@@ -74,10 +74,11 @@ class LiveSweepSource(_Process):
         self.files: SweepDirSource | None = None
 
     @classmethod
-    def start(cls, config: dict, runs_dir: str | Path, param: str, values: list[float]) -> "LiveSweepSource":
+    def start(cls, config: dict, runs_dir: str | Path, param: str, values: list[float],
+              ray: dict | None = None) -> "LiveSweepSource":
         from ..worker import SweepHandle
 
-        return cls(SweepHandle.start(config, runs_dir, param, values))
+        return cls(SweepHandle.start(config, runs_dir, param, values, ray=ray))
 
     @property
     def values(self) -> list[float]:

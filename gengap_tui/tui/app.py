@@ -69,8 +69,10 @@ class GengapApp(PresetActions, RunsActions, App):
 
     def __init__(self, preset: str = "default", overrides: list[str] | None = None, autostart: bool = False,
                  runs_dir: str | Path | None = None, replay: str | Path | None = None, speed: float = 1.0,
-                 compare: list[str] | None = None, attach: bool = False, sweep: str | Path | None = None):
+                 compare: list[str] | None = None, attach: bool = False, sweep: str | Path | None = None,
+                 ray: dict | None = None):
         super().__init__()
+        self.ray = ray  # --ray: where this lab's sweeps (f4) run their units (ray_options.RayOptions' dict)
         from ..worker import prepare_multiprocessing
 
         # before Textual replaces sys.stderr, or spawning fails (docs/ARCHITECTURE.md, "Processes")
@@ -326,7 +328,8 @@ class GengapApp(PresetActions, RunsActions, App):
                      "them (ctrl+o: double-descent) or start the lab with --set 'sweep.values=[2,4,8,16]'", bell=True)
             return
         note = self._leave_source("sweep")
-        src = self.source = LiveSweepSource.start(cfg.dump(), self.runs_dir, cfg.sweep.param, list(cfg.sweep.values))
+        src = self.source = LiveSweepSource.start(cfg.dump(), self.runs_dir, cfg.sweep.param,
+                                                  list(cfg.sweep.values), ray=self.ray)
         self.state.new_sweep(SweepState.expecting(cfg.sweep.param, src.values),
                              f"starting a sweep of {cfg.sweep.param} over {len(cfg.sweep.values)} values "
                              "(the worker loads torch and the data)" + note)

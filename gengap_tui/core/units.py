@@ -1,0 +1,316 @@
+"""The unit of a sweep: a subset of its values trained in one place, reporting to a sink.
+
+    unit = Unit(cfg, "model.width", [2, 4, 8], configs, device, together=True, max_waste=0.25, observe=False)
+    finals, status, reason = unit.run(data, sink, label=str(out_dir))
+
+A grouped unit (MLP widths) trains its values, times `run.seeds` seeds, as one `MultiTrainer`; any
+other unit trains its values one after another with the ordinary trainer. Whatever it measures
+goes to its `Sink` as records: progress rows (progress.jsonl lines), each value's metrics rows and
+events, its kept weights and its summary, and once the unit's trainer exists, `info` (buckets,
+padded fraction, members). A local sweep (`sweep.Sweep`) is one unit of all its values with a
+`FileSink`, which writes the sweep directory as the records come; a Ray sweep (`raysweep.py`)
+runs one unit per bucket (or per value) in Ray tasks whose sink relays the records to the driver,
+which writes them through a `FileSink` of its own (docs/ARCHITECTURE.md, "Sweeps: units and sinks").
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .. import runs
+from ..protocol import USER_STOP, exact_value
+from .data import load
+from .early_stopping import EarlyStopping
+from .factory import make_trainer
+from .multi import MultiTrainer
+from .trainer import Cancelled, Trainer, device_name
+
+ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test_err", "train_clean_err",
+            "noisy_memorized", "noisy_true_acc", "weight_norm", "spectral_norm_product")
+# settings a value's data depends on: a one-at-a-time sweep over one of them loads data per value
+DATA_SECTIONS = ("data", "noise", "ratt", "seed")
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def observed(epochs_run: int, would_stop: int | None, best_at_stop: int | None, best_overall: int | None,
+             restore_best: bool, test_err_at: Callable[[int], float | None], test_err_final: float | None) -> dict:
+    """An observing sweep's row fields for one value: `best_epoch` (the epoch whose weights early
+    stopping keeps: the best one when it would have stopped; if it never would have, the best of
+    the run with restore-best, else the last), `would_stop_epoch`, `test_err_kept` (those weights'
+    test error), `test_err_final` (the last epoch's) and `epochs_saved` (epochs run after the
+    would-stop epoch: the compute stopping saves)."""
+    if would_stop is not None:
+        best = best_at_stop
+    else:
+        best = best_overall if restore_best and best_overall is not None else (epochs_run or None)
+    kept = test_err_final if best is None or best == epochs_run else test_err_at(best)
+    return {"best_epoch": best, "would_stop_epoch": would_stop, "test_err_kept": kept,
+            "test_err_final": test_err_final,
+            "epochs_saved": epochs_run - would_stop if would_stop is not None else 0}
+
+
+def data_key(cfg) -> str:
+    """What `data.load(cfg)` depends on, as a string: the key of a Ray unit's preloaded datasets."""
+    dump = cfg.dump()
+    return runs.dumps({k: dump.get(k) for k in DATA_SECTIONS})
+
+
+def value_dir_name(param: str, v: float) -> str:
+    return f"{param.split('.')[-1]}-{exact_value(v)}"
+
+
+class Sink:
+    """Where a unit's records go. Every method is called from the unit's training thread."""
+
+    def info(self, info: dict) -> None:  # the unit's trainer: buckets, padded_fraction, members
+        pass
+
+    def progress(self, row: dict) -> None:  # one progress.jsonl line
+        pass
+
+    def metrics(self, value: float, row: dict) -> None:  # one metrics.jsonl row of a value
+        pass
+
+    def event(self, value: float, ev: dict) -> None:  # one events.jsonl record of a value
+        pass
+
+    def model(self, value: float, state: dict) -> None:  # a value's kept weights (model.pt)
+        pass
+
+    def finish(self, value: float, summary: dict) -> None:  # a value's summary.json
+        pass
+
+
+class FileSink(Sink):
+    """Writes the records into a sweep directory as they come: `progress.jsonl` (and
+    `on_progress(row)` after each line is flushed), `sweep.json` (`write_meta`, and `info`), and one
+    run directory per value (config.json, metrics.jsonl, events.jsonl, model.pt, summary.json)."""
+
+    def __init__(self, out_dir: Path, param: str, values: list[float], configs: list, meta: dict,
+                 extra: dict | None = None, on_progress: Callable[[dict], Any] | None = None):
+        self.out_dir, self.param, self.meta, self.on_progress = Path(out_dir), param, meta, on_progress
+        for v in values:
+            self.value_dir(v).mkdir(exist_ok=True)
+        self.writers = {v: runs.RunWriter(self.value_dir(v), c.dump(), extra) for v, c in zip(values, configs)}
+        self._progress = open(self.out_dir / "progress.jsonl", "a", encoding="utf-8")
+
+    def value_dir(self, v: float) -> Path:
+        return self.out_dir / value_dir_name(self.param, v)
+
+    def write_meta(self) -> None:
+        runs.write_json_atomic(self.out_dir / "sweep.json", self.meta)
+
+    def info(self, info: dict) -> None:
+        self.meta.update(info)
+        self.write_meta()
+
+    def progress(self, row: dict) -> None:
+        self._progress.write(runs.dumps(row) + "\n")
+        self._progress.flush()
+        if self.on_progress is not None:
+            self.on_progress(row)
+
+    def metrics(self, value: float, row: dict) -> None:
+        self.writers[value].metrics(row)
+
+    def event(self, value: float, ev: dict) -> None:
+        self.writers[value].event(ev)
+
+    def model(self, value: float, state: dict) -> None:
+        """A value's `model.pt` (as a run's: the weights it keeps), written atomically."""
+        runs.replace_atomic(self.value_dir(value) / "model.pt", lambda tmp: torch.save(state, tmp))
+
+    def finish(self, value: float, summary: dict) -> None:
+        self.writers[value].finish(summary)
+
+    def restart(self, value: float) -> None:
+        """Empty a value's metrics.jsonl: its unit is trained again from the start (a Ray retry)."""
+        self.writers[value].close()
+        (self.value_dir(value) / "metrics.jsonl").write_text("", encoding="utf-8")
+        self.writers[value] = runs.RunWriter(self.value_dir(value), None)
+
+    def close(self) -> None:
+        self._progress.close()
+        for w in self.writers.values():
+            w.close()
+
+
+class Unit:
+    """Values of one sweep trained in one place: together (`together`: MLP widths as one
+    `MultiTrainer`) or one after another. `request_stop` ends it as cancelled (the value being
+    trained ends within one batch); thread-safe."""
+
+    def __init__(self, cfg, param: str, values: list[float], configs: list, device: torch.device,
+                 together: bool, max_waste: float, observe: bool):
+        self.cfg, self.param, self.values, self.configs = cfg, param, list(values), list(configs)
+        self.device, self.together, self.max_waste, self.observe = device, together, max_waste, observe
+        self._stop = False
+        self._stop_reason: str | None = None
+        self._trainer: Trainer | None = None
+
+    def request_stop(self, reason: str | None = None) -> None:
+        if reason and self._stop_reason is None:
+            self._stop_reason = reason
+        self._stop = True
+        if self._trainer is not None:
+            self._trainer.request_stop(reason)
+
+    def run(self, data, sink: Sink, label: str = "", load_fn: Callable | None = None) -> tuple[dict, str, str | None]:
+        """Train every value; returns (finals: value -> its final numbers, status, reason).
+        `label` names the sweep in the `started` events; `load_fn(cfg)` loads the data a value or
+        seed needs beyond `data` (default `data.load`)."""
+        if self.together:
+            return self._run_together(data, sink, label, load_fn)
+        return self._run_each(data, sink, load_fn or load)
+
+    # ---------------------------------------------------------------------------------------
+    def _run_together(self, data, sink: Sink, label: str, load_fn):
+        cfg = self.configs[0]
+        K = self.cfg.run.seeds
+        members = [(self.cfg.seed + k, int(v)) for v in self.values for k in range(K)]
+        tr = MultiTrainer(cfg, self.device, data, members=members, max_waste=self.max_waste, load_fn=load_fn)
+        self._trainer = tr
+        if self._stop:
+            tr.request_stop(self._stop_reason)
+        device = device_name(self.device)
+        sink.info({"buckets": len(tr.model.buckets), "padded_fraction": tr.model.padded_fraction(),
+                   "members": len(members)})
+        n_params = {v: tr.member_params[i * K] for i, v in enumerate(self.values)}
+        for v in self.values:
+            sink.event(v, {"event": "started", "time": time.time(), "epoch": 0, "device": device,
+                           "n_params": n_params[v], "sweep": label})
+        status, reason = "completed", None
+        per_value_status = {v: "completed" for v in self.values}
+        last: dict[float, dict] = {}
+        # observe mode: early stopping of its own for each value (on the mean over its seeds)
+        es_cfg = cfg.early_stopping
+        stoppers = {v: EarlyStopping.from_config(es_cfg) for v in self.values} if self.observe else {}
+        test_at: dict[float, dict[int, float]] = {v: {} for v in self.values}
+        best_at_stop: dict[float, int | None] = {}
+        epoch = 0
+        try:
+            for epoch in range(1, cfg.optim.epochs + 1):
+                lr = tr._lr_at(epoch)
+                for g in tr.opt.param_groups:
+                    g["lr"] = lr
+                te = time.perf_counter()
+                tr._train_epoch()
+                m = tr.member_metrics(with_test=True)
+                dt = time.perf_counter() - te
+                prog: dict[str, Any] = {"epoch": epoch, "values": self.values, "epoch_seconds": dt,
+                                        "n_params": [n_params[v] for v in self.values]}
+                for k in ROW_KEYS:
+                    if k in m:
+                        prog[k] = []
+                for i, v in enumerate(self.values):
+                    sl = slice(i * K, (i + 1) * K)
+                    row: dict[str, Any] = {"epoch": epoch}
+                    for k in ROW_KEYS:
+                        if k in m:
+                            vals = m[k][sl]
+                            row[k] = sum(vals) / K
+                            prog[k].append(row[k])
+                    row["gap_loss"] = row["val_loss"] - row["train_loss"]
+                    row["gap_err"] = row["val_err"] - row["train_err"]
+                    row.update(lr=lr, epoch_seconds=dt, es_wait=None, es_best=None, es_best_epoch=None)
+                    if per_value_status[v] == "completed" and self.observe and _finite(row[es_cfg.monitor]):
+                        es = stoppers[v]
+                        step = es.step(epoch, row[es_cfg.monitor])
+                        row.update(es_wait=es.wait, es_best=es.best if es.best_epoch else None,
+                                   es_best_epoch=es.best_epoch)
+                        test_at[v][epoch] = row.get("test_err")
+                        if step.fired:
+                            best_at_stop[v] = es.best_epoch
+                            sink.event(v, {"event": "would_stop", "time": time.time(), "epoch": epoch,
+                                           "best_epoch": es.best_epoch, "best_value": es.best})
+                    if per_value_status[v] == "completed":
+                        bad = next((k for k in ("train_loss", "val_loss") if not _finite(row[k])), None)
+                        if bad:
+                            per_value_status[v] = "diverged"
+                            sink.event(v, {"event": "diverged", "time": time.time(), "epoch": epoch, "key": bad,
+                                           "value": str(row[bad])})
+                        sink.metrics(v, row)
+                        last[v] = row
+                sink.progress(prog)
+                if self._stop:
+                    raise Cancelled
+        except (KeyboardInterrupt, Cancelled):
+            status, reason = "cancelled", f"{self._stop_reason or USER_STOP} during epoch {epoch}"
+        except Exception as exc:  # noqa: BLE001 - a failure still writes what was measured
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+                reason = f"out of memory on {device}: fewer values, smaller widths or optim.batch_size"
+        finals = {}
+        for v in self.values:
+            r = last.get(v)
+            st = per_value_status[v] if status == "completed" else status
+            s = {"status": st, "epochs_run": r["epoch"] if r else 0, "n_params": n_params[v], "reason": reason,
+                 "device": device, "stop_epoch": None, "best_epoch": None, "restored_best": False}
+            if r:
+                s.update({k: r.get(k) for k in ROW_KEYS if k in r})
+                s.update(final_train_err=r["train_err"], final_val_err=r["val_err"])
+                if self.observe:
+                    es = stoppers[v]
+                    s.update(observed(r["epoch"], es.would_stop_epoch, best_at_stop.get(v), es.best_epoch,
+                                      es_cfg.restore_best, test_at[v].get, r.get("test_err")))
+            if r and st != "diverged":  # the first seed's weights, as an ordinary MLP's state dict
+                sink.model(v, tr.member_state_dict(self.values.index(v) * K))
+            sink.event(v, {"event": st if st != "completed" else "finished", "time": time.time(),
+                           "epoch": s["epochs_run"]})
+            sink.finish(v, s)
+            finals[v] = s
+        return finals, status, reason
+
+    def _run_each(self, data, sink: Sink, load_fn):
+        status, reason = "completed", None
+        finals: dict[float, dict] = {}
+        for v, c in zip(self.values, self.configs):
+            if self._stop:
+                status, reason = "cancelled", self._stop_reason or USER_STOP
+                break
+            d = data if self.param.split(".")[0] not in DATA_SECTIONS else load_fn(c)
+            tr = make_trainer(c, self.device, d, load_fn=load_fn)
+            self._trainer = tr
+            if self._stop:
+                tr.request_stop(self._stop_reason)
+
+            last: dict = {}
+
+            def on_epoch(row: dict, v=v, last=last, n=tr.n_params) -> None:
+                sink.metrics(v, row)
+                last.update(row)
+                sink.progress({"epoch": row["epoch"], "values": [v], "epoch_seconds": row["epoch_seconds"],
+                               "n_params": [n], **{k: [row[k]] for k in ROW_KEYS if k in row}})
+
+            s = tr.run(on_epoch=on_epoch, on_event=lambda ev, v=v: sink.event(v, ev))
+            if s.get("epochs_run") and (s.get("status") != "diverged" or s.get("restored_best")):
+                sink.model(v, tr.model.state_dict())
+            sink.finish(v, s)
+            # the last epoch's numbers, as the grouped sweep reports them (memorization included)
+            finals[v] = {**{k: last[k] for k in ("train_clean_err", "noisy_memorized", "weight_norm",
+                                                 "spectral_norm_product") if k in last}, **s,
+                         "train_err": s.get("final_train_err"), "val_err": s.get("final_val_err")}
+            if self.observe and s["epochs_run"]:  # the row's test_err is the last epoch's; kept apart
+                final = s.get("final_test_err", s.get("test_err"))
+                finals[v].update(observed(s["epochs_run"], s.get("would_stop_epoch"), s.get("would_stop_best_epoch"),
+                                          s.get("best_epoch"), s.get("restored_best", False),
+                                          lambda _e, s=s: s.get("would_stop_test_err", s.get("test_err")), final),
+                                 test_err=final, test_loss=s.get("final_test_loss", s.get("test_loss")))
+            if s["epochs_run"]:  # the value's test error, measured once at its end
+                f = finals[v]
+                sink.progress({"epoch": s["epochs_run"], "values": [v], "train_err": [f["train_err"]],
+                               "val_err": [f["val_err"]], "test_err": [f.get("test_err")],
+                               "test_loss": [f.get("test_loss")], "n_params": [tr.n_params],
+                               **({"test_err_kept": [f["test_err_kept"]]} if "test_err_kept" in f else {})})
+            if s["status"] in ("cancelled", "failed"):
+                status, reason = s["status"], s.get("reason")
+                break
+        return finals, status, reason
