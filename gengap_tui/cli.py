@@ -39,7 +39,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     from .tui.app import run_lab
 
     return run_lab(args.preset, args.set, args.autostart, runs_dir=args.runs_dir, compare=args.compare,
-                   record=args.record)
+                   record=args.record, prewarm=not args.no_prewarm)
 
 
 def _run_dir_arg(path: str) -> Path | None:
@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
     p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a recorded run (up to 4)")
     p.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
+    p.add_argument("--no-prewarm", action="store_true",
+                   help="no warm training process (by default the lab keeps one ready so that ctrl+r trains at once)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="train headless with a progress display")

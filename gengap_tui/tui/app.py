@@ -6,12 +6,18 @@ the source without blocking and applies its messages to the state; the widgets s
 functions of the state (`texts.py`, `plots.py`); the curves are redrawn at most 4 times a second,
 only when new data arrived, in a build thread (`widgets.Curves`). Training runs in a spawned
 process (`worker.py`): this process never imports torch (docs/ARCHITECTURE.md, "The lab").
+
+Start-up: the first frame shows the status bar, the curves and the patience meter; the settings
+panels' fields are mounted right after it (`SettingsForm.populate`). With `prewarm`, the lab then
+keeps a training process warm (`warm.Prewarmer`): ctrl+r hands it the config instead of spawning.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +46,8 @@ from .widgets.settings import dotted_of
 NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
 LAB_STOP = "stopped by the user from the lab"
 QUIT_STOP = "stopped by the user: the lab was closed"
+WARM_READY = "ready: the training process is warm (ctrl+r trains at once)"
+FAST_POLL_S = 0.02  # how often a new run is polled until its first epoch (then every 0.1 s)
 
 
 class GengapApp(PresetActions, RunsActions, App):
@@ -69,7 +77,8 @@ class GengapApp(PresetActions, RunsActions, App):
 
     def __init__(self, preset: str = "default", overrides: list[str] | None = None, autostart: bool = False,
                  runs_dir: str | Path | None = None, replay: str | Path | None = None, speed: float = 1.0,
-                 compare: list[str] | None = None, attach: bool = False, sweep: str | Path | None = None):
+                 compare: list[str] | None = None, attach: bool = False, sweep: str | Path | None = None,
+                 prewarm: bool = False):
         super().__init__()
         from ..worker import prepare_multiprocessing
 
@@ -101,6 +110,15 @@ class GengapApp(PresetActions, RunsActions, App):
         self.panels_open: bool | None = None  # None: decided by the terminal width
         self._drawn_version: Any = -1
         self._last_draw = 0.0
+        self._panels_ready = asyncio.Event()
+        self._fast_poll: Any = None
+        # a warm training process (the preset lab only: `gengap-tui`, not replay / attach); the
+        # config's run.prewarm = false turns it off too (warm.py)
+        self.warm = None
+        if prewarm and self.source is None:
+            from ..warm import Prewarmer
+
+            self.warm = Prewarmer()
         if self.source is not None and self.source.kind == "sweep":
             self.state.sweep = SweepState(param=self.cfg.sweep.param)
             self.set_reactive(GengapApp.view, SWEEP_VIEW)
@@ -114,7 +132,7 @@ class GengapApp(PresetActions, RunsActions, App):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         with Horizontal(id="main"):
-            yield SettingsForm(self.cfg, id="panels")
+            yield SettingsForm(self.cfg, deferred=True, id="panels")
             with Vertical(id="right"):
                 yield Curves(id="plot")
                 yield PatienceMeter(id="patience")
@@ -127,7 +145,7 @@ class GengapApp(PresetActions, RunsActions, App):
 
     def on_mount(self) -> None:
         self._lines = (self.query_one(StatusBar), self.query_one(PatienceMeter), self.query_one(OutcomeLine))
-        self.call_after_refresh(self._focus_first_field)
+        self.call_after_refresh(self._populate_panels)
         self.set_interval(0.1, self._poll)
         self._load_compared()
         self._fit_panels()
@@ -141,6 +159,27 @@ class GengapApp(PresetActions, RunsActions, App):
             self.call_after_refresh(self.action_start)
         self.show_state()
         self._draw(force=True)
+
+    async def _populate_panels(self) -> None:
+        """After the first frame: the settings fields (then the first one gets focus)."""
+        try:
+            await self.form.populate()
+        finally:
+            self._panels_ready.set()
+        self.validate_form()  # the fields' marks (a preset loaded meanwhile is shown as loaded)
+        self.call_after_refresh(self._focus_first_field)
+
+    async def panels_mounted(self) -> None:
+        """Wait until the settings fields are mounted (the first frame comes before them)."""
+        await self._panels_ready.wait()
+
+    @asynccontextmanager
+    async def run_test(self, *args, **kw):
+        """Textual's, handing over the pilot once the settings fields are mounted: tests see the
+        whole lab, as a user does a moment after the first frame."""
+        async with super().run_test(*args, **kw) as pilot:
+            await self.panels_mounted()
+            yield pilot
 
     def _focus_first_field(self) -> None:
         if self.focused is None and self.query_one("#panels").display:
@@ -229,6 +268,34 @@ class GengapApp(PresetActions, RunsActions, App):
                 old.poll()  # drained and dropped: what they write goes to their own directories
             self._retired = [old for old in self._retired if not old.finished]
         self._draw()
+        if self.warm is not None and self._panels_ready.is_set():
+            self._keep_warm()
+
+    def _keep_warm(self) -> None:
+        """One warm training process, started (or replaced) only while nothing of the lab trains."""
+        src = self.source
+        idle = not self._retired and not (src is not None and src.trains_here and not src.finished)
+        was = self.warm.state
+        now = self.warm.tick(idle, self.cfg.dump if self.cfg.run.prewarm else None)
+        if now == "ready" and was != "ready" and self.state.status == "ready":
+            self.say(WARM_READY)
+
+    def _poll_fast(self) -> None:
+        """Poll a new run every 20 ms until its first epoch (or its end), then stop."""
+        if self._fast_poll is not None:
+            self._fast_poll.stop()
+        started = time.monotonic()
+
+        def tick() -> None:
+            run, src = self.state.run, self.source
+            if (run.series.rows or run.summary is not None or src is None or src.finished
+                    or time.monotonic() - started > 30):
+                self._fast_poll.stop()
+                self._fast_poll = None
+            else:
+                self._poll()
+
+        self._fast_poll = self.set_interval(FAST_POLL_S, tick)
 
     def _leave_source(self, what: str) -> str:
         """One training process at a time (two would share the cores): stop this lab's live run
@@ -259,6 +326,8 @@ class GengapApp(PresetActions, RunsActions, App):
     def _field_changed(self, control, commit: bool) -> None:
         """Validate the form; while a run goes, a committed edit of a tweakable field is sent to
         it (a half-typed value never is), and a structural change says it needs a restart."""
+        if not self.query("#panels"):  # a field's late event while the app shuts down
+            return
         cfg = self.validate_form()
         src = self.source
         if src is None or src.finished or src.kind != "run":
@@ -307,12 +376,16 @@ class GengapApp(PresetActions, RunsActions, App):
             self.say(f"[b red]cannot start: {len(self.errors)} invalid field(s)[/]", bell=True)
             return
         note = self._leave_source("run")
-        self.source = LiveRunSource.start(cfg.dump(), self.runs_dir)
-        self.state.new_run(cfg, "starting (the worker loads torch and the data)" + note)
+        warm = self.warm.state if self.warm is not None else "off"
+        self.source = src = LiveRunSource.start(cfg.dump(), self.runs_dir, warm=self.warm)
+        self.state.new_run(cfg, ("starting" if src.warm and warm == "ready" else
+                                 "starting (the training process loads torch and the data)") + note)
         if self.view == SWEEP_VIEW:
             self.view = "error"
         self.show_state()
         self._draw(force=True)
+        self._last_draw = 0.0  # the first epoch is drawn the moment it comes
+        self._poll_fast()
 
     def action_sweep(self) -> None:
         """Sweep the panels' config over its [sweep] values (the preset's; the panels don't show
@@ -326,10 +399,11 @@ class GengapApp(PresetActions, RunsActions, App):
                      "them (ctrl+o: double-descent) or start the lab with --set 'sweep.values=[2,4,8,16]'", bell=True)
             return
         note = self._leave_source("sweep")
-        src = self.source = LiveSweepSource.start(cfg.dump(), self.runs_dir, cfg.sweep.param, list(cfg.sweep.values))
+        src = self.source = LiveSweepSource.start(cfg.dump(), self.runs_dir, cfg.sweep.param, list(cfg.sweep.values),
+                                                  warm=self.warm)
         self.state.new_sweep(SweepState.expecting(cfg.sweep.param, src.values),
-                             f"starting a sweep of {cfg.sweep.param} over {len(cfg.sweep.values)} values "
-                             "(the worker loads torch and the data)" + note)
+                             f"starting a sweep of {cfg.sweep.param} over {len(cfg.sweep.values)} values"
+                             + ("" if src.warm else " (the worker loads torch and the data)") + note)
         self.view = SWEEP_VIEW
         self.show_state()
 
@@ -380,6 +454,12 @@ class GengapApp(PresetActions, RunsActions, App):
         for src in own:
             src.close(max(0.1, deadline - time.monotonic()), reason)
             src.poll()  # the summary is noted (nothing more to show): shutdown_run skips it
+        self._close_warm()
+
+    def _close_warm(self) -> None:
+        """The warm training process goes too (after the runs: one in it has ended by now)."""
+        if self.warm is not None:
+            self.warm.close()
 
     def shutdown_run(self, timeout: float = 5.0, reason: str = QUIT_STOP) -> None:
         """Stop a live run or sweep of this lab so that its directory is closed with its summary
@@ -388,22 +468,24 @@ class GengapApp(PresetActions, RunsActions, App):
             old.close(timeout, reason)
         self._retired = []
         src = self.source
-        if src is None or src.finished:
-            return
-        src.close(timeout, reason)  # stop, wait for the summary, terminate or kill as a last resort
-        if src.trains_here:
-            for msg in src.poll():
-                self.state.apply(msg, src.kind)
+        if src is not None and not src.finished:
+            src.close(timeout, reason)  # stop, wait for the summary, terminate or kill as a last resort
+            if src.trains_here:
+                for msg in src.poll():
+                    self.state.apply(msg, src.kind)
+        self._close_warm()
 
 
-def run_lab(preset: str, overrides: list[str], autostart: bool, record: str | Path | None = None, **kw) -> int:
+def run_lab(preset: str, overrides: list[str], autostart: bool, record: str | Path | None = None,
+            prewarm: bool = True, **kw) -> int:
     """The lab in this terminal. SIGHUP (the terminal closed) and SIGTERM end it safely whatever
-    the moment (tui/terminal.py), closing this lab's live run or sweep with the reason. `record`:
-    an asciicast v2 file of the session (tui/recording.py)."""
+    the moment (tui/terminal.py), closing this lab's live run or sweep with the reason, and its
+    warm training process. `record`: an asciicast v2 file of the session (tui/recording.py).
+    `prewarm`: keep a training process warm (the preset lab; replay and attach never do)."""
     from .recording import CastWriter, terminal_size
     from .terminal import run_guarded
 
-    app = GengapApp(preset, overrides, autostart, **kw)
+    app = GengapApp(preset, overrides, autostart, prewarm=prewarm, **kw)
     app.cast = CastWriter(record, *terminal_size()) if record is not None else None
     try:
         return run_guarded(app, app.close_for_signal, record=app.cast)
