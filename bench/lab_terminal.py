@@ -1,13 +1,17 @@
 """The lab as a user meets it: `gengap-tui` in a real pseudo-terminal (120x36, xterm-256color),
 its output parsed by a terminal emulator (pyte), times taken when the screen shows something.
 
-    python bench/lab_terminal.py [--repeats 5] [--no-prewarm]
+    python bench/lab_terminal.py [--repeats 5] [--no-prewarm] [--code DIR]
 
-Per fresh lab process (`python -m gengap_tui.cli --preset default --set device=cpu`):
-  first frame     process start -> the status bar and the footer are on the screen
-  panels          process start -> the settings panels are on the screen
+`--code DIR` runs another checkout's gengap-tui (e.g. the commit before a change, to measure
+before and after under the same load); one without a warm process is measured as --no-prewarm is.
+
+Per fresh lab process (`python -m gengap_tui.cli --preset default --set device=cpu --set
+early_stopping.enabled=false --set optim.epochs=100000`):
+  first frame     process start -> the status bar and the patience meter are on the screen
+  panels          process start -> the settings panels and the footer are on the screen too
   warm            process start -> the status says the training process is warm (prewarm only)
-  first epoch     ctrl+r -> "epoch 1/" in the status bar (the user waited for "warm" plus 0.5 s,
+  first epoch     ctrl+r -> "epoch N/" (N >= 1) in the status bar (the user waited for "warm" plus 0.5 s,
                   as one reads the screen before pressing a key; without prewarm: for the panels)
   palette         ctrl+p while it trains -> the command palette on the screen (3 times; escape
                   closes it in between)
@@ -21,6 +25,7 @@ import argparse
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import statistics
@@ -37,7 +42,10 @@ import pyte
 
 ROOT = Path(__file__).resolve().parent.parent
 COLS, ROWS = 120, 36
-LAB = ["--preset", "default", "--set", "device=cpu"]
+# the default preset on the CPU, trained until stopped (as bench/ui.py): the palette opens mid-run
+LAB = ["--preset", "default", "--set", "device=cpu", "--set", "early_stopping.enabled=false",
+       "--set", "optim.epochs=100000"]
+EPOCH = re.compile(r"epoch (\d+)/")
 WARM_TEXT = "training process is warm"
 
 
@@ -74,7 +82,7 @@ class Terminal:
     """A program in a pty that is its controlling terminal; a reader thread feeds a pyte screen
     and notes when each awaited text first shows."""
 
-    def __init__(self, argv: list[str], env: dict | None = None):
+    def __init__(self, argv: list[str], env: dict | None = None, cwd: Path = ROOT):
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
         self.screen = pyte.Screen(COLS, ROWS)
@@ -84,7 +92,8 @@ class Terminal:
         env = {**os.environ, **(env or {}), "TERM": "xterm-256color"}
         env.pop("COLUMNS", None), env.pop("LINES", None)
         self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT,
+        # (`python -m` puts the working directory first on sys.path: it picks the code that runs)
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
                                      start_new_session=True, preexec_fn=_controlling_terminal)
         os.close(slave)
         self._stop = threading.Event()
@@ -145,14 +154,17 @@ class Terminal:
         os.close(self.master)
 
 
-def one_lab(runs_dir: str, prewarm: bool, palettes: int = 3) -> dict:
-    argv = [sys.executable, "-m", "gengap_tui.cli", "--runs-dir", runs_dir, *LAB] + ([] if prewarm else ["--no-prewarm"])
-    term = Terminal(argv, env={"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+def one_lab(runs_dir: str, prewarm: bool, palettes: int = 3, code: Path = ROOT) -> dict:
+    has_flag = "no-prewarm" in (code / "gengap_tui" / "cli.py").read_text()
+    argv = [sys.executable, "-m", "gengap_tui.cli", "--runs-dir", runs_dir, *LAB]
+    argv += ["--no-prewarm"] if has_flag and not prewarm else []
+    prewarm = prewarm and has_flag
+    term = Terminal(argv, env={"PYTHONPATH": str(code)}, cwd=code)
     out: dict = {}
     try:
         t0 = term.t0
-        out["first_frame"] = term.wait(lambda s: "Start" in s and "epoch -/" in s) - t0
-        out["panels"] = term.wait(lambda s: "Early stopping" in s) - t0
+        out["first_frame"] = term.wait(lambda s: "epoch -/" in s and "patience -/" in s) - t0
+        out["panels"] = term.wait(lambda s: "Early stopping" in s and "Start" in s) - t0
         if prewarm:
             out["warm"] = term.wait(lambda s: WARM_TEXT in s, 120) - t0
             kids = [p for p in group_members(term.proc.pid) if p != term.proc.pid]
@@ -160,8 +172,9 @@ def one_lab(runs_dir: str, prewarm: bool, palettes: int = 3) -> dict:
             out["warm_rss_mib"] = max((r for _, r in rss if r is not None), default=None)
         time.sleep(0.5)
         t = term.send(b"\x12")  # ctrl+r
-        out["first_epoch"] = term.wait(lambda s: "epoch 1/" in s, 120) - t
-        term.wait(lambda s: "epoch 5/" in s, 60)
+        # (a lab that polls seldom may show epoch 2 first)
+        out["first_epoch"] = term.wait(lambda s: (m := EPOCH.search(s)) is not None and int(m.group(1)) >= 1, 120) - t
+        term.wait(lambda s: (m := EPOCH.search(s)) is not None and int(m.group(1)) >= 5, 60)
         pal = []
         for _ in range(palettes):
             t = term.send(b"\x10")  # ctrl+p
@@ -189,10 +202,11 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def bench(repeats: int = 5, prewarm: bool = True, runs_dir: str | None = None) -> dict:
+def bench(repeats: int = 5, prewarm: bool = True, runs_dir: str | None = None, code: Path = ROOT) -> dict:
     """Medians over `repeats` fresh labs (and every lab's numbers under "labs")."""
     with tempfile.TemporaryDirectory(prefix="gengap-bench-term-") as tmp:
-        labs = [one_lab(runs_dir or tmp, prewarm) for _ in range(repeats)]
+        labs = [one_lab(runs_dir or tmp, prewarm, code=code) for _ in range(repeats)]
+    prewarm = all("warm" in x for x in labs)
     med = lambda key: statistics.median(x[key] for x in labs) if all(x.get(key) is not None for x in labs) else None  # noqa: E731
     return {"n": repeats, "prewarm": prewarm, "labs": labs, "first_frame": med("first_frame"), "panels": med("panels"),
             "warm": med("warm") if prewarm else None, "first_epoch": med("first_epoch"),
@@ -220,10 +234,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-prewarm", action="store_true")
+    ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose gengap-tui runs (default: this one)")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
-    r = bench(args.repeats, not args.no_prewarm)
-    print(f"gengap-tui in a pty {COLS}x{ROWS}, {len(os.sched_getaffinity(0))} cores, load {load0:.2f} -> "
+    r = bench(args.repeats, not args.no_prewarm, code=args.code.resolve())
+    print(f"gengap-tui ({args.code}) in a pty {COLS}x{ROWS}, {len(os.sched_getaffinity(0))} cores, load {load0:.2f} -> "
           f"{os.getloadavg()[0]:.2f}, PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')}")
     print("\n".join(report(r)))
 

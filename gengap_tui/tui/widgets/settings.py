@@ -100,7 +100,11 @@ class SettingsForm(VerticalScroll):
         """Mount the fields (once), showing `values`."""
         if self.populated or not self.is_attached:
             return
-        await self.mount_all(list(self._widgets()))
+        # made under `prevent`: the fields do not post a change event for their first value
+        # (26 validations of the whole form, ~40 ms, before the panels showed)
+        with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
+            widgets = self._widgets()
+        await self.mount_all(widgets)
         self.populated = True
 
     def _widgets(self) -> list:
