@@ -37,7 +37,8 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from .worker import _LIVE, WARM_RECORD, _redirect_output, _stop_live_runs, prepare_multiprocessing, run_job
+from .worker import (_LIVE, WARM_RECORD, _redirect_output, _stop_live_runs, lower_priority, prepare_multiprocessing,
+                     run_job)
 
 WAIT_POLL_S = 0.1        # how often a waiting warm process looks for a job, a signal, its parent
 REPLACE_AFTER_S = 10.0   # a process neither ready nor gone this long after its run ended: replaced
@@ -286,6 +287,7 @@ def _wait_for_job(ctl, parent_pid: int, signals: list[int]) -> dict | None:
 def _warm_main(config: dict, out, ctl, parent_pid: int) -> None:
     """Entry point of a warm process: prepare, report ready, run jobs while they end cleanly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the UI owns Ctrl+C
+    lower_priority()
     _redirect_output(None)
     watcher = _Watcher(parent_pid)
     watcher.start()
