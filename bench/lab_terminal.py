@@ -15,6 +15,7 @@ early_stopping.enabled=false --set optim.epochs=100000`):
                   as one reads the screen before pressing a key; without prewarm: for the panels)
   palette         ctrl+p while it trains -> the command palette on the screen (3 times; escape
                   closes it in between)
+  restart         ctrl+r while it trains -> the new run's first epoch on the screen
   quit            ctrl+q -> the lab and every process of its group gone (no warm process left)
 and the warm process's memory (VmRSS) while it waits. Also run by bench/ui.py.
 """
@@ -183,6 +184,9 @@ def one_lab(runs_dir: str, prewarm: bool, palettes: int = 3, code: Path = ROOT) 
             term.wait(lambda s: "Search for commands" not in s, 20)
             time.sleep(0.3)
         out["palette"] = pal
+        t = term.send(b"\x12")  # ctrl+r again: a restart while the run trains
+        term.wait(lambda s: "epoch -/" in s, 20)
+        out["restart"] = term.wait(lambda s: (m := EPOCH.search(s)) is not None and int(m.group(1)) >= 1, 120) - t
         t = term.send(b"\x11")  # ctrl+q
         term.proc.wait(20)
         deadline = time.monotonic() + 10
@@ -213,6 +217,7 @@ def bench(repeats: int = 5, prewarm: bool = True, runs_dir: str | None = None, c
             "palette": statistics.median(p for x in labs for p in x["palette"]),
             "palette_max": max(p for x in labs for p in x["palette"]),
             "warm_rss_mib": med("warm_rss_mib") if prewarm else None, "quit_s": med("quit_s"),
+            "restart": med("restart"),
             "left_behind": sum(len(x["left_behind"]) for x in labs)}
 
 
@@ -221,7 +226,8 @@ def report(r: dict) -> list[str]:
     lines = [f"   {'prewarm' if r['prewarm'] else '--no-prewarm'}, median of {r['n']} fresh labs: "
              f"first frame {ms(r['first_frame'])} (target <= 400), panels {ms(r['panels'])}"
              + (f", warm {r['warm']:.1f} s after start (RSS {r['warm_rss_mib']:.0f} MiB)" if r["prewarm"] else "")]
-    lines.append(f"   ctrl+r -> epoch 1 on screen {ms(r['first_epoch'])} (target <= 300);  palette while training "
+    lines.append(f"   ctrl+r -> epoch 1 on screen {ms(r['first_epoch'])} (target <= 300), a restart {ms(r['restart'])};  "
+                 f"palette while training "
                  f"{ms(r['palette'])} median, {ms(r['palette_max'])} max (target <= 100);  ctrl+q -> all gone "
                  f"{ms(r['quit_s'])}, processes left behind: {r['left_behind']}")
     lines.append("   each lab: " + "; ".join(

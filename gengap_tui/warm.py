@@ -207,6 +207,12 @@ class Prewarmer:
             self.started += 1
         return self.state
 
+    def poll(self) -> str:
+        """Its process's reports read, its state (without starting or closing anything)."""
+        if self.process is not None:
+            self.process.poll()
+        return self.state
+
     def take(self, cls, job: dict):
         """A handle of `job` in the warm process, or None (no free one: the caller spawns)."""
         if self.process is None or self.closed:

@@ -178,6 +178,13 @@ async def main():
         while len(app.state.run.series.rows) < 3 and time.monotonic() < deadline:
             await pilot.pause(0.05)
         out.update(run_pid=app.source.handle.pid, from_warm=app.source.warm, rows=len(app.state.run.series.rows))
+        first = app.source
+        await pilot.press("ctrl+r")  # a restart: the warm process ends this run, then trains the next
+        out["waited"] = app.source is None and app._pending is not None
+        while (app.source is None or len(app.state.run.series.rows) < 2) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        out.update(restart_pid=app.source.handle.pid, restart_from_warm=app.source.warm,
+                   first_end=(first.handle.summary or {}).get("reason"))
         await pilot.press("ctrl+q")
     out.update(torch="torch" in sys.modules, core=sorted(m for m in sys.modules if m.startswith("gengap_tui.core")),
                status=(app.state.run.summary or {}).get("status"))
@@ -194,6 +201,9 @@ def test_ctrl_r_trains_in_the_warm_process_and_quitting_leaves_none(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["from_warm"] is True and out["run_pid"] == out["warm_pid"] and out["rows"] >= 3, out
+    # the restart waited for the warm process (no cold spawn) and trained in it
+    assert out["waited"] and out["restart_from_warm"] and out["restart_pid"] == out["warm_pid"], out
+    assert out["first_end"].startswith("stopped by the user: the lab started a run"), out
     assert out["status"] == "cancelled" and out["torch"] is False and out["core"] == [], out
     assert not alive(out["warm_pid"])
 
@@ -258,3 +268,21 @@ def test_quitting_the_lab_leaves_no_process_behind(tmp_path, how):
         assert wait_until(lambda: not _group_members(lab.pgid), 10), "left processes behind"
     finally:
         lab.close()
+
+
+def test_run_prewarm_false_or_the_flag_keep_the_lab_cold(tmp_path):
+    """`run.prewarm = false` (the config) and `--no-prewarm` (the command line) start no warm process."""
+    import asyncio
+
+    from gengap_tui.cli import build_parser
+    from gengap_tui.tui.app import GengapApp
+
+    async def check():
+        app = GengapApp("default", BASE + ["run.prewarm=false"], runs_dir=tmp_path, prewarm=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.5)  # five polls after the panels: a warm process would be started by now
+            assert app.warm is not None and app.warm.started == 0 and app.warm.state == "off"
+
+    asyncio.run(check())
+    assert build_parser().parse_args(["--no-prewarm"]).no_prewarm is True
+    assert build_parser().parse_args([]).no_prewarm is False

@@ -49,6 +49,7 @@ LAB_STOP = "stopped by the user from the lab"
 QUIT_STOP = "stopped by the user: the lab was closed"
 WARM_READY = "ready: the training process is warm (ctrl+r trains at once)"
 FAST_POLL_S = 0.02  # how often a new run is polled until its first epoch (then every 0.1 s)
+WARM_WAIT_S = 3.0   # a restart waits this long for the warm process to end the stopped run
 
 
 class GengapApp(PresetActions, RunsActions, App):
@@ -114,6 +115,7 @@ class GengapApp(PresetActions, RunsActions, App):
         self._panels_ready = asyncio.Event()
         self._form: SettingsForm | None = None
         self._fast_poll: Any = None
+        self._pending: tuple[float, Any] | None = None  # a start waiting for the warm process
         # a warm training process (the preset lab only: `gengap-tui`, not replay / attach); the
         # config's run.prewarm = false turns it off too (warm.py)
         self.warm = None
@@ -262,6 +264,13 @@ class GengapApp(PresetActions, RunsActions, App):
 
     # ------------------------------------------------------------------ the stream
     def _poll(self) -> None:
+        if self._pending is not None:
+            deadline, start = self._pending
+            if self.warm.closed:  # the lab is closing
+                self._pending = None
+            elif self.warm.poll() not in ("busy", "finishing") or time.monotonic() > deadline:
+                self._pending = None
+                self.source = start(self.warm)  # its warm process if it is free, else a new one
         src = self.source
         if src is not None:
             msgs = src.poll()
@@ -294,8 +303,8 @@ class GengapApp(PresetActions, RunsActions, App):
 
         def tick() -> None:
             run, src = self.state.run, self.source
-            if (run.series.rows or run.summary is not None or src is None or src.finished
-                    or time.monotonic() - started > 30):
+            if (run.series.rows or run.summary is not None or (src is None and self._pending is None)
+                    or (src is not None and src.finished) or time.monotonic() - started > 30):
                 self._fast_poll.stop()
                 self._fast_poll = None
             else:
@@ -383,8 +392,10 @@ class GengapApp(PresetActions, RunsActions, App):
             return
         note = self._leave_source("run")
         warm = self.warm.state if self.warm is not None else "off"
-        self.source = src = LiveRunSource.start(cfg.dump(), self.runs_dir, warm=self.warm)
-        self.state.new_run(cfg, ("starting" if src.warm and warm == "ready" else
+        config = cfg.dump()
+        now = self._launch(lambda w: LiveRunSource.start(config, self.runs_dir, warm=w))
+        self.state.new_run(cfg, ("starting (the training process is ending the last run)" if not now else
+                                 "starting" if self.source.warm and warm == "ready" else
                                  "starting (the training process loads torch and the data)") + note)
         if self.view == SWEEP_VIEW:
             self.view = "error"
@@ -405,13 +416,24 @@ class GengapApp(PresetActions, RunsActions, App):
                      "them (ctrl+o: double-descent) or start the lab with --set 'sweep.values=[2,4,8,16]'", bell=True)
             return
         note = self._leave_source("sweep")
-        src = self.source = LiveSweepSource.start(cfg.dump(), self.runs_dir, cfg.sweep.param, list(cfg.sweep.values),
-                                                  warm=self.warm)
-        self.state.new_sweep(SweepState.expecting(cfg.sweep.param, src.values),
-                             f"starting a sweep of {cfg.sweep.param} over {len(cfg.sweep.values)} values"
-                             + ("" if src.warm else " (the worker loads torch and the data)") + note)
+        config, param, values = cfg.dump(), cfg.sweep.param, [float(v) for v in cfg.sweep.values]
+        now = self._launch(lambda w: LiveSweepSource.start(config, self.runs_dir, param, values, warm=w))
+        self.state.new_sweep(SweepState.expecting(param, values),
+                             f"starting a sweep of {param} over {len(values)} values"
+                             + ("" if not now or self.source.warm else " (the worker loads torch and the data)") + note)
         self.view = SWEEP_VIEW
         self.show_state()
+
+    def _launch(self, start) -> bool:
+        """Start the source that `start(warm)` makes: now, or, while the warm process is still
+        ending the run just stopped (~0.3 s), as soon as it is free again (at most WARM_WAIT_S,
+        then a process is spawned): a restart need not wait for torch. True if started now."""
+        if self.warm is not None and self.warm.state in ("busy", "finishing"):
+            self.source, self._pending = None, (time.monotonic() + WARM_WAIT_S, start)
+            return False
+        self._pending = None
+        self.source = start(self.warm)
+        return True
 
     def action_pause(self) -> None:
         src = self.source
@@ -431,6 +453,10 @@ class GengapApp(PresetActions, RunsActions, App):
             self.say("paused" if part.paused else "running")
 
     def action_stop(self) -> None:
+        if self._pending is not None:  # a start still waiting for the warm process: it never happens
+            self._pending = None
+            self.say("stopped before it started")
+            return
         src = self.source
         if src is not None and not src.finished and src.can_stop:
             src.stop(LAB_STOP)  # a run or sweep still writes its summary, as cancelled
