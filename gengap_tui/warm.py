@@ -17,7 +17,9 @@ memory; diverged; a config it could not build) it exits and the lab starts a new
 
 SIGTERM and SIGHUP end it at once while it warms up (their default action) and within 0.1 s while
 it waits. A watcher thread ends it (os._exit) when the lab process goes away, except during a job,
-where the job's QueueFeed stops the run first so that its summary is written.
+where the job's QueueFeed stops the run first so that its summary is written. The lab closes it
+with SIGKILL when no run is going in it (`WarmProcess.close`), after its runs (`Prewarmer.close`).
+It runs at nice +10, as the lab's cold training processes do (`worker.LAB_NICE`).
 
 States, seen from the lab (`WarmProcess.state`): starting -> ready -> busy -> finishing -> ready
 (reused) or gone (exited; replaced when nothing of the lab trains). The UI side imports no torch.

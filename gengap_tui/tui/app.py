@@ -177,9 +177,13 @@ class GengapApp(PresetActions, RunsActions, App):
         self.validate_form()  # the fields' marks (a preset loaded meanwhile is shown as loaded)
         self.call_after_refresh(self._focus_first_field)
 
-    async def panels_mounted(self) -> None:
-        """Wait until the settings fields are mounted (the first frame comes before them)."""
-        await self._panels_ready.wait()
+    async def panels_mounted(self, timeout: float = 30.0) -> None:
+        """Wait until the settings fields are mounted (the first frame comes before them), or the
+        app has stopped running, or `timeout` s have passed (a broken start-up fails the caller's
+        next step instead of hanging it)."""
+        deadline = time.monotonic() + timeout
+        while not self._panels_ready.is_set() and self.is_running and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
 
     @asynccontextmanager
     async def run_test(self, *args, **kw):
