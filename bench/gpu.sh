@@ -10,9 +10,13 @@
 #                                 # typing-inspection, typing-extensions, mnist1d) into .whl/
 #   bash bench/gpu.sh             # on the GPU machine; with the device tool: carry [".whl"]
 #   GPU_STEPS="pytest-gpu run200 run200-read" bash bench/gpu.sh   # only the steps named
+#   GPU_STEPS="sweep-seeds8 sweep-seeds8-read lab-warm" bash bench/gpu.sh   # issue 14's two numbers
 #
 # Steps, most wanted first (a short budget drops the last ones): nvidia-smi and torch device info;
-# pytest -m gpu tests/test_gpu.py tests/test_ntk.py; a default-preset 200-epoch `gengap-tui run` with CUDA graphs (the
+# pytest -m gpu tests/test_gpu.py tests/test_ntk.py; `gengap-tui sweep double-descent --set run.seeds=8
+# --device cuda` (20 widths x 8 seeds x 500 epochs, target < 30 s); a default 200-epoch run in a
+# freshly opened lab with CUDA warmed (bench/lab_warm_run.py: target >= 200 epochs/s whole run, and
+# the same numbers as a cold `gengap-tui run`); a default-preset 200-epoch `gengap-tui run` with CUDA graphs (the
 # default) and eager (epochs/s from summary.json, target >= 150 on an H100); bench/seeds.py; the full
 # 500-epoch grouped double-descent sweep (target under 60 s on an H100); bench/graphs.py (eager vs
 # torch.compile vs a captured step); bench/throughput.py; bench/sweep.py; bench/seeds.py eager;
@@ -171,8 +175,28 @@ print(f"default preset, {s['epochs_run']} epochs on {s['device']}: wall_seconds 
       f"test_err {s['test_err']:.4f}")
 PYEOF
 
+# the sweep's numbers, from its summary.json and sweep.json
+cat >"$WORK/read_sweep.py" <<'PYEOF'
+import json, sys
+from pathlib import Path
+d = sorted(Path(sys.argv[1]).glob("*/summary.json"))[-1].parent
+s = json.loads((d / "summary.json").read_text())
+meta = json.loads((d / "sweep.json").read_text())
+wall = s.get("wall_seconds") or float("nan")
+seeds = (meta.get("config") or {}).get("run", {}).get("seeds")
+print(f"double-descent sweep, {len(meta.get('values', []))} widths x {seeds} seeds x {meta.get('epochs')} epochs on "
+      f"{meta.get('device')}: wall_seconds {wall:.1f} (target < 30 s: {'met' if wall < 30 else 'MISSED'}); status "
+      f"{s.get('status')}, threshold {s.get('interpolation_threshold')}, peak {s.get('peak_test_err')} at width "
+      f"{s.get('peak_value')}, last width's test_err {s.get('last_test_err')}")
+PYEOF
+
 # ------------------------------------------------------------------------------ checks and benchmarks
 step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py
+# issue 14: the 8-seed double-descent sweep, and a run in a freshly opened lab with CUDA warmed
+step sweep-seeds8 90 "$PY" -m gengap_tui.cli sweep double-descent --set run.seeds=8 --device cuda --quiet \
+    --runs-dir "$WORK/sweep8"
+step sweep-seeds8-read 30 "$PY" "$WORK/read_sweep.py" "$WORK/sweep8"
+step lab-warm 150 "$PY" bench/lab_warm_run.py --device cuda --epochs 200
 # the default preset, 200 epochs, full-split evaluation every epoch: CUDA graphs (the default) and eager
 step run200 60 "$PY" -m gengap_tui.cli run default --set optim.epochs=200 --set early_stopping.enabled=false \
     --device cuda --quiet --runs-dir "$WORK/runs200"
@@ -202,6 +226,8 @@ echo
 echo "== summary (${SECONDS}s in all)"
 cat "$SUMMARY"
 keys pytest-gpu "[0-9]+ (passed|failed|skipped|error)"
+keys sweep-seeds8-read "wall_seconds"
+keys lab-warm "warm lab|cold run"
 keys throughput "ratio|ms/epoch"
 keys seeds "ms/epoch|throughput stacked|cost of|check after"
 keys seeds-eager "ms/epoch|throughput stacked|cost of"
@@ -212,9 +238,34 @@ keys run200-eager-read "epochs/s"
 keys graphs "ms/step|per-seed|compile"
 keys profile "run on"
 keys sweep-full "grouped sweep:|targets:|shape:"
+# issue 14's rows for bench/RESULTS.md, and this log beside them (in the repository here and, as
+# this copy of the repository is not kept on a lent machine, under $OUT too)
+ROWS="$WORK/results-rows.md"
+: >"$ROWS"
+DAY=$(date -u +%Y-%m-%d)
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+LOG_NAME="results/$DAY-gpu-issue14.txt"
+row() {  # row NAME COMMAND: one RESULTS.md row from a step's key lines
+    local text
+    text=$(keys "$1" "${3:-.}" | tr '\n' ' ' | sed 's/|/\\|/g; s/ *$//')
+    [ -n "$text" ] && echo "| $DAY | ${GPU_NAME:-GPU} | \`$2\` ([log]($LOG_NAME)) | $text |" >>"$ROWS"
+    return 0
+}
+row sweep-seeds8-read "gengap-tui sweep double-descent --set run.seeds=8 --device cuda" "wall_seconds"
+row lab-warm "python bench/lab_warm_run.py --device cuda --epochs 200" "warm lab|cold run"
+if [ -s "$ROWS" ]; then
+    echo
+    echo "== rows for bench/RESULTS.md (appended there; log: bench/$LOG_NAME)"
+    cat "$ROWS"
+    cat "$ROWS" >>"$REPO/bench/RESULTS.md"
+    [ -n "${OUT:-}" ] && cp "$ROWS" "$OUT/results-rows.md"
+fi
 rm -rf "$WORK"
 if [ -n "${TEE_PID:-}" ]; then  # let tee write the last lines before the command returns
     exec >&- 2>&-
     wait "$TEE_PID" 2>/dev/null
+    if [ -s "$OUT/results-rows.md" ]; then  # the log the rows point to
+        mkdir -p "$REPO/bench/results" && cp "$OUT/gpu-results.txt" "$REPO/bench/$LOG_NAME"
+    fi
 fi
 exit 0

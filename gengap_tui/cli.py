@@ -46,7 +46,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     return run_lab(args.preset, args.set, args.autostart, runs_dir=args.runs_dir, compare=args.compare,
-                   record=args.record, ray=ray.to_wire() if ray else None)
+                   record=args.record, ray=ray.to_wire() if ray else None, prewarm=not args.no_prewarm)
 
 
 def _run_dir_arg(path: str) -> Path | None:
@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a recorded run (up to 4)")
     p.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
     add_ray_arguments(p)
+    p.add_argument("--no-prewarm", action="store_true",
+                   help="no warm training process (by default the lab keeps one ready so that ctrl+r trains at once)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="train headless with a progress display")
@@ -252,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(ssh -L with another local port; https behind a proxy: the page then uses wss)")
     sv.add_argument("--runs-dir", default=None, help="where every tab's runs go (default: $GENGAP_RUNS_DIR or ./runs)")
     sv.add_argument("--preset", default="default", help="the preset every tab opens on (name or .toml)")
+    sv.add_argument("--no-prewarm", action="store_true", help="no warm training process per tab (each keeps one, "
+                    "~320 MB, so that ctrl+r trains at once)")
     sv.set_defaults(func=cmd_serve)
 
     ps = sub.add_parser("presets", help="list the packaged presets")

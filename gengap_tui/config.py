@@ -49,6 +49,9 @@ class RunSection(_Section):
     # config because the thread count changes the numbers (summation order), so a preset gives the
     # same numbers in the lab and headless on one machine
     threads: int = Field(0, ge=0, le=1024)
+    # the lab keeps a training process ready (torch imported, the device and this preset's data
+    # prepared) so that ctrl+r trains at once (worker.py, warm.py); no effect on the numbers
+    prewarm: bool = True
 
 
 def cpu_threads(threads: int) -> int:

@@ -148,6 +148,11 @@ class _Feed:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(FEED_POLL_S * 4)
 
+    @property
+    def closed(self) -> bool:
+        """Its thread has ended: it reads no more commands."""
+        return not self._thread.is_alive()
+
     def _loop(self) -> None:
         while not self._done.is_set():
             try:

@@ -91,12 +91,14 @@ def public_url(host: str, port: int, given: str | None) -> str:
     return given.rstrip("/")
 
 
-def tab_command(preset: str, runs_dir: Path) -> str:
+def tab_command(preset: str, runs_dir: Path, prewarm: bool = True) -> str:
     """The shell command textual-serve runs for each tab: the lab itself, with this process's
-    Python (`exec`: the lab is the server's child, no shell in between)."""
+    Python (`exec`: the lab is the server's child, no shell in between). Each tab's lab keeps its
+    own warm training process (~320 MB) unless `prewarm` is off (`serve --no-prewarm`)."""
     if Path(preset).is_file():
         preset = str(Path(preset).resolve())
-    return "exec " + shlex.join([sys.executable, "-m", "gengap_tui.cli", "--preset", preset, "--runs-dir", str(runs_dir)])
+    argv = [sys.executable, "-m", "gengap_tui.cli", "--preset", preset, "--runs-dir", str(runs_dir)]
+    return "exec " + shlex.join(argv + ([] if prewarm else ["--no-prewarm"]))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -126,7 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"gengap-tui: {warning}", file=sys.stderr)
     if (problem := port_problem(host, args.port)) is not None:
         return fail(problem)
-    server = make_server(tab_command(args.preset, runs_dir), host, args.port, url, runs_dir)
+    server = make_server(tab_command(args.preset, runs_dir, not args.no_prewarm), host, args.port, url, runs_dir)
     try:
         server.serve()
     except OSError as exc:  # taken between the check and the bind

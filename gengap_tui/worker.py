@@ -19,6 +19,10 @@ queue is a live stream of the same records, as wire dicts that `poll` decodes (`
 
 If the child dies without a summary (SIGKILL, OOM killer, a crash in C code), `poll()` says so
 with a `failed` event and summary and writes them into the run dir, keeping every finished epoch.
+A handle can also be given a *warm* process (`warm.WarmProcess`: spawned before it was needed,
+torch imported, data built) instead of spawning one: `RunHandle.start(cfg, runs_dir, warm=...)`.
+Its process may outlive the run (it goes back to waiting for the next one), so such a handle's run
+ends with its summary or error, not with the process; it reads nothing after that.
 The UI side of this module never imports torch (a test checks it).
 """
 
@@ -42,6 +46,12 @@ from .protocol import (USER_STOP, Command, Epoch, Error, Event, Pause, ProtocolE
                        Summary, Tweak, Warning, decode)
 
 EXIT_GRACE_S = 10.0       # at interpreter exit: how long a stopped child may take to write its summary
+WARM_RECORD = "warm"      # the "type" of a warm process's own reports on the stream (`warm.py`)
+REUSABLE = ("completed", "early_stopped", "cancelled")  # a warm process may train again after these
+# the lab's training processes yield the CPU to the lab's UI: on a busy 2-core box the command
+# palette opened in ~150 ms while a run trained at nice 0, ~80 ms at nice 10, with the same
+# epochs/s (bench/ui.py); on an idle box the UI and the training thread each have a core anyway
+LAB_NICE = 10
 
 
 def prepare_multiprocessing() -> None:
@@ -74,8 +84,9 @@ _LIVE: "weakref.WeakSet[RunHandle]" = weakref.WeakSet()
 class RunHandle:
     """One training run in a spawned child process, seen from the UI process."""
 
-    def __init__(self, process, out_q, ctl_q, config: dict, runs_dir: Path):
+    def __init__(self, process, out_q, ctl_q, config: dict, runs_dir: Path, warm=None):
         self._proc = process
+        self._warm = warm  # the warm process this run was given to (`warm.WarmProcess`), or None
         self._out = out_q
         self._ctl = ctl_q
         self.config = config
@@ -88,14 +99,17 @@ class RunHandle:
         self._epochs = 0
         self._closed = False
         self._ended = False  # every message is in (or synthesized) and the queues are closed
+        self._last_in = False  # the summary or error has been read from the queue
 
     # ------------------------------------------------------------------------------ start
     @classmethod
-    def start(cls, config: dict, runs_dir: str | os.PathLike | None = None) -> "RunHandle":
+    def start(cls, config: dict, runs_dir: str | os.PathLike | None = None, warm=None) -> "RunHandle":
         """Spawn a child that validates `config` (a `Config.dump()` dict), trains it and writes a
-        run directory under `runs_dir` (default: $GENGAP_RUNS_DIR or ./runs)."""
+        run directory under `runs_dir` (default: $GENGAP_RUNS_DIR or ./runs). With `warm` (a
+        `warm.Prewarmer`), its warm process trains it if it has one free; else a child is spawned."""
         config, runs_dir = _start_args(config, runs_dir)
-        return cls._spawn(_child_main, (config, str(runs_dir)), config, runs_dir)
+        handle = warm.take(cls, {"job": "run", "config": config, "runs_dir": str(runs_dir)}) if warm else None
+        return handle or cls._spawn(_child_main, (config, str(runs_dir)), config, runs_dir)
 
     @classmethod
     def _spawn(cls, target, args: tuple, config: dict, runs_dir: Path, name: str = "gengap-train"):
@@ -118,7 +132,12 @@ class RunHandle:
 
     @property
     def alive(self) -> bool:
-        return self._proc.is_alive()
+        """The run's process is there and the run is not over (a warm process that outlives its
+        run counts as alive only until the run's summary or error has been read)."""
+        return self._live()
+
+    def _live(self) -> bool:
+        return self._proc.is_alive() and not (self._warm is not None and self._last_in)
 
     @property
     def exitcode(self) -> int | None:
@@ -151,7 +170,7 @@ class RunHandle:
     # ------------------------------------------------------------------------------ control
     def send(self, cmd: Command) -> None:
         """A control command (`protocol.Pause` / `Resume` / `Stop` / `Tweak`) for the child."""
-        if self._closed or not self._proc.is_alive():
+        if self._closed or not self._live():
             return
         self._ctl.put(cmd.to_wire())
 
@@ -174,29 +193,36 @@ class RunHandle:
 
     def terminate(self) -> None:
         """SIGTERM: the child ends the run as cancelled and writes its summary."""
-        if self._proc.is_alive():
+        if self._live():
             self._proc.terminate()
 
     def kill(self) -> None:
         """SIGKILL the child. `poll` then reports the run as failed and writes summary.json."""
-        if self._proc.is_alive():
+        if self._live():
             self._proc.kill()
             self._proc.join(5)
 
     # ------------------------------------------------------------------------------ reading
     def _get_nowait(self):
-        if self._closed:
-            return None
-        try:
-            record = self._out.get_nowait()
-        except queue.Empty:
-            return None
-        except (EOFError, OSError, ValueError):
-            return None
-        try:
-            return decode(record)
-        except ProtocolError as exc:  # checked where it crosses the process boundary
-            return Warning(f"a bad message from the training process was dropped: {exc}")
+        while True:
+            if self._closed or (self._last_in and self._warm is not None):
+                return None  # what comes after the run's last message is the warm process's
+            try:
+                record = self._out.get_nowait()
+            except queue.Empty:
+                return None
+            except (EOFError, OSError, ValueError):
+                return None
+            if self._warm is not None and isinstance(record, dict) and record.get("type") == WARM_RECORD:
+                self._warm.note(record)  # the warm process's own report (it was ready, ...)
+                continue
+            try:
+                msg = decode(record)
+            except ProtocolError as exc:  # checked where it crosses the process boundary
+                return Warning(f"a bad message from the training process was dropped: {exc}")
+            if isinstance(msg, (Summary, Error)):
+                self._last_in = True
+            return msg
 
     def _drain_to_buffer(self) -> None:
         while (msg := self._get_nowait()) is not None:
@@ -220,16 +246,17 @@ class RunHandle:
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the child to exit (reading its messages meanwhile so that it cannot block
-        on a full pipe; `poll` still returns them). True if it has exited."""
+        on a full pipe; `poll` still returns them). True if it has exited (a warm process's run:
+        if the run is over)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._proc.is_alive():
+        while self._live():
             self._drain_to_buffer()
             left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
             if left <= 0:
                 break
             self._proc.join(left)
         self._drain_to_buffer()
-        return not self._proc.is_alive()
+        return not self._live()
 
     def _note(self, msg) -> None:
         if isinstance(msg, RunDir):
@@ -299,7 +326,7 @@ class RunHandle:
     def close(self, timeout: float = EXIT_GRACE_S, reason: str = USER_STOP) -> None:
         """Stop the run if it is still going (saying why), give the child `timeout` seconds to
         write its summary, then kill it. Messages stay readable through `poll`."""
-        if self._proc.is_alive():
+        if self._live():
             self.stop(reason)
             if not self.join(timeout):
                 self.terminate()
@@ -328,16 +355,20 @@ class SweepHandle(RunHandle):
 
     @classmethod
     def start(cls, config: dict, runs_dir: str | os.PathLike | None = None, param: str | None = None,
-              values: list[float] | None = None, ray: dict | None = None) -> "SweepHandle":
+              values: list[float] | None = None, ray: dict | None = None, warm=None) -> "SweepHandle":
         """Spawn a child that sweeps `param` (default: the config's sweep.param) over `values`
         (default: its sweep.values) and writes a sweep directory under `runs_dir`; `ray` (a
-        `ray_options.RayOptions` dict) runs its units on Ray."""
+        `ray_options.RayOptions` dict) runs its units on Ray. With `warm` (a `warm.Prewarmer`), its
+        warm process sweeps if it has one free."""
         config, runs_dir = _start_args(config, runs_dir)
         sweep = config.get("sweep") or {}
         param = param or sweep.get("param") or "model.width"
         values = [float(v) for v in (values if values is not None else sweep.get("values") or [])]
-        handle = cls._spawn(_sweep_child_main, (config, str(runs_dir), param, values, ray), config, runs_dir,
-                            name="gengap-sweep")
+        job = {"job": "sweep", "config": config, "runs_dir": str(runs_dir), "param": param, "values": values,
+               "ray": ray}
+        handle = warm.take(cls, job) if warm else None
+        handle = handle or cls._spawn(_sweep_child_main, (config, str(runs_dir), param, values, ray), config,
+                                      runs_dir, name="gengap-sweep")
         handle.param, handle.values = param, values
         return handle
 
@@ -424,23 +455,46 @@ def _redirect_output(path: Path | None) -> None:
     os.close(fd)
 
 
+def lower_priority() -> None:
+    """This (child) process runs LAB_NICE steps nicer than the lab (POSIX; else nothing)."""
+    try:
+        os.nice(LAB_NICE)
+    except (AttributeError, OSError):
+        pass
+
+
 def _child_main(config: dict, runs_dir: str, out, ctl, parent_pid: int) -> None:
     """Entry point of the spawned training process."""
-    from .session import run_session
-
-    _child_entry(out, ctl, parent_pid, config, lambda cfg, **kw: run_session(cfg, runs_dir, **kw))
+    lower_priority()
+    sys.exit(run_job({"job": "run", "config": config, "runs_dir": runs_dir}, out, ctl, parent_pid)[0])
 
 
 def _sweep_child_main(config: dict, runs_dir: str, param: str, values: list[float], ray: dict | None, out, ctl,
                       parent_pid: int) -> None:
     """Entry point of the spawned sweep process (`SweepHandle`)."""
-    from .session import sweep_session
+    lower_priority()
+    job = {"job": "sweep", "config": config, "runs_dir": runs_dir, "param": param, "values": values, "ray": ray}
+    sys.exit(run_job(job, out, ctl, parent_pid)[0])
 
-    _child_entry(out, ctl, parent_pid, config,
-                 lambda cfg, **kw: sweep_session(cfg, param, values, runs_dir, ray=ray, **kw))
+
+def run_job(job: dict, out, ctl, parent_pid: int, signalled: list[int] | tuple = ()) -> tuple[int, bool]:
+    """One session in this (child) process: `job` is {"job": "run" | "sweep", "config",
+    "runs_dir", and for a sweep "param", "values", "ray"}. Returns the exit code and whether the process
+    is clean enough to train again (`warm.py`): the session ended completed, early-stopped or
+    cancelled by the lab (or never started), no signal, no crash, the lab still there, the control
+    feed closed. `signalled`: SIGTERM / SIGHUP that came before the job (they stop it at once)."""
+    from .session import run_session, sweep_session
+
+    runs_dir = job["runs_dir"]
+    if job["job"] == "sweep":
+        param, values, ray = job["param"], job["values"], job.get("ray")
+        return _child_entry(out, ctl, parent_pid, job["config"],
+                            lambda cfg, **kw: sweep_session(cfg, param, values, runs_dir, ray=ray, **kw), signalled)
+    return _child_entry(out, ctl, parent_pid, job["config"], lambda cfg, **kw: run_session(cfg, runs_dir, **kw),
+                        signalled)
 
 
-def _child_entry(out, ctl, parent_pid: int, config: dict, session) -> None:
+def _child_entry(out, ctl, parent_pid: int, config: dict, session, signalled=()) -> tuple[int, bool]:
     """Signals, the control feed and the last-resort failure report around one session."""
     from .config import ConfigError, validate
     from .control import QueueFeed, RunControl
@@ -450,9 +504,17 @@ def _child_entry(out, ctl, parent_pid: int, config: dict, session) -> None:
     _redirect_output(None)  # until the run directory exists and its worker.log takes over
     send = _Sender(out)
     control = RunControl(on_warning=lambda text: send(Warning(text)))
+    signals: list[int] = []
+
+    def on_signal(signum, frame=None) -> None:
+        signals.append(signum)
+        control.on_signal(signum, frame)
+
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
-            signal.signal(sig, control.on_signal)
+            signal.signal(sig, on_signal)
+    for signum in list(signalled):  # (read after our handlers are in: none is missed)
+        on_signal(signum)
     feed = QueueFeed(control, ctl, parent_pid, on_orphaned=send.orphan).start()
     made: list[Path] = []
 
@@ -460,20 +522,23 @@ def _child_entry(out, ctl, parent_pid: int, config: dict, session) -> None:
         made.append(run_dir)
         _redirect_output(run_dir / "worker.log")
 
-    code = 1
+    code, clean = 1, False
     try:
         try:
             cfg = validate(config)
         except ConfigError as exc:
             send(Error(str(exc)))
-            code = 2
+            code, clean = 2, True
         else:
             outcome = session(cfg, control=control, emit=send, on_ready=ready)
             code = 0 if outcome.error is None else (1 if outcome.cancelled else 2)
+            # a session that failed to start (data, device) is not trusted again: only a stop
+            clean = outcome.cancelled or (outcome.summary or {}).get("status") in REUSABLE
     except BaseException as exc:  # noqa: BLE001 - report, and close the run dir if one exists
         message = f"the training process failed: {type(exc).__name__}: {exc}"
         summary = fail_directory(made[0] if made else None, message)
         send(Summary({"status": "failed", "reason": summary["reason"]}) if made else Error(message))
     finally:
         feed.close()
-    sys.exit(code)
+        _redirect_output(None)  # worker.log is the run's: nothing more goes there
+    return code, clean and not signals and not send.orphaned and feed.closed

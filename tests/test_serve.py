@@ -151,3 +151,19 @@ def test_a_served_lab_writes_nothing_but_the_protocol_to_stdout(tmp_path):
     noisy = {int(line.rsplit(b" ", 1)[1]) for line in bytes(err).splitlines() if line.startswith(b"stray output from pid")}
     assert len(noisy) >= 2 and lab.pid not in noisy, bytes(err)[-2000:]
     assert b"stray output" not in bytes(out)
+
+
+def test_each_tab_runs_the_lab_command_and_can_leave_out_the_warm_process(tmp_path):
+    """What textual-serve runs per tab is the plain lab, which the CLI parses back: with the
+    preset and runs directory given, and `--no-prewarm` only when asked."""
+    import shlex
+
+    from gengap_tui.cli import build_parser
+    from gengap_tui.serve import tab_command
+
+    for prewarm in (True, False):
+        argv = shlex.split(tab_command("label-noise", tmp_path, prewarm))
+        assert argv[0] == "exec" and argv[2:4] == ["-m", "gengap_tui.cli"]
+        args = build_parser().parse_args(argv[4:])
+        assert args.command is None  # the lab itself
+        assert (args.preset, args.runs_dir, args.no_prewarm) == ("label-noise", str(tmp_path), not prewarm)

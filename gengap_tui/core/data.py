@@ -65,9 +65,24 @@ def cache_dir() -> Path:
     return Path(base) / "gengap-tui"
 
 
+# generated sets this process has loaded, by cache file (a warm training process keeps its
+# preset's: `session.prewarm`); read-only, every caller gets its own copy
+_MEMO: dict[Path, dict[str, np.ndarray]] = {}
+
+
 def _cached(key: dict, make) -> dict[str, np.ndarray]:
+    """The arrays of a generated set: from this process's memo, the disk cache, or `make()`.
+    Always fresh copies: nothing a run does to them reaches the next run."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / f"{key['kind']}-{digest}.npz"
+    if path not in _MEMO:
+        _MEMO[path] = _load_or_make(path, make)
+        for a in _MEMO[path].values():
+            a.flags.writeable = False
+    return {k: a.copy() for k, a in _MEMO[path].items()}
+
+
+def _load_or_make(path: Path, make) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

@@ -24,6 +24,11 @@ class _Process(Source):
     def path(self) -> Path | None:
         return self.handle.run_dir
 
+    @property
+    def warm(self) -> bool:
+        """It trains in the lab's warm process (started before ctrl+r)."""
+        return getattr(self.handle, "_warm", None) is not None
+
     def pause(self) -> None:
         self.handle.pause()
 
@@ -44,10 +49,11 @@ class LiveRunSource(_Process):
     verb = "training"
 
     @classmethod
-    def start(cls, config: dict, runs_dir: str | Path) -> "LiveRunSource":
+    def start(cls, config: dict, runs_dir: str | Path, warm=None) -> "LiveRunSource":
+        """`warm`: the lab's `warm.Prewarmer`, whose warm process trains it if it is free."""
         from ..worker import RunHandle
 
-        return cls(RunHandle.start(config, runs_dir))
+        return cls(RunHandle.start(config, runs_dir, warm=warm))
 
     @property
     def finished(self) -> bool:
@@ -75,10 +81,10 @@ class LiveSweepSource(_Process):
 
     @classmethod
     def start(cls, config: dict, runs_dir: str | Path, param: str, values: list[float],
-              ray: dict | None = None) -> "LiveSweepSource":
+              ray: dict | None = None, warm=None) -> "LiveSweepSource":
         from ..worker import SweepHandle
 
-        return cls(SweepHandle.start(config, runs_dir, param, values, ray=ray))
+        return cls(SweepHandle.start(config, runs_dir, param, values, ray=ray, warm=warm))
 
     @property
     def values(self) -> list[float]:

@@ -6,12 +6,19 @@ the source without blocking and applies its messages to the state; the widgets s
 functions of the state (`texts.py`, `plots.py`); the curves are redrawn at most 4 times a second,
 only when new data arrived, in a build thread (`widgets.Curves`). Training runs in a spawned
 process (`worker.py`): this process never imports torch (docs/ARCHITECTURE.md, "The lab").
+
+Start-up: the first frame shows the status bar, the curves and the patience meter; the settings
+panels' fields are mounted right after it (`SettingsForm.populate`); then, with `prewarm`, the lab
+starts a training process that gets warm in the background (`warm.Prewarmer`): ctrl+r hands it
+the config instead of spawning one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,9 @@ from .widgets.settings import dotted_of
 NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
 LAB_STOP = "stopped by the user from the lab"
 QUIT_STOP = "stopped by the user: the lab was closed"
+WARM_READY = "ready: the training process is warm (ctrl+r trains at once)"
+FAST_POLL_S = 0.02  # how often a new run is polled until its first epoch (then every 0.1 s)
+WARM_WAIT_S = 3.0   # a restart waits this long for the warm process to end the stopped run
 
 
 class GengapApp(PresetActions, RunsActions, App):
@@ -70,7 +80,7 @@ class GengapApp(PresetActions, RunsActions, App):
     def __init__(self, preset: str = "default", overrides: list[str] | None = None, autostart: bool = False,
                  runs_dir: str | Path | None = None, replay: str | Path | None = None, speed: float = 1.0,
                  compare: list[str] | None = None, attach: bool = False, sweep: str | Path | None = None,
-                 ray: dict | None = None):
+                 ray: dict | None = None, prewarm: bool = False):
         super().__init__()
         self.ray = ray  # --ray: where this lab's sweeps (f4) run their units (ray_options.RayOptions' dict)
         from ..worker import prepare_multiprocessing
@@ -103,6 +113,17 @@ class GengapApp(PresetActions, RunsActions, App):
         self.panels_open: bool | None = None  # None: decided by the terminal width
         self._drawn_version: Any = -1
         self._last_draw = 0.0
+        self._panels_ready = asyncio.Event()
+        self._form: SettingsForm | None = None
+        self._fast_poll: Any = None
+        self._pending: tuple[float, Any] | None = None  # a start waiting for the warm process
+        # a warm training process (the preset lab only: `gengap-tui`, not replay / attach); the
+        # config's run.prewarm = false turns it off too (warm.py)
+        self.warm = None
+        if prewarm and self.source is None:
+            from ..warm import Prewarmer
+
+            self.warm = Prewarmer()
         if self.source is not None and self.source.kind == "sweep":
             self.state.sweep = SweepState(param=self.cfg.sweep.param)
             self.set_reactive(GengapApp.view, SWEEP_VIEW)
@@ -116,7 +137,7 @@ class GengapApp(PresetActions, RunsActions, App):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         with Horizontal(id="main"):
-            yield SettingsForm(self.cfg, id="panels")
+            yield SettingsForm(self.cfg, deferred=True, id="panels")
             with Vertical(id="right"):
                 yield Curves(id="plot")
                 yield PatienceMeter(id="patience")
@@ -125,11 +146,13 @@ class GengapApp(PresetActions, RunsActions, App):
 
     @property
     def form(self) -> SettingsForm:
-        return self.query_one(SettingsForm)
+        if self._form is None:
+            self._form = self.query_one(SettingsForm)
+        return self._form
 
     def on_mount(self) -> None:
         self._lines = (self.query_one(StatusBar), self.query_one(PatienceMeter), self.query_one(OutcomeLine))
-        self.call_after_refresh(self._focus_first_field)
+        self.call_after_refresh(self._populate_panels)
         self.set_interval(0.1, self._poll)
         self._load_compared()
         self._fit_panels()
@@ -143,6 +166,33 @@ class GengapApp(PresetActions, RunsActions, App):
             self.call_after_refresh(self.action_start)
         self.show_state()
         self._draw(force=True)
+
+    async def _populate_panels(self) -> None:
+        """After the first frame: the settings fields (then the first one gets focus). The warm
+        training process is started after them (`_poll`): started before, it slowed them by ~0.2 s
+        on 2 busy cores and got ready no sooner."""
+        try:
+            await self.form.populate()
+        finally:
+            self._panels_ready.set()
+        self.validate_form()  # the fields' marks (a preset loaded meanwhile is shown as loaded)
+        self.call_after_refresh(self._focus_first_field)
+
+    async def panels_mounted(self, timeout: float = 30.0) -> None:
+        """Wait until the settings fields are mounted (the first frame comes before them), or the
+        app has stopped running, or `timeout` s have passed (a broken start-up fails the caller's
+        next step instead of hanging it)."""
+        deadline = time.monotonic() + timeout
+        while not self._panels_ready.is_set() and self.is_running and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+    @asynccontextmanager
+    async def run_test(self, *args, **kw):
+        """Textual's, handing over the pilot once the settings fields are mounted: tests see the
+        whole lab, as a user does a moment after the first frame."""
+        async with super().run_test(*args, **kw) as pilot:
+            await self.panels_mounted()
+            yield pilot
 
     def _focus_first_field(self) -> None:
         if self.focused is None and self.query_one("#panels").display:
@@ -219,6 +269,13 @@ class GengapApp(PresetActions, RunsActions, App):
 
     # ------------------------------------------------------------------ the stream
     def _poll(self) -> None:
+        if self._pending is not None:
+            deadline, start = self._pending
+            if self.warm.closed:  # the lab is closing
+                self._pending = None
+            elif self.warm.poll() not in ("busy", "finishing") or time.monotonic() > deadline:
+                self._pending = None
+                self.source = start(self.warm)  # its warm process if it is free, else a new one
         src = self.source
         if src is not None:
             msgs = src.poll()
@@ -231,6 +288,34 @@ class GengapApp(PresetActions, RunsActions, App):
                 old.poll()  # drained and dropped: what they write goes to their own directories
             self._retired = [old for old in self._retired if not old.finished]
         self._draw()
+        if self.warm is not None and self._panels_ready.is_set():
+            self._keep_warm()
+
+    def _keep_warm(self) -> None:
+        """One warm training process, started (or replaced) only while nothing of the lab trains."""
+        src = self.source
+        idle = not self._retired and not (src is not None and src.trains_here and not src.finished)
+        was = self.warm.state
+        now = self.warm.tick(idle, self.cfg.dump if self.cfg.run.prewarm else None)
+        if now == "ready" and was != "ready" and self.state.status == "ready":
+            self.say(WARM_READY)
+
+    def _poll_fast(self) -> None:
+        """Poll a new run every 20 ms until its first epoch (or its end), then stop."""
+        if self._fast_poll is not None:
+            self._fast_poll.stop()
+        started = time.monotonic()
+
+        def tick() -> None:
+            run, src = self.state.run, self.source
+            if (run.series.rows or run.summary is not None or (src is None and self._pending is None)
+                    or (src is not None and src.finished) or time.monotonic() - started > 30):
+                self._fast_poll.stop()
+                self._fast_poll = None
+            else:
+                self._poll()
+
+        self._fast_poll = self.set_interval(FAST_POLL_S, tick)
 
     def _leave_source(self, what: str) -> str:
         """One training process at a time (two would share the cores): stop this lab's live run
@@ -261,6 +346,8 @@ class GengapApp(PresetActions, RunsActions, App):
     def _field_changed(self, control, commit: bool) -> None:
         """Validate the form; while a run goes, a committed edit of a tweakable field is sent to
         it (a half-typed value never is), and a structural change says it needs a restart."""
+        if not self.form.is_attached:  # a field's late event while the app shuts down
+            return
         cfg = self.validate_form()
         src = self.source
         if src is None or src.finished or src.kind != "run":
@@ -309,12 +396,18 @@ class GengapApp(PresetActions, RunsActions, App):
             self.say(f"[b red]cannot start: {len(self.errors)} invalid field(s)[/]", bell=True)
             return
         note = self._leave_source("run")
-        self.source = LiveRunSource.start(cfg.dump(), self.runs_dir)
-        self.state.new_run(cfg, "starting (the worker loads torch and the data)" + note)
+        warm = self.warm.state if self.warm is not None else "off"
+        config = cfg.dump()
+        now = self._launch(lambda w: LiveRunSource.start(config, self.runs_dir, warm=w))
+        self.state.new_run(cfg, ("starting (the training process is ending the last run)" if not now else
+                                 "starting" if self.source.warm and warm == "ready" else
+                                 "starting (the training process loads torch and the data)") + note)
         if self.view in SWEEP_VIEWS:
             self.view = "error"
         self.show_state()
         self._draw(force=True)
+        self._last_draw = 0.0  # the first epoch is drawn the moment it comes
+        self._poll_fast()
 
     def action_sweep(self) -> None:
         """Sweep the panels' config over its [sweep] values (the preset's; the panels don't show
@@ -328,13 +421,24 @@ class GengapApp(PresetActions, RunsActions, App):
                      "them (ctrl+o: double-descent) or start the lab with --set 'sweep.values=[2,4,8,16]'", bell=True)
             return
         note = self._leave_source("sweep")
-        src = self.source = LiveSweepSource.start(cfg.dump(), self.runs_dir, cfg.sweep.param,
-                                                  list(cfg.sweep.values), ray=self.ray)
-        self.state.new_sweep(SweepState.expecting(cfg.sweep.param, src.values),
-                             f"starting a sweep of {cfg.sweep.param} over {len(cfg.sweep.values)} values "
-                             "(the worker loads torch and the data)" + note)
+        config, param, values = cfg.dump(), cfg.sweep.param, [float(v) for v in cfg.sweep.values]
+        now = self._launch(lambda w: LiveSweepSource.start(config, self.runs_dir, param, values, ray=self.ray, warm=w))
+        self.state.new_sweep(SweepState.expecting(param, values),
+                             f"starting a sweep of {param} over {len(values)} values"
+                             + ("" if not now or self.source.warm else " (the worker loads torch and the data)") + note)
         self.view = SWEEP_VIEW
         self.show_state()
+
+    def _launch(self, start) -> bool:
+        """Start the source that `start(warm)` makes: now, or, while the warm process is still
+        ending the run just stopped (~0.3 s), as soon as it is free again (at most WARM_WAIT_S,
+        then a process is spawned): a restart need not wait for torch. True if started now."""
+        if self.warm is not None and self.warm.state in ("busy", "finishing"):
+            self.source, self._pending = None, (time.monotonic() + WARM_WAIT_S, start)
+            return False
+        self._pending = None
+        self.source = start(self.warm)
+        return True
 
     def action_pause(self) -> None:
         src = self.source
@@ -354,6 +458,10 @@ class GengapApp(PresetActions, RunsActions, App):
             self.say("paused" if part.paused else "running")
 
     def action_stop(self) -> None:
+        if self._pending is not None:  # a start still waiting for the warm process: it never happens
+            self._pending = None
+            self.say("stopped before it started")
+            return
         src = self.source
         if src is not None and not src.finished and src.can_stop:
             src.stop(LAB_STOP)  # a run or sweep still writes its summary, as cancelled
@@ -383,6 +491,12 @@ class GengapApp(PresetActions, RunsActions, App):
         for src in own:
             src.close(max(0.1, deadline - time.monotonic()), reason)
             src.poll()  # the summary is noted (nothing more to show): shutdown_run skips it
+        self._close_warm()
+
+    def _close_warm(self) -> None:
+        """The warm training process goes too (after the runs: one in it has ended by now)."""
+        if self.warm is not None:
+            self.warm.close()
 
     def shutdown_run(self, timeout: float = 5.0, reason: str = QUIT_STOP) -> None:
         """Stop a live run or sweep of this lab so that its directory is closed with its summary
@@ -391,26 +505,28 @@ class GengapApp(PresetActions, RunsActions, App):
             old.close(timeout, reason)
         self._retired = []
         src = self.source
-        if src is None or src.finished:
-            return
-        src.close(timeout, reason)  # stop, wait for the summary, terminate or kill as a last resort
-        if src.trains_here:
-            for msg in src.poll():
-                self.state.apply(msg, src.kind)
+        if src is not None and not src.finished:
+            src.close(timeout, reason)  # stop, wait for the summary, terminate or kill as a last resort
+            if src.trains_here:
+                for msg in src.poll():
+                    self.state.apply(msg, src.kind)
+        self._close_warm()
 
 
-def run_lab(preset: str, overrides: list[str], autostart: bool, record: str | Path | None = None, **kw) -> int:
+def run_lab(preset: str, overrides: list[str], autostart: bool, record: str | Path | None = None,
+            prewarm: bool = True, **kw) -> int:
     """The lab in this terminal (or a browser tab: tui/web.py). SIGHUP (the terminal closed),
     SIGTERM and a closed tab end it safely whatever the moment (tui/terminal.py), closing this
-    lab's live run or sweep with the reason. `record`:
-    an asciicast v2 file of the session (tui/recording.py)."""
+    lab's live run or sweep with the reason, and its warm training process. `record`: an asciicast
+    v2 file of the session (tui/recording.py). `prewarm`: keep a training process warm (the preset
+    lab; replay and attach never do)."""
     from .recording import CastWriter, terminal_size
     from .terminal import run_guarded
     from .web import protect_stdout, served
 
     if served():  # a browser tab's lab (gengap-tui serve): fd 1 is the protocol's alone, before any spawn
         protect_stdout()
-    app = GengapApp(preset, overrides, autostart, **kw)
+    app = GengapApp(preset, overrides, autostart, prewarm=prewarm, **kw)
     app.cast = CastWriter(record, *terminal_size()) if record is not None else None
     try:
         return run_guarded(app, app.close_for_signal, record=app.cast)

@@ -28,6 +28,7 @@ def _shoot(app: GengapApp, out: str | Path, size: tuple[int, int], ready, wait: 
     out = Path(out)
 
     async def pilot_fn(pilot) -> None:
+        await app.panels_mounted()  # (they come right after the first frame)
         deadline = time.monotonic() + wait
         while not ready() and time.monotonic() < deadline:
             await pilot.pause(0.05)

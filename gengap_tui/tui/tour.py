@@ -182,6 +182,7 @@ def run_tour(tour: Tour, record: str | Path | None = None, speed: float = 1.0, s
     failed: list[str] = []
 
     async def pilot_fn(pilot) -> None:
+        await app.panels_mounted()  # (they come right after the first frame)
         try:
             await play(app, pilot, tour, speed)
         except TourError as exc:

@@ -3,6 +3,9 @@
 The form turns its fields into `--set` overrides of a base config and validates them with the
 config's own rules (`config.build`); a bad field is marked, with the message under it. What a
 change means for a run (a live tweak, a restart) is the app's business, not the form's.
+
+The fields (~70 widgets) are mounted after the lab's first frame (`populate`), which they would
+otherwise delay by ~0.25 s; until then the form answers from the values it would show (`values`).
 """
 
 from __future__ import annotations
@@ -60,39 +63,73 @@ def _text(v: Any) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
-class SettingsForm(VerticalScroll):
-    """The panels. `validate(base)` -> the Config, or None with `errors` by field."""
+def _kind(dotted: str) -> str:
+    section, name = dotted.split(".")
+    ann = SECTIONS[section].model_fields[name].annotation
+    return "select" if get_origin(ann) is Literal else "tick" if ann is bool else "input"
 
-    def __init__(self, cfg: Config, **kw) -> None:
+
+def _override(dotted: str, kind: str, value: Any) -> str:
+    """The `--set` override a field's shown value makes."""
+    if kind == "input":
+        return f"{dotted}={str(value).strip()}"
+    if kind == "tick":
+        return f"{dotted}={'true' if value else 'false'}"
+    return f'{dotted}="{value}"'
+
+
+class SettingsForm(VerticalScroll):
+    """The panels. `validate(base)` -> the Config, or None with `errors` by field. With
+    `deferred`, the fields are mounted by `populate()` (the lab calls it after its first frame)."""
+
+    def __init__(self, cfg: Config, deferred: bool = False, **kw) -> None:
         super().__init__(**kw)
         self.initial = cfg
         self.errors: dict[str, str] = {}
         self._controls: dict[str, Any] = {}
         self._error_labels: dict[str, Label] = {}
+        # what the fields show (or will show, before they are mounted), by dotted name
+        self.values: dict[str, Any] = {d: value_of(cfg, d) for d in FIELDS}
+        self.populated = not deferred
 
     def compose(self) -> ComposeResult:
-        for section, names in PANELS.items():
-            yield Label(TITLES[section], classes="section")
-            model = SECTIONS[section]
-            values = getattr(self.initial, section)
-            for name in names:
-                yield from self._field(f"{section}.{name}", model.model_fields[name], getattr(values, name))
-        yield Static("", id="form-errors")
+        if self.populated:
+            yield from self._widgets()
 
-    def _field(self, dotted: str, info, value) -> ComposeResult:
-        ann = info.annotation
+    async def populate(self) -> None:
+        """Mount the fields (once), showing `values`."""
+        if self.populated or not self.is_attached:
+            return
+        # made under `prevent`: the fields do not post a change event for their first value
+        # (26 validations of the whole form, ~40 ms, before the panels showed)
+        with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
+            widgets = self._widgets()
+        await self.mount_all(widgets)
+        self.populated = True
+
+    def _widgets(self) -> list:
+        out: list = []
+        for section, names in PANELS.items():
+            out.append(Label(TITLES[section], classes="section"))
+            out.extend(self._field(f"{section}.{name}", self.values[f"{section}.{name}"]) for name in names)
+        out.append(Static("", id="form-errors"))
+        return out
+
+    def _field(self, dotted: str, value) -> Horizontal:
+        section, name = dotted.split(".")
+        ann = SECTIONS[section].model_fields[name].annotation
         fid = field_id(dotted)
-        with Horizontal(classes="field"):
-            yield Label(dotted.split(".")[1], classes="name")
-            if get_origin(ann) is Literal:
-                yield Select([(str(a), a) for a in get_args(ann)], value=value, allow_blank=False, id=fid,
+        kind = _kind(dotted)
+        if kind == "select":
+            control = Select([(str(a), a) for a in get_args(ann)], value=value, allow_blank=False, id=fid,
                              compact=True)
-            elif ann is bool:
-                yield Tick("", value=value, id=fid, compact=True)
-            else:
-                yield Input(_text(value), id=fid, compact=True)
+        elif kind == "tick":
+            control = Tick("", value=value, id=fid, compact=True)
+        else:
+            control = Input(_text(value), id=fid, compact=True)
         # the field's error label is mounted the first time it has a message (`_error_label`):
         # ~35 fewer widgets to style before the first frame
+        return Horizontal(Label(name, classes="name"), control, classes="field")
 
     def control(self, dotted: str):
         """A field's input widget, looked up once (validation runs on every keystroke, and a
@@ -103,15 +140,17 @@ class SettingsForm(VerticalScroll):
         return w
 
     def overrides(self) -> list[str]:
+        if not self.populated:
+            return [_override(d, _kind(d), _text(v) if _kind(d) == "input" else v) for d, v in self.values.items()]
         out = []
         for dotted in FIELDS:
             w = self.control(dotted)
             if isinstance(w, Input):
-                out.append(f"{dotted}={w.value.strip()}")
+                out.append(_override(dotted, "input", w.value))
             elif isinstance(w, Checkbox):
-                out.append(f"{dotted}={'true' if w.value else 'false'}")
+                out.append(_override(dotted, "tick", w.value))
             elif isinstance(w, Select):
-                out.append(f'{dotted}="{w.value}"')
+                out.append(_override(dotted, "select", w.value))
         return out
 
     def _error_label(self, dotted: str, control, create: bool) -> Label | None:
@@ -134,6 +173,8 @@ class SettingsForm(VerticalScroll):
                 dotted = next((d for d in FIELDS if problem.startswith(f"{d} ") or problem.startswith(f"{d}:")
                                or f"'{d}=" in problem), key)
                 self.errors[dotted] = problem
+        if not self.populated:  # nothing to mark yet (and the shown values are the initial ones)
+            return cfg
         for dotted in FIELDS:
             w = self.control(dotted)
             msg = self.errors.get(dotted, "")
@@ -153,6 +194,9 @@ class SettingsForm(VerticalScroll):
 
     def show_value(self, dotted: str, value: Any) -> None:
         """Show `value` in field `dotted` (without the change event a user's edit sends)."""
+        self.values[dotted] = value
+        if not self.populated:
+            return
         with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
             w = self.control(dotted)
             w.value = _text(value) if isinstance(w, Input) else value

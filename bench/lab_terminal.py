@@ -1,0 +1,253 @@
+"""The lab as a user meets it: `gengap-tui` in a real pseudo-terminal (120x36, xterm-256color),
+its output parsed by a terminal emulator (pyte), times taken when the screen shows something.
+
+    python bench/lab_terminal.py [--repeats 5] [--no-prewarm] [--code DIR]
+
+`--code DIR` runs another checkout's gengap-tui (e.g. the commit before a change, to measure
+before and after under the same load); one without a warm process is measured as --no-prewarm is.
+
+Per fresh lab process (`python -m gengap_tui.cli --preset default --set device=cpu --set
+early_stopping.enabled=false --set optim.epochs=100000`):
+  first frame     process start -> the status bar and the patience meter are on the screen
+  panels          process start -> the settings panels and the footer are on the screen too
+  warm            process start -> the status says the training process is warm (prewarm only)
+  first epoch     ctrl+r -> "epoch N/" (N >= 1) in the status bar (the user waited for "warm" plus 0.5 s,
+                  as one reads the screen before pressing a key; without prewarm: for the panels)
+  palette         ctrl+p while it trains -> the command palette on the screen (3 times; escape
+                  closes it in between)
+  restart         ctrl+r while it trains -> the new run's first epoch on the screen
+  quit            ctrl+q -> the lab and every process of its group gone (no warm process left)
+and the warm process's memory (VmRSS) while it waits. Also run by bench/ui.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pyte
+
+ROOT = Path(__file__).resolve().parent.parent
+COLS, ROWS = 120, 36
+# the default preset on the CPU, trained until stopped (as bench/ui.py): the palette opens mid-run
+LAB = ["--preset", "default", "--set", "device=cpu", "--set", "early_stopping.enabled=false",
+       "--set", "optim.epochs=100000"]
+EPOCH = re.compile(r"epoch (\d+)/")
+WARM_TEXT = "training process is warm"
+
+
+def _controlling_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group `pgid`."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid and fields[0] not in "ZX":
+                out.append(int(entry))
+    return out
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+class Terminal:
+    """A program in a pty that is its controlling terminal; a reader thread feeds a pyte screen
+    and notes when each awaited text first shows."""
+
+    def __init__(self, argv: list[str], env: dict | None = None, cwd: Path = ROOT):
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        self.screen = pyte.Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+        self._lock = threading.Lock()
+        self._waits: list[list] = []  # [predicate, threading.Event, time seen]
+        env = {**os.environ, **(env or {}), "TERM": "xterm-256color"}
+        env.pop("COLUMNS", None), env.pop("LINES", None)
+        self.t0 = time.perf_counter()
+        # (`python -m` puts the working directory first on sys.path: it picks the code that runs)
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
+                                     start_new_session=True, preexec_fn=_controlling_terminal)
+        os.close(slave)
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self.master], [], [], 0.01)
+                data = os.read(self.master, 65536) if ready else b""
+            except OSError:
+                time.sleep(0.02)
+                continue
+            if not data:
+                continue
+            now = time.perf_counter()
+            with self._lock:
+                self.stream.feed(data)
+                text = "\n".join(self.screen.display)
+                for w in self._waits:
+                    if w[2] is None and w[0](text):
+                        w[2] = now
+                        w[1].set()
+
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(self.screen.display)
+
+    def wait(self, pred, timeout: float = 60.0) -> float:
+        """perf_counter time at which `pred(screen text)` first held (now, if it holds already)."""
+        w = [pred, threading.Event(), None]
+        with self._lock:
+            if pred("\n".join(self.screen.display)):
+                return time.perf_counter()
+            self._waits.append(w)
+        if not w[1].wait(timeout):
+            raise TimeoutError(f"not on screen within {timeout:.0f} s; the screen:\n{self.text()}")
+        return w[2]
+
+    def send(self, data: bytes) -> float:
+        t = time.perf_counter()
+        os.write(self.master, data)
+        return t
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join()
+        for pid in group_members(self.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        os.close(self.master)
+
+
+def one_lab(runs_dir: str, prewarm: bool, palettes: int = 3, code: Path = ROOT) -> dict:
+    has_flag = "no-prewarm" in (code / "gengap_tui" / "cli.py").read_text()
+    argv = [sys.executable, "-m", "gengap_tui.cli", "--runs-dir", runs_dir, *LAB]
+    argv += ["--no-prewarm"] if has_flag and not prewarm else []
+    prewarm = prewarm and has_flag
+    term = Terminal(argv, env={"PYTHONPATH": str(code)}, cwd=code)
+    out: dict = {}
+    try:
+        t0 = term.t0
+        out["first_frame"] = term.wait(lambda s: "epoch -/" in s and "patience -/" in s) - t0
+        out["panels"] = term.wait(lambda s: "Early stopping" in s and "Start" in s) - t0
+        if prewarm:
+            out["warm"] = term.wait(lambda s: WARM_TEXT in s, 120) - t0
+            kids = [p for p in group_members(term.proc.pid) if p != term.proc.pid]
+            rss = [(p, rss_mib(p)) for p in kids if "resource_tracker" not in _cmdline(p)]
+            out["warm_rss_mib"] = max((r for _, r in rss if r is not None), default=None)
+        time.sleep(0.5)
+        t = term.send(b"\x12")  # ctrl+r
+        # (a lab that polls seldom may show epoch 2 first)
+        out["first_epoch"] = term.wait(lambda s: (m := EPOCH.search(s)) is not None and int(m.group(1)) >= 1, 120) - t
+        term.wait(lambda s: (m := EPOCH.search(s)) is not None and int(m.group(1)) >= 5, 60)
+        pal = []
+        for _ in range(palettes):
+            t = term.send(b"\x10")  # ctrl+p
+            pal.append(term.wait(lambda s: "Search for commands" in s, 20) - t)
+            term.send(b"\x1b")
+            term.wait(lambda s: "Search for commands" not in s, 20)
+            time.sleep(0.3)
+        out["palette"] = pal
+        t = term.send(b"\x12")  # ctrl+r again: a restart while the run trains
+        term.wait(lambda s: "epoch -/" in s, 20)
+        out["restart"] = term.wait(lambda s: (m := EPOCH.search(s)) is not None and int(m.group(1)) >= 1, 120) - t
+        t = term.send(b"\x11")  # ctrl+q
+        term.proc.wait(20)
+        deadline = time.monotonic() + 10
+        while group_members(term.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out["quit_s"] = time.perf_counter() - t
+        out["left_behind"] = group_members(term.proc.pid)
+    finally:
+        term.close()
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def bench(repeats: int = 5, prewarm: bool = True, runs_dir: str | None = None, code: Path = ROOT) -> dict:
+    """Medians over `repeats` fresh labs (and every lab's numbers under "labs")."""
+    with tempfile.TemporaryDirectory(prefix="gengap-bench-term-") as tmp:
+        labs = [one_lab(runs_dir or tmp, prewarm, code=code) for _ in range(repeats)]
+    prewarm = all("warm" in x for x in labs)
+    med = lambda key: statistics.median(x[key] for x in labs) if all(x.get(key) is not None for x in labs) else None  # noqa: E731
+    return {"n": repeats, "prewarm": prewarm, "labs": labs, "first_frame": med("first_frame"), "panels": med("panels"),
+            "warm": med("warm") if prewarm else None, "first_epoch": med("first_epoch"),
+            "palette": statistics.median(p for x in labs for p in x["palette"]),
+            "palette_max": max(p for x in labs for p in x["palette"]),
+            "warm_rss_mib": med("warm_rss_mib") if prewarm else None, "quit_s": med("quit_s"),
+            "restart": med("restart"),
+            "left_behind": sum(len(x["left_behind"]) for x in labs)}
+
+
+def report(r: dict) -> list[str]:
+    ms = lambda v: "-" if v is None else f"{v * 1000:.0f} ms"  # noqa: E731
+    lines = [f"   {'prewarm' if r['prewarm'] else '--no-prewarm'}, median of {r['n']} fresh labs: "
+             f"first frame {ms(r['first_frame'])} (target <= 400), panels {ms(r['panels'])}"
+             + (f", warm {r['warm']:.1f} s after start (RSS {r['warm_rss_mib']:.0f} MiB)" if r["prewarm"] else "")]
+    lines.append(f"   ctrl+r -> epoch 1 on screen {ms(r['first_epoch'])} (target <= 300), a restart {ms(r['restart'])};  "
+                 f"palette while training "
+                 f"{ms(r['palette'])} median, {ms(r['palette_max'])} max (target <= 100);  ctrl+q -> all gone "
+                 f"{ms(r['quit_s'])}, processes left behind: {r['left_behind']}")
+    lines.append("   each lab: " + "; ".join(
+        f"{x['first_frame'] * 1000:.0f}/{x['first_epoch'] * 1000:.0f}/{statistics.median(x['palette']) * 1000:.0f}"
+        for x in r["labs"]) + "  (first frame / first epoch / palette, ms)")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-prewarm", action="store_true")
+    ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose gengap-tui runs (default: this one)")
+    args = ap.parse_args()
+    load0 = os.getloadavg()[0]
+    r = bench(args.repeats, not args.no_prewarm, code=args.code.resolve())
+    print(f"gengap-tui ({args.code}) in a pty {COLS}x{ROWS}, {len(os.sched_getaffinity(0))} cores, load {load0:.2f} -> "
+          f"{os.getloadavg()[0]:.2f}, PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')}")
+    print("\n".join(report(r)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""The lab's warm training process (gengap_tui/warm.py): the same numbers as a cold process,
+reused only after a clean run, replaced after anything else, and never left behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import alive, wait_until
+from gengap_tui.config import build
+from gengap_tui.warm import Prewarmer
+from gengap_tui.worker import LAB_NICE, RunHandle, SweepHandle
+
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+              pytest.mark.usefixtures("data_cache")]
+
+BASE = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu"]
+# dropout and label noise: the run draws from torch's global generator and the run's seed
+RUN = BASE + ["optim.epochs=4", "early_stopping.enabled=false", "regularization.dropout=0.2",
+              "noise.label_noise=0.2", "seed=3"]
+TIMING = ("epoch_seconds", "samples_per_s")
+
+
+def config(*overrides):
+    return build({"name": "t"}, list(overrides)).dump()
+
+
+def finish(handle, timeout=60.0):
+    """Every message of a run until its summary (or error): (epoch rows, summary, error)."""
+    rows, summary, error = [], None, None
+    deadline = time.monotonic() + timeout
+    while summary is None and error is None:
+        assert time.monotonic() < deadline, f"no end of {handle!r}"
+        for m in handle.poll():
+            if m.TYPE == "epoch":
+                rows.append({k: v for k, v in m.row.items() if k not in TIMING})
+            elif m.TYPE == "summary":
+                summary = m.summary
+            elif m.TYPE == "error":
+                error = m.message
+        time.sleep(0.02)
+    return rows, summary, error
+
+
+def ready(warm, cfg, timeout=120.0):
+    assert wait_until(lambda: warm.tick(True, cfg) == "ready", timeout), warm.state
+    return warm.process.pid
+
+
+@pytest.fixture
+def warm():
+    w = Prewarmer()
+    yield w
+    w.close()
+    assert w.process is None or not w.process.alive
+
+
+@pytest.mark.slow
+def test_a_warm_process_gives_a_cold_ones_numbers_and_is_reused_after_clean_runs(tmp_path, warm):
+    # prepared for other data (the default preset's 4000 examples): the run loads its own
+    pid = ready(warm, config("device=cpu"))
+    report = warm.process.report
+    assert report["pid"] == pid and report["rss_kb"] > 0 and "error" not in report
+    # it yields the CPU to the lab's UI (worker.LAB_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + LAB_NICE)
+
+    h = RunHandle.start(config(*RUN), tmp_path, warm=warm)
+    assert h.pid == pid and warm.state == "busy"
+    warm_rows, warm_summary, _ = finish(h)
+    assert warm_summary["status"] == "completed" and len(warm_rows) == 4
+    # the run is over for the handle once its summary is in, though the process lives on
+    assert h.finished and not h.alive and h.join(0.1)
+    assert ready(warm, config("device=cpu"), 15) == pid  # reused: the same process
+
+    again = RunHandle.start(config(*RUN), tmp_path, warm=warm)  # the second run in that process
+    assert again.pid == pid
+    again_rows, again_summary, _ = finish(again)
+    cold = RunHandle.start(config(*RUN), tmp_path)  # a fresh process, nothing warmed
+    assert cold.pid != pid
+    cold_rows, cold_summary, _ = finish(cold)
+    assert warm_rows == cold_rows == again_rows
+    for key in ("test_err", "test_loss", "best_epoch", "best_value"):
+        assert warm_summary[key] == cold_summary[key] == again_summary[key], key
+
+    # a stopped run is clean too; then a sweep in the same process, which is reused after it
+    assert ready(warm, config("device=cpu"), 15) == pid
+    long = RunHandle.start(config(*BASE, "optim.epochs=100000", "early_stopping.enabled=false"), tmp_path, warm=warm)
+    assert wait_until(lambda: long.poll() and long.run_dir is not None, 30)
+    long.stop()
+    assert finish(long)[1]["status"] == "cancelled"
+    assert ready(warm, config("device=cpu"), 15) == pid
+    sweep = SweepHandle.start(config(*BASE, "optim.epochs=2"), tmp_path, "model.width", [4, 8], warm=warm)
+    assert sweep.pid == pid
+    _, sweep_summary, _ = finish(sweep)
+    assert sweep_summary["status"] == "completed"
+    assert ready(warm, config("device=cpu"), 15) == pid and warm.started == 1
+
+
+@pytest.mark.slow
+def test_a_crashed_or_diverged_run_is_never_followed_by_its_process(tmp_path, warm):
+    cfg = config(*BASE)
+    first = ready(warm, cfg)
+    h = RunHandle.start(config(*BASE, "optim.optimizer=sgd", "optim.lr=1e6", "early_stopping.enabled=false"),
+                        tmp_path, warm=warm)
+    assert h.pid == first
+    _, summary, _ = finish(h)
+    assert summary["status"] == "diverged"
+    second = ready(warm, cfg)  # replaced: the diverged run's process exited
+    assert second != first and not alive(first) and warm.started == 2
+
+    h = RunHandle.start(config(*BASE, "optim.epochs=100000", "early_stopping.enabled=false"), tmp_path, warm=warm)
+    assert h.pid == second
+    assert wait_until(lambda: h.poll() and h.run_dir is not None, 30)
+    os.kill(second, signal.SIGKILL)  # a crash (the OOM killer, a native fault)
+    _, summary, _ = finish(h)
+    assert summary["status"] == "failed" and "training process died" in summary["reason"]
+    third = ready(warm, cfg)
+    assert third not in (first, second) and warm.started == 3
+
+    # while a run trains in a cold process, no warm one is started beside it
+    warm.process.close()
+    assert warm.tick(False, cfg) == "off" and warm.process is None
+
+
+def test_prewarm_off_closes_an_idle_warm_process_and_starts_none(warm):
+    cfg = config(*BASE)
+    assert warm.tick(True, cfg) == "starting"
+    pid = warm.process.pid
+    assert warm.tick(True, None) == "off" and warm.process is None
+    assert wait_until(lambda: not alive(pid), 5)
+    assert warm.tick(True, None) == "off" and warm.started == 1
+    assert warm.take(RunHandle, {}) is None  # nothing to hand a job to: the caller spawns
+
+
+def test_the_form_answers_before_its_fields_are_mounted(tmp_path):
+    """The settings fields come after the first frame; before, the form validates the values it
+    is about to show, to the same config."""
+    from gengap_tui.tui.app import GengapApp
+
+    async def check():
+        app = GengapApp("default", BASE + ["optim.lr=0.02", "early_stopping.observe=true"], runs_dir=tmp_path)
+        seen = {}
+        populate = app._populate_panels
+
+        async def spy():
+            seen["before"] = (app.form.populated, app.form.overrides(), app.validate_form())
+            await populate()
+
+        app._populate_panels = spy
+        async with app.run_test(size=(120, 40)):
+            populated, overrides, cfg = seen["before"]
+            assert populated is False and cfg is not None and cfg.optim.lr == 0.02 and cfg.early_stopping.observe
+            assert app.form.populated and app.form.overrides() == overrides and app.validate_form() == cfg
+
+    import asyncio
+
+    asyncio.run(check())
+
+
+LAB_WARM = """
+import asyncio, json, sys, time
+from gengap_tui.tui.app import GengapApp, WARM_READY
+
+async def main():
+    app = GengapApp("default", sys.argv[2:], runs_dir=sys.argv[1], prewarm=True)
+    out = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + 120
+        while app.state.status != WARM_READY and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        out["warm_pid"] = app.warm.process.pid
+        await pilot.press("ctrl+r")
+        while len(app.state.run.series.rows) < 3 and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        out.update(run_pid=app.source.handle.pid, from_warm=app.source.warm, rows=len(app.state.run.series.rows))
+        first = app.source
+        await pilot.press("ctrl+r")  # a restart: the warm process ends this run, then trains the next
+        out["waited"] = app.source is None and app._pending is not None
+        while (app.source is None or len(app.state.run.series.rows) < 2) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        out.update(restart_pid=app.source.handle.pid, restart_from_warm=app.source.warm,
+                   first_end=(first.handle.summary or {}).get("reason"))
+        await pilot.press("ctrl+q")
+    out.update(torch="torch" in sys.modules, core=sorted(m for m in sys.modules if m.startswith("gengap_tui.core")),
+               status=(app.state.run.summary or {}).get("status"))
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_r_trains_in_the_warm_process_and_quitting_leaves_none(tmp_path):
+    p = subprocess.run([sys.executable, "-c", LAB_WARM, str(tmp_path), *BASE, "optim.epochs=100000",
+                        "early_stopping.enabled=false"], capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["from_warm"] is True and out["run_pid"] == out["warm_pid"] and out["rows"] >= 3, out
+    # the restart waited for the warm process (no cold spawn) and trained in it
+    assert out["waited"] and out["restart_from_warm"] and out["restart_pid"] == out["warm_pid"], out
+    assert out["first_end"].startswith("stopped by the user: the lab started a run"), out
+    assert out["status"] == "cancelled" and out["torch"] is False and out["core"] == [], out
+    assert not alive(out["warm_pid"])
+
+
+WATCHED = """
+import sys, time
+from gengap_tui.config import build
+from gengap_tui.warm import Prewarmer
+if __name__ == "__main__":
+    w = Prewarmer()
+    w.tick(True, build({{}}, {base!r}).dump())
+    print(w.process.pid, flush=True)
+    while w.tick(True, build({{}}, {base!r}).dump()) != "ready":
+        time.sleep(0.05)
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_a_warm_process_ends_when_the_lab_dies(tmp_path):
+    script = tmp_path / "lab.py"
+    script.write_text(textwrap.dedent(WATCHED.format(base=BASE)))
+    lab = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        pid = int(lab.stdout.readline())
+        assert lab.stdout.readline().strip() == "ready"
+        lab.kill()  # no atexit, nothing: the warm process must notice on its own
+        lab.wait(10)
+        assert wait_until(lambda: not alive(pid), 5), "the warm process outlived the lab"
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+        lab.stdout.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl+q", "sigterm", "hang_up", "hang_up_while_warming"])
+def test_quitting_the_lab_leaves_no_process_behind(tmp_path, how):
+    """`gengap-tui` in a terminal keeps a warm process; however the lab ends (its quit key, SIGTERM,
+    its terminal closing, also while the warm process still imports torch), nothing is left."""
+    from test_terminal_loss import InPty, _group_members
+
+    lab = InPty(tmp_path)
+    try:
+        assert lab.wait_drawn(), lab.screen_text()[-2000:]
+        if how == "hang_up_while_warming":
+            assert wait_until(lambda: len(_group_members(lab.pgid)) >= 3, 10)  # lab, tracker, warm
+            assert "training process is warm" not in lab.screen_text()
+        else:
+            assert wait_until(lambda: "training process is warm" in lab.screen_text(), 120), lab.screen_text()[-2000:]
+        assert len(_group_members(lab.pgid)) == 3  # the lab, multiprocessing's tracker, the warm process
+        if how == "ctrl+q":
+            os.write(lab.master, b"\x11")
+            t0 = time.monotonic()
+        elif how == "sigterm":
+            t0 = time.monotonic()
+            lab.proc.send_signal(signal.SIGTERM)
+        else:
+            t0 = lab.hang_up()
+        assert lab.exit_within(t0) is not None, f"the lab is still running after {how}"
+        assert wait_until(lambda: not _group_members(lab.pgid), 10), "left processes behind"
+    finally:
+        lab.close()
+
+
+def test_run_prewarm_false_or_the_flag_keep_the_lab_cold(tmp_path):
+    """`run.prewarm = false` (the config) and `--no-prewarm` (the command line) start no warm process."""
+    import asyncio
+
+    from gengap_tui.cli import build_parser
+    from gengap_tui.tui.app import GengapApp
+
+    async def check():
+        app = GengapApp("default", BASE + ["run.prewarm=false"], runs_dir=tmp_path, prewarm=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.5)  # five polls after the panels: a warm process would be started by now
+            assert app.warm is not None and app.warm.started == 0 and app.warm.state == "off"
+
+    asyncio.run(check())
+    assert build_parser().parse_args(["--no-prewarm"]).no_prewarm is True
+    assert build_parser().parse_args([]).no_prewarm is False
