@@ -279,12 +279,16 @@ def test_a_second_tab_attaches_to_the_first_tabs_run_and_pauses_it(browser, serv
     a.keyboard.press("Control+r")
     run = _new_run(served, [])
     assert wait_until(lambda: _epochs(run) >= 2, 60), served.log_text()
+    (a_lab,) = served.labs()
     b = served.open_tab(browser)
     assert wait_until(lambda: len(served.labs()) == 2, 30)  # two tabs, two labs
+    (b_lab,) = [lab for lab in served.labs() if lab != a_lab]
+    # each tab's lab has one training process: the first's trains the run, the second's is its warm
+    # process, waiting for a ctrl+r that never comes
+    assert wait_until(lambda: all(len(trainers) == 1 for trainers in served.labs().values()), 30), served.labs()
     labs = served.labs()
     pids = [pid for lab, trainers in labs.items() for pid in (lab, *trainers)]
-    assert len(pids) == 3  # the first tab's lab trains, the second's does not
-    (b_lab,) = [lab for lab, trainers in labs.items() if not trainers]
+    assert len(pids) == 4
     _press_and_see(b, "F3")  # the runs dialog opens over the lab
     _press_and_see(b, "a")  # it closes: attached to the highlighted (newest) run, its curves drawn
     b.keyboard.press("F6")  # pause
@@ -297,7 +301,7 @@ def test_a_second_tab_attaches_to_the_first_tabs_run_and_pauses_it(browser, serv
     assert _epochs(run) == paused_at and _summary(run) is None  # held, not ended
     # the attached tab closes: its lab goes, the run (not its own) goes on, still paused
     b.close()
-    assert wait_until(lambda: not _alive(b_lab), CLOSE_S)
+    assert wait_until(lambda: not _alive(b_lab) and not any(_alive(p) for p in labs[b_lab]), CLOSE_S)
     assert _summary(run) is None and len(served.labs()) == 1
     # the server stopped (SIGTERM) with both tabs open: the run's owner closes it with the reason
     served.proc.send_signal(signal.SIGTERM)
