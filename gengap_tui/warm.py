@@ -39,8 +39,8 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from .worker import (_LIVE, WARM_RECORD, _redirect_output, _stop_live_runs, lower_priority, prepare_multiprocessing,
-                     run_job)
+from .worker import (_LIVE, WARM_RECORD, _redirect_output, _stop_live_runs, lower_priority,
+                     run_job, spawn_child)
 
 WAIT_POLL_S = 0.1        # how often a waiting warm process looks for a job, a signal, its parent
 REPLACE_AFTER_S = 10.0   # a process neither ready nor gone this long after its run ended: replaced
@@ -69,14 +69,7 @@ class WarmProcess:
     @classmethod
     def start(cls, config: dict) -> "WarmProcess":
         """Spawn a process that prepares itself for `config` (a `Config.dump()` dict) and waits."""
-        import multiprocessing
-
-        prepare_multiprocessing()
-        ctx = multiprocessing.get_context("spawn")
-        out_q, ctl_q = ctx.Queue(), ctx.Queue()
-        proc = ctx.Process(target=_warm_main, name="gengap-warm", daemon=True,
-                           args=(dict(config), out_q, ctl_q, os.getpid()))
-        proc.start()
+        proc, out_q, ctl_q = spawn_child(_warm_main, (dict(config),), "gengap-warm")
         warm = cls(proc, out_q, ctl_q, dict(config))
         _PROCESSES.add(warm)
         return warm

@@ -114,13 +114,7 @@ class RunHandle:
     @classmethod
     def _spawn(cls, target, args: tuple, config: dict, runs_dir: Path, name: str = "gengap-train"):
         """Start `target(*args, out_q, ctl_q, parent_pid)` in a spawned child and wrap it."""
-        prepare_multiprocessing()
-        ctx = multiprocessing.get_context("spawn")
-        out_q, ctl_q = ctx.Queue(), ctx.Queue()
-        # daemon: if the UI exits without stopping it, multiprocessing terminates it (SIGTERM ->
-        # cancelled, summary written) instead of waiting for the whole run to finish
-        proc = ctx.Process(target=target, name=name, daemon=True, args=(*args, out_q, ctl_q, os.getpid()))
-        proc.start()
+        proc, out_q, ctl_q = spawn_child(target, args, name)
         handle = cls(proc, out_q, ctl_q, config, runs_dir)
         _LIVE.add(handle)
         return handle
@@ -378,6 +372,19 @@ class SweepHandle(RunHandle):
     def _failed_summary(self, reason: str) -> tuple[dict, dict | None]:
         return {"status": "failed", "reason": reason, "param": getattr(self, "param", None),
                 "values": getattr(self, "values", None), "wall_seconds": time.time() - self.started_at}, None
+
+
+def spawn_child(target, args: tuple, name: str):
+    """Start `target(*args, out_q, ctl_q, parent_pid)` in a spawned process (a run's child or the
+    warm process); returns the process and its two queues (messages out, commands in)."""
+    prepare_multiprocessing()
+    ctx = multiprocessing.get_context("spawn")
+    out_q, ctl_q = ctx.Queue(), ctx.Queue()
+    # daemon: if the UI exits without stopping it, multiprocessing terminates it (SIGTERM ->
+    # cancelled, summary written) instead of waiting for the whole run to finish
+    proc = ctx.Process(target=target, name=name, daemon=True, args=(*args, out_q, ctl_q, os.getpid()))
+    proc.start()
+    return proc, out_q, ctl_q
 
 
 def _start_args(config, runs_dir) -> tuple[dict, Path]:
