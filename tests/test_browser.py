@@ -227,19 +227,24 @@ def _pixels(page):
     return np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB")).astype(int)
 
 
+def _still(page, timeout: float, what: str, pause: float = 0.3):
+    """Wait until two pictures of the page `pause` s apart are the same; returns the last one."""
+    shots = [_pixels(page)]
+
+    def still() -> bool:
+        time.sleep(pause)
+        shots.append(_pixels(page))
+        return bool((shots[-1] == shots[-2]).all())
+
+    assert wait_until(still, timeout), f"{what}: the page never stood still"
+    return shots[-1]
+
+
 def _press_and_see(page, key: str, share: float = 0.05, timeout: float = 30) -> None:
     """Once the page is still (its first frames drawn), press `key` and wait until the page shows
     what it did: a share of the pixels changed (a dialog opening or closing). The next key then
     goes to the right screen however slow the machine is."""
-    shots = [_pixels(page)]
-
-    def still() -> bool:
-        time.sleep(0.3)
-        shots.append(_pixels(page))
-        return bool((shots[-1] == shots[-2]).all())
-
-    assert wait_until(still, timeout), f"{key}: the page never stood still"
-    before = shots[-1]
+    before = _still(page, timeout, key)
     page.keyboard.press(key)
     assert wait_until(lambda: (_pixels(page) != before).any(axis=2).mean() > share, timeout), f"{key}: nothing changed"
 
@@ -262,6 +267,8 @@ def test_a_browser_tab_trains_the_default_preset_and_draws_its_curves(browser, s
         return _curves_drawn(png)[1] > 1000
 
     assert wait_until(drawn, 20), f"no curves on the page: {_curves_drawn(png)}"
+    _still(page, 20, "after the run", pause=0.6)  # the run's last frame (early stop, outcome) is drawn
+    page.screenshot(path=str(png))
     from PIL import Image
 
     assert Image.open(png).size == (SIZE["width"], SIZE["height"])
