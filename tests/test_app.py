@@ -47,7 +47,7 @@ async def test_run_streams_curves_counter_and_early_stop(tmp_path):
         meter = text_of(app, "#patience")
         assert f"EARLY STOP @ epoch {app.state.run.summary['stop_epoch']} (kept epoch {app.state.run.summary['best_epoch']})" in meter
         # the curves come to show every epoch received (redraws are throttled, not dropped)
-        assert await wait_for(pilot, lambda: app._drawn_version == app.state.run.series.version, 10)
+        assert await wait_for(pilot, lambda: app._drawn_version[0] == app.state.run.series.version, 10)
         await pilot.press("f9")
         assert app.view == "loss"
         plot = app.query_one("#plot")

@@ -276,3 +276,22 @@ def test_screenshot_sweep_writes_an_svg_without_importing_torch(tmp_path):
     assert res.stdout.strip().splitlines()[-1] == "False"
     svg = out.read_text()
     assert svg.startswith("<svg") and "interpolation" in svg
+
+
+async def test_the_plot_is_redrawn_when_the_summary_or_the_width_changes(tmp_path):
+    """Without any forced redraw: the title takes the threshold and peak once summary.json is
+    read, and is fit again to the plot's width when the panels open or close."""
+    d = synth_sweep(tmp_path / "synth")
+    app = GengapApp(sweep=d, runs_dir=tmp_path)
+
+    def title() -> str:
+        return " ".join(args[0] for name, args, _ in plotted(app) if name == "title")
+
+    async with app.run_test(size=(140, 40)) as pilot:
+        assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 10)
+        assert await wait_for(pilot, lambda: "interpolation threshold 16" in title(), 10), title()
+        wide = app.query_one("#plot").size.width
+        await pilot.press("f2")  # the panels close: the plot widens, and is drawn for its new width
+        assert await wait_for(pilot, lambda: app.query_one("#plot").size.width > wide, 10)
+        assert await wait_for(pilot, lambda: app._drawn_version[-1] == app.query_one("#plot").size.width, 10)
+        assert "test peak" in title()  # room for the peak and dip now

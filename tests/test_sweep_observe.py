@@ -93,11 +93,32 @@ def test_grouped_observe_sweep_reads_the_kept_epoch_from_its_own_test_errors(tmp
     assert summary["status"] == "completed"
     rows = read_jsonl(tmp_path / "sweep" / "sweep.jsonl")
     assert any(r["would_stop_epoch"] is not None for r in rows)
+    progress = read_jsonl(tmp_path / "sweep" / "progress.jsonl")
+    for p in progress:
+        for lo, mean, hi in zip(p["test_err_min"], p["test_err"], p["test_err_max"]):
+            assert lo <= mean <= hi and mean == pytest.approx((lo + hi) / 2)
+    # the lab's sweep view draws the spread as bands under the means
+    from gengap_tui.tui.plots import sweep_plot
+    from gengap_tui.tui.state import SweepState
+
+    st = SweepState.expecting("model.width", [8, 64])
+    st.meta = read_json(tmp_path / "sweep" / "sweep.json")
+    st.series.add_final(rows)
+    st.summary = summary
+    plot = sweep_plot(st, 100)
+    band_ys = sorted(tuple(ys) for _, ys, _ in plot.bands)
+    assert tuple(r["test_err_max"] for r in rows) in band_ys
+    assert tuple(r["test_err_min"] for r in rows) in band_ys
+    assert "2 seeds: mean, band = min–max" in plot.title
     for row in rows:
         metrics = _check_against_own_metrics(row, tmp_path / "sweep", 3)
         assert row["test_err_kept"] == pytest.approx(metrics[row["best_epoch"] - 1]["test_err"])
         assert row["test_err_final"] == pytest.approx(metrics[-1]["test_err"])
         assert (tmp_path / "sweep" / row["run_dir"] / "model.pt").is_file()
+        # two seeds: the row's mean lies halfway between their min and max, at every epoch too
+        for k in ("train_err", "val_err", "test_err"):
+            assert row[k + "_min"] <= row[k] <= row[k + "_max"]
+            assert row[k] == pytest.approx((row[k + "_min"] + row[k + "_max"]) / 2)
         if row["would_stop_epoch"] is not None:  # the value's events say so too
             events = read_jsonl(tmp_path / "sweep" / row["run_dir"] / "events.jsonl")
             assert [e["epoch"] for e in events if e["event"] == "would_stop"] == [row["would_stop_epoch"]]

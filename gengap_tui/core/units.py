@@ -32,6 +32,8 @@ from .trainer import Cancelled, Trainer, device_name
 
 ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test_err", "train_clean_err",
             "noisy_memorized", "noisy_true_acc", "weight_norm", "spectral_norm_product")
+# with run.seeds > 1, the seeds' spread per value: min and max over them (the rows' means lie between)
+BAND_KEYS = ("train_err_min", "train_err_max", "val_err_min", "val_err_max", "test_err_min", "test_err_max")
 # settings a value's data depends on: a one-at-a-time sweep over one of them loads data per value
 DATA_SECTIONS = ("data", "noise", "ratt", "seed")
 
@@ -218,6 +220,12 @@ class Unit:
                             vals = m[k][sl]
                             row[k] = sum(vals) / K
                             prog[k].append(row[k])
+                    if K > 1:  # the seeds' spread around the mean
+                        for k in ("train_err", "val_err", "test_err"):
+                            if k in m:
+                                row[k + "_min"], row[k + "_max"] = min(m[k][sl]), max(m[k][sl])
+                                prog.setdefault(k + "_min", []).append(row[k + "_min"])
+                                prog.setdefault(k + "_max", []).append(row[k + "_max"])
                     row["gap_loss"] = row["val_loss"] - row["train_loss"]
                     row["gap_err"] = row["val_err"] - row["train_err"]
                     row.update(lr=lr, epoch_seconds=dt, es_wait=None, es_best=None, es_best_epoch=None)
@@ -255,7 +263,7 @@ class Unit:
             s = {"status": st, "epochs_run": r["epoch"] if r else 0, "n_params": n_params[v], "reason": reason,
                  "device": device, "stop_epoch": None, "best_epoch": None, "restored_best": False}
             if r:
-                s.update({k: r.get(k) for k in ROW_KEYS if k in r})
+                s.update({k: r.get(k) for k in ROW_KEYS + BAND_KEYS if k in r})
                 s.update(final_train_err=r["train_err"], final_val_err=r["val_err"])
                 if self.observe:
                     es = stoppers[v]
@@ -288,7 +296,7 @@ class Unit:
                 sink.metrics(v, row)
                 last.update(row)
                 sink.progress({"epoch": row["epoch"], "values": [v], "epoch_seconds": row["epoch_seconds"],
-                               "n_params": [n], **{k: [row[k]] for k in ROW_KEYS if k in row}})
+                               "n_params": [n], **{k: [row[k]] for k in ROW_KEYS + BAND_KEYS if k in row}})
 
             s = tr.run(on_epoch=on_epoch, on_event=lambda ev, v=v: sink.event(v, ev))
             if s.get("epochs_run") and (s.get("status") != "diverged" or s.get("restored_best")):
@@ -296,7 +304,7 @@ class Unit:
             sink.finish(v, s)
             # the last epoch's numbers, as the grouped sweep reports them (memorization included)
             finals[v] = {**{k: last[k] for k in ("train_clean_err", "noisy_memorized", "weight_norm",
-                                                 "spectral_norm_product") if k in last}, **s,
+                                                 "spectral_norm_product", *BAND_KEYS[:4]) if k in last}, **s,
                          "train_err": s.get("final_train_err"), "val_err": s.get("final_val_err")}
             if self.observe and s["epochs_run"]:  # the row's test_err is the last epoch's; kept apart
                 final = s.get("final_test_err", s.get("test_err"))
@@ -304,11 +312,14 @@ class Unit:
                                           s.get("best_epoch"), s.get("restored_best", False),
                                           lambda _e, s=s: s.get("would_stop_test_err", s.get("test_err")), final),
                                  test_err=final, test_loss=s.get("final_test_loss", s.get("test_loss")))
+                for k in ("test_err_min", "test_err_max"):  # the seeds' spread of the kept weights, not the last
+                    finals[v].pop(k, None)
             if s["epochs_run"]:  # the value's test error, measured once at its end
                 f = finals[v]
                 sink.progress({"epoch": s["epochs_run"], "values": [v], "train_err": [f["train_err"]],
                                "val_err": [f["val_err"]], "test_err": [f.get("test_err")],
                                "test_loss": [f.get("test_loss")], "n_params": [tr.n_params],
+                               **{k: [f[k]] for k in BAND_KEYS if k in f},
                                **({"test_err_kept": [f["test_err_kept"]]} if "test_err_kept" in f else {})})
             if s["status"] in ("cancelled", "failed"):
                 status, reason = s["status"], s.get("reason")

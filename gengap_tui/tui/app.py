@@ -240,16 +240,21 @@ class GengapApp(PresetActions, RunsActions, App):
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
+        widget = getattr(self, "_curves", None)
+        if widget is None or not widget.is_attached:
+            found = self.query("#plot")
+            if not found:  # the app is shutting down: a last timer tick can come after the widgets went
+                return
+            widget = self._curves = found.first(Curves)
+        width = widget.size.width
         sweep_view = self.view in SWEEP_VIEWS and self.state.sweep is not None
-        version = (self.view, self.state.sweep.series.version) if sweep_view else self.state.run.series.version
+        # what the picture depends on: the series, and the width its title and ticks are fit to (the
+        # panels arrive after the first frame); a sweep's summary adds the threshold and peak
+        version = ((self.view, self.state.sweep.series.version, self.state.sweep.summary is not None, width)
+                   if sweep_view else (self.state.run.series.version, width))
         if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
-        found = self.query("#plot")
-        if not found:  # the app is shutting down: a last timer tick can come after the widgets went
-            return
         self._drawn_version, self._last_draw = version, now
-        widget = found.first(Curves)
-        width = widget.size.width
         if sweep_view:
             plot = sweep_plot(self.state.sweep, width, self.view)
         else:

@@ -22,6 +22,7 @@ BAND_COLORS = ((30, 71, 117), (18, 105, 70), (121, 38, 38), (21, 92, 110), (107,
 BAND_KEYS = ("train_err", "val_err", "train_loss", "val_loss", "train_clean_err", "noisy_memorized")
 SWEEP_LINES = (("train_err", "train err", "blue+"), ("val_err", "val err", "green+"),
                ("test_err", "test err", "red+"), ("test_err_kept", "test err, early-stopped", "yellow"))
+SWEEP_BAND_COLORS = ((30, 71, 117), (18, 105, 70), (121, 38, 38), (110, 100, 20))  # SWEEP_LINES', half bright
 NORM_LINES = (("weight_norm", "weight norm", "cyan"), ("spectral_norm_product", "spectral norm product", "magenta"))
 THRESHOLD_COLOR = "magenta"
 COMPARE_COLORS = ("cyan", "magenta", "yellow", "white")
@@ -189,10 +190,14 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     xlabel = ("parameters" if by_params else sweep.param) + (" (log scale)" if log else "")
     norms = view == "sweep-norms"
     plot = Plot("", xlabel, points=True, ylabel="log10 norm" if norms else "error")
-    for key, label, color in (NORM_LINES if norms else SWEEP_LINES):
+    for i, (key, label, color) in enumerate(NORM_LINES if norms else SWEEP_LINES):
         xs, ys = line(key, (lambda y: math.log10(y) if y > 0 else None) if norms else None)
         if xs:
             plot.lines.append((xs, ys, label, color))
+        for bound in ("_min", "_max"):  # stacked seeds: min and max over them, dim, under the mean
+            bx, by = ([], []) if norms else line(key + bound)
+            if bx:
+                plot.bands.append((bx, by, SWEEP_BAND_COLORS[i % len(SWEEP_BAND_COLORS)]))
     thr = summary.get("interpolation_threshold") if sweep.summary is not None else sw.threshold()
     what = "norms" if norms else "error"
     parts = [f"sweep: {what} against {'parameter count' if by_params else leaf}" + (" (log x)" if log else "")]
@@ -200,6 +205,8 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
         parts.append("waiting for the first epoch")
     elif sweep.summary is None and sw.epoch:
         parts.append(f"epoch {sw.epoch}")
+    if plot.bands:
+        parts.append(f"{(sweep.meta or {}).get('seeds') or 'K'} seeds: mean, band = min–max")
     if thr is not None:
         parts.append(f"interpolation threshold {fmt_value(thr)}")
     if summary.get("interpolation_lost_at") is not None:
@@ -212,7 +219,7 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     xticks = value_ticks(list(tick_of), log, max(2, width // 8))
     xs_all = xticks[0] or [0.0, 1.0]
     pad = max(0.02 * (max(xs_all) - min(xs_all)), 0.05)
-    ys_all = [y for _, ys, _, _ in plot.lines for y in ys]
+    ys_all = [y for _, ys, _, _ in plot.lines for y in ys] + [y for _, ys, _ in plot.bands for y in ys]
     if norms:
         lo, hi = (min(ys_all), max(ys_all)) if ys_all else (0.0, 1.0)
         margin = max(0.05 * (hi - lo), 0.05)

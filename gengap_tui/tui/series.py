@@ -98,7 +98,8 @@ def _num(v) -> float | None:
 
 
 SWEEP_KEYS = ("train_err", "val_err", "test_err", "train_loss", "val_loss", "test_loss", "test_err_kept",
-              "n_params", "weight_norm", "spectral_norm_product")
+              "n_params", "weight_norm", "spectral_norm_product", "train_err_min", "train_err_max", "val_err_min",
+              "val_err_max", "test_err_min", "test_err_max")
 
 
 def value_ticks(values: list[float], log: bool, max_ticks: int) -> tuple[list[float], list[str]]:
