@@ -139,6 +139,8 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         return _fail(f"--size = {args.size!r}: expected COLSxROWS, 40..400 x 12..200 (e.g. 120x36)")
     if not args.out.endswith(".svg"):
         return _fail(f"--out = {args.out!r}: the screenshot is an SVG file (name it *.svg)")
+    if (problem := _unwritable(args.out)) is not None:  # before anything is trained or rendered
+        return _fail(f"--out = {args.out!r}: {problem}")
     from .sources import is_sweep_dir
 
     if is_sweep_dir(args.source):
@@ -166,6 +168,25 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
                      runs_dir=args.runs_dir)
     print(f"screenshot: {out}")
     return EXIT_OK
+
+
+def _unwritable(path: str) -> str | None:
+    """Why a new file cannot be written at `path` (its folder is made if missing), or None. Tried
+    for real (a temporary file in the folder): permission bits say nothing to root or to a
+    read-only filesystem."""
+    import tempfile
+
+    p = Path(path)
+    if p.is_dir():
+        return "is a folder, not a file"
+    parent = p.parent if str(p.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        return f"{str(parent)!r} is not a writable folder ({exc.strerror or type(exc).__name__})"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

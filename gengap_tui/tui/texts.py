@@ -81,7 +81,8 @@ def patience_text(run: RunState) -> str:
 
 
 def run_outcome(summary: dict | None) -> str:
-    """The run's summary in one line: status, test error of the kept weights, what stopping gave."""
+    """The run's summary in one line: status, test error of the kept weights; in observe mode the
+    test error of the weights stopping would have kept against the final weights'."""
     if summary is None:
         return ""
     s = summary
@@ -96,8 +97,12 @@ def run_outcome(summary: dict | None) -> str:
             parts.append(spread + f"){kept}")
         else:
             parts.append(f"test err {s['test_err']:.4f}{kept}")
-    if s.get("would_stop_test_err") is not None:
-        parts.append(f"stopping would have given {s['would_stop_test_err']:.4f}")
+    if s.get("would_stop_test_err") is not None:  # observe mode: what it exists for, kept against final
+        at = f" (epoch {s['would_stop_best_epoch']})" if s.get("would_stop_best_epoch") is not None else ""
+        line = f"stopping would have kept{at} {s['would_stop_test_err']:.4f}"
+        if isinstance(s.get("final_test_err"), (int, float)):
+            line += f" vs final (epoch {s.get('epochs_run')}) {s['final_test_err']:.4f}"
+        parts.append(line)
     if s.get("reason") and s.get("status") not in ("completed", "early_stopped"):
         parts.append(str(s["reason"]))
     return " | ".join(parts)

@@ -1,0 +1,73 @@
+"""Issue 22: what a new user met in the first hour, round two. Each test failed before its fix."""
+
+import os
+
+import pytest
+
+from conftest import small_cfg
+from gengap_tui.config import validate
+from gengap_tui.protocol import run_config
+from gengap_tui.session import run_session
+from gengap_tui.sources import ReplaySource
+from gengap_tui.tui.state import LabState
+from gengap_tui.tui.texts import run_outcome
+
+pytestmark = pytest.mark.usefixtures("data_cache")
+
+
+def test_observe_mode_shows_kept_against_final_on_the_outcome_line(tmp_path):
+    """Item 1: the one number observe mode exists for, the final weights' test error, is on the
+    lab's outcome line next to what stopping would have kept (it printed the kept number twice)."""
+    cfg = small_cfg("noise.label_noise=0.3", "optim.epochs=40", "early_stopping.patience=3",
+                    "early_stopping.observe=true")
+    out = run_session(cfg, tmp_path)
+    s = out.summary
+    assert s["would_stop_epoch"] is not None and s["final_test_err"] != s["would_stop_test_err"]
+    state = LabState(validate(run_config(ReplaySource(out.run_dir, speed=0).config)))
+    for msg in ReplaySource(out.run_dir, speed=0).poll():
+        state.apply(msg, "run")
+    line = run_outcome(state.run.summary)
+    assert f"{s['would_stop_test_err']:.4f}" in line and f"{s['final_test_err']:.4f}" in line, line
+    assert f"epoch {s['would_stop_best_epoch']}" in line and f"final (epoch {s['epochs_run']})" in line, line
+
+
+def test_compare_legends_tell_the_runs_apart_by_what_distinguishes_them_first():
+    """Item 5: two weight-decay values of a sweep against a CNN run: both MLP entries read
+    `early_stopping.enabled=off model=mlp noise=0.15 …` (alphabetical keys, the weight decay cut)."""
+    from gengap_tui import presets
+    from gengap_tui.compare import diff_labels
+    from gengap_tui.config import build
+
+    sweep = ["early_stopping.enabled=false", "noise.label_noise=0.15"]
+    a = build(presets.load_raw("default"), sweep + ["regularization.weight_decay=0"]).dump()
+    b = build(presets.load_raw("default"), sweep + ["regularization.weight_decay=0.001"]).dump()
+    cnn = build(presets.load_raw("cnn-clean"), []).dump()
+    lab = build(presets.load_raw("default"), []).dump()
+    labels = diff_labels([a, b, cnn, lab], ["a", "b", "cnn", "this run"])
+    assert len(set(labels)) == 4, labels
+    # the weight decay, which alone tells the two sweep values apart, is among the first two words
+    assert "wd=0" in labels[0].split()[:2] and "wd=0.001" in labels[1].split()[:2], labels
+    for cfgs in ([a, b], [a, b, cnn], [cnn, a, b, lab]):
+        got = diff_labels(cfgs)
+        assert len(set(got)) == len(cfgs), got
+    # two runs alike in every setting are told apart by their names, even next to a third
+    assert len(set(diff_labels([a, a, cnn], ["run1", "run2", "run3"]))) == 3
+
+
+@pytest.mark.parametrize("where", ["parent_is_a_file", "read_only_fs", "a_folder"])
+def test_screenshot_into_a_place_it_cannot_write_is_exit_2_before_anything_runs(tmp_path, capsys, where):
+    """Item 6: checked first, exit 2 naming --out (it rendered, then died with a traceback, exit 1)."""
+    from gengap_tui.cli import main
+
+    (tmp_path / "file").write_text("x")
+    out = {"parent_is_a_file": tmp_path / "file" / "shot.svg", "a_folder": tmp_path / "dir.svg",
+           "read_only_fs": "/proc/gengap-shot.svg"}[where]
+    if where == "a_folder":
+        out.mkdir()
+    if where == "read_only_fs" and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux /proc")
+    runs_dir = tmp_path / "runs"
+    code = main(["screenshot", "default", "--out", str(out), "--runs-dir", str(runs_dir), "--set", "optim.epochs=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--out = {str(out)!r}" in err, err
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())  # nothing was trained
