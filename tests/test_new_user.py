@@ -1,6 +1,7 @@
 """Issue 22: what a new user met in the first hour, round two. Each test failed before its fix."""
 
 import os
+import time
 
 import pytest
 
@@ -71,3 +72,50 @@ def test_screenshot_into_a_place_it_cannot_write_is_exit_2_before_anything_runs(
     err = capsys.readouterr().err
     assert code == 2 and f"--out = {str(out)!r}" in err, err
     assert not runs_dir.exists() or not any(runs_dir.iterdir())  # nothing was trained
+
+
+def _screen(raw: bytes, cols: int, rows: int) -> list[str]:
+    import pyte
+
+    screen = pyte.Screen(cols, rows)
+    pyte.ByteStream(screen).feed(raw)
+    return screen.display
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs a pty and /proc (Linux)")
+@pytest.mark.parametrize("burst", [b"\x7f\x7f\x7f8\r", b"\x7f\x7f\x7f\x1b[200~8\x1b[201~\r"], ids=["typed", "pasted"])
+def test_a_burst_of_keys_into_a_live_field_applies_exactly_what_was_typed(tmp_path, burst):
+    """Item 2: `BSpace BSpace BSpace 8 Enter` in one write (tmux send-keys, a paste, key repeat, a
+    laggy SSH link) into the patience field of a live run: Textual's Input did the backspaces after
+    the 8 (they go through bindings that wait for the key to bubble up) and the run got patience 2."""
+    from conftest import wait_until
+    from gengap_tui import runs
+    from test_terminal_loss import COLS, ROWS, InPty
+
+    lab = InPty(tmp_path, "--no-prewarm", "--set", "optim.epochs=100000", "--set", "early_stopping.patience=200")
+    try:
+        assert lab.wait_drawn("min_delta"), lab.screen_text()[-2000:]
+        os.write(lab.master, b"\x12")  # ctrl+r
+        assert wait_until(lambda: (d := runs.list_runs(tmp_path)) and len(runs.read_jsonl(d[0] / "metrics.jsonl")) >= 2,
+                          120), lab.screen_text()[-2000:]
+        [d] = runs.list_runs(tmp_path)
+        rows = _screen(bytes(lab.output), COLS, ROWS)
+        y = next(i for i, line in enumerate(rows) if line.lstrip().startswith("patience ") and " 200 " in line)
+        x = rows[y].index(" 200 ") + 4  # just after the value
+        os.write(lab.master, f"\x1b[<0;{x + 1};{y + 1}M\x1b[<0;{x + 1};{y + 1}m".encode())  # a click focuses it
+        time.sleep(1.0)
+        os.write(lab.master, burst)  # one write: the lab reads it at once
+        assert wait_until(lambda: any(e["event"] == "tweaked" for e in runs.read_jsonl(d / "events.jsonl")), 60), \
+            lab.screen_text()[-2000:]
+        tweaks = [e["changes"] for e in runs.read_jsonl(d / "events.jsonl") if e["event"] == "tweaked"]
+        assert tweaks == [{"patience": 8}], tweaks
+        # the lab says what the run now uses: the status echoes it and the meter counts to 8
+        assert wait_until(lambda: "patience = 8" in "\n".join(_screen(bytes(lab.output), COLS, ROWS))
+                          or "'patience': 8" in "\n".join(_screen(bytes(lab.output), COLS, ROWS)), 10)
+        assert wait_until(lambda: "/8 " in "\n".join(_screen(bytes(lab.output), COLS, ROWS)), 30), \
+            "\n".join(_screen(bytes(lab.output), COLS, ROWS))
+        time.sleep(0.5)
+        assert [e["changes"] for e in runs.read_jsonl(d / "events.jsonl") if e["event"] == "tweaked"] == [{"patience": 8}]
+    finally:
+        lab.close()

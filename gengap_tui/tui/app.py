@@ -381,7 +381,8 @@ class GengapApp(PresetActions, RunsActions, App):
                 self.say(f"[b red]{exc}[/]")
                 return
             run.applied[change[0]] = change[1]
-            self.say(f"tweak {change[0]} = {change[1]!r} queued for the next epoch")
+            self.form.show_value(dotted, change[1])  # the field shows what was sent, as the run reads it
+            self.say(f"tweak {change[0]} = {change[1]!r} queued for the next epoch (the run uses it from then on)")
 
     def validate_form(self) -> Config | None:
         """Validate every field; mark the bad ones. Returns the config or None."""

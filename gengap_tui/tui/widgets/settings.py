@@ -46,6 +46,25 @@ class Tick(Checkbox):
         return "X" if self.value else " "
 
 
+class Field(Input):
+    """A text field whose editing keys act in the order they were typed. Textual's Input edits on
+    backspace, delete, the cursor keys and enter through bindings, which run only once the key
+    has bubbled up to the app: with keys arriving in one read (a burst from tmux send-keys, key
+    repeat, a laggy SSH link) the characters after them were inserted first (`200`, then
+    backspace x3, `8`: the field said `2`). Here each of the field's own keys is done the moment
+    it arrives, before the next one (tests/test_new_user.py sends such bursts through a pty)."""
+
+    async def _on_key(self, event) -> None:
+        bindings = None if event.is_printable else self._bindings.key_to_bindings.get(event.key)
+        if bindings:
+            event.stop()
+            event.prevent_default()
+            self._restart_blink()
+            await self.run_action(bindings[0].action)
+            return
+        await super()._on_key(event)
+
+
 def field_id(dotted: str) -> str:
     return "f-" + dotted.replace(".", "--").replace("_", "-")
 
@@ -126,7 +145,7 @@ class SettingsForm(VerticalScroll):
         elif kind == "tick":
             control = Tick("", value=value, id=fid, compact=True)
         else:
-            control = Input(_text(value), id=fid, compact=True)
+            control = Field(_text(value), id=fid, compact=True)
         # the field's error label is mounted the first time it has a message (`_error_label`):
         # ~35 fewer widgets to style before the first frame
         return Horizontal(Label(name, classes="name"), control, classes="field")
