@@ -119,3 +119,52 @@ def test_a_burst_of_keys_into_a_live_field_applies_exactly_what_was_typed(tmp_pa
         assert [e["changes"] for e in runs.read_jsonl(d / "events.jsonl") if e["event"] == "tweaked"] == [{"patience": 8}]
     finally:
         lab.close()
+
+
+LAB_SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu", "noise.label_noise=0.3",
+             "optim.lr=0.01", "early_stopping.enabled=false", "optim.epochs=100000"]
+
+
+async def test_a_tick_of_a_stopped_or_replaced_fast_poll_timer_never_crashes_the_lab(tmp_path):
+    """Item 3: `'NoneType' object has no attribute 'stop'` in `_poll_fast`'s tick: a tick of the
+    fast-poll timer that came after its handle was cleared (or replaced by a restart) stopped
+    `self._fast_poll` as it then was: None, or the new run's timer."""
+    from conftest import wait_for
+    from gengap_tui.tui.app import GengapApp
+
+    app = GengapApp("default", LAB_SMALL, runs_dir=tmp_path)
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+r")
+        stale = app._fast_poll._callback  # the first run's tick
+        assert await wait_for(pilot, lambda: len(app.state.run.series.rows) >= 1)
+        await pilot.pause(0.1)
+        assert app._fast_poll is None  # it stopped itself at the first epoch
+        stale()  # one more tick that was already due: before the fix, AttributeError
+        app._poll_fast()  # a restart's timer ...
+        newer = app._fast_poll
+        stale()  # ... is not the stale tick's to stop
+        assert app._fast_poll is newer
+        await pilot.press("ctrl+q")
+
+
+async def test_a_lab_that_crashes_says_so_in_its_runs_summary(tmp_path):
+    """Item 3: a crash of the lab closed its run as `cancelled: ... the lab was closed`."""
+    from conftest import wait_for
+    from gengap_tui.runs import load_run
+    from gengap_tui.tui.app import GengapApp
+
+    app = GengapApp("default", LAB_SMALL, runs_dir=tmp_path)
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        async with app.run_test() as pilot:
+            await pilot.press("ctrl+r")
+            assert await wait_for(pilot, lambda: len(app.state.run.series.rows) >= 2)
+            run_dir = app.source.path
+            app.set_timer(0.01, boom)  # an exception in a handler: Textual exits the app
+            await pilot.pause(1.0)
+    app.shutdown_run()  # what run_lab (and a tour) do once the app has returned
+    s = load_run(run_dir).summary
+    assert s["status"] == "cancelled" and "the lab crashed (RuntimeError: boom)" in s["reason"], s["reason"]

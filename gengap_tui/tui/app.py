@@ -306,21 +306,26 @@ class GengapApp(PresetActions, RunsActions, App):
             self.say(WARM_READY)
 
     def _poll_fast(self) -> None:
-        """Poll a new run every 20 ms until its first epoch (or its end), then stop."""
+        """Poll a new run every 20 ms until its first epoch (or its end), then stop. Each tick
+        stops its own timer, never `self._fast_poll` as it is then: a tick of a timer already
+        replaced or stopped (a start while one was due) found None there and crashed the lab."""
         if self._fast_poll is not None:
             self._fast_poll.stop()
         started = time.monotonic()
+        timer: Any = None
 
         def tick() -> None:
             run, src = self.state.run, self.source
-            if (run.series.rows or run.summary is not None or (src is None and self._pending is None)
-                    or (src is not None and src.finished) or time.monotonic() - started > 30):
-                self._fast_poll.stop()
-                self._fast_poll = None
+            if (self._fast_poll is not timer or run.series.rows or run.summary is not None
+                    or (src is None and self._pending is None) or (src is not None and src.finished)
+                    or time.monotonic() - started > 30):
+                timer.stop()
+                if self._fast_poll is timer:
+                    self._fast_poll = None
             else:
                 self._poll()
 
-        self._fast_poll = self.set_interval(FAST_POLL_S, tick)
+        self._fast_poll = timer = self.set_interval(FAST_POLL_S, tick)
 
     def _leave_source(self, what: str) -> str:
         """One training process at a time (two would share the cores): stop this lab's live run
@@ -504,9 +509,19 @@ class GengapApp(PresetActions, RunsActions, App):
         if self.warm is not None:
             self.warm.close()
 
-    def shutdown_run(self, timeout: float = 5.0, reason: str = QUIT_STOP) -> None:
+    def crash_reason(self) -> str | None:
+        """What ended the lab, if it crashed (an exception Textual caught: it exits with code 1)."""
+        exc = getattr(self, "_exception", None)  # Textual keeps the first one
+        if exc is None and self.return_code != 1:
+            return None
+        what = f"{type(exc).__name__}: {exc}" if exc is not None else "see the traceback"
+        return f"the lab crashed ({what})"
+
+    def shutdown_run(self, timeout: float = 5.0, reason: str | None = None) -> None:
         """Stop a live run or sweep of this lab so that its directory is closed with its summary
-        (cancelled, with `reason`), and wait for it."""
+        (cancelled, with `reason`; by default the lab's crash, if it crashed, else QUIT_STOP), and
+        wait for it."""
+        reason = reason or self.crash_reason() or QUIT_STOP
         for old in self._retired:
             old.close(timeout, reason)
         self._retired = []
