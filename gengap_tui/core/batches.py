@@ -5,7 +5,7 @@
 stacked member's labels: `y_train` is `[G, N]` then), validation, test, RATT's randomly labelled
 points, and `x_fit / y_fit`, what the optimizer sees (the training split, plus RATT's points).
 Inputs are flat `(N, D)`, except for an image model (`models.is_image_model`) on an image set,
-whose inputs are `(N, C, H, W)` in channels_last memory format (what convolutions run fastest on).
+whose inputs are `(N, C, H, W)`, channels_last on CUDA (`models.conv_format`).
 
 `Batches.take(idx)` is the one place a training batch is made: the rows `idx` (a batch `[B]`, or
 `[G, B]`, one per stacked member) of `x_fit` with their labels, plus input noise. Evaluation reads
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .models import conv_format
 
 
 @dataclass
@@ -39,12 +41,12 @@ class DeviceSplits:
     @classmethod
     def build(cls, data, device: torch.device, images: bool = False, members: list | None = None) -> "DeviceSplits":
         """`data` on `device`; `members` (datasets, one per stacked member) stack the labels.
-        `images`: inputs as `(N, C, H, W)` channels_last (`data.image_shape`)."""
+        `images`: inputs as `(N, C, H, W)` (`data.image_shape`) in the device's `conv_format`."""
 
         def x(a: np.ndarray) -> torch.Tensor:
             t = torch.from_numpy(np.ascontiguousarray(a)).to(device)
             if images:
-                t = t.view(-1, *data.image_shape).contiguous(memory_format=torch.channels_last)
+                t = t.view(-1, *data.image_shape).contiguous(memory_format=conv_format(device))
             return t
 
         def y(attr: str) -> torch.Tensor:
@@ -74,6 +76,7 @@ class Batches:
     def __init__(self, splits: DeviceSplits, cfg):
         self.x, self.y = splits.x_fit, splits.y_fit
         self.reg = cfg.regularization
+        self.format = conv_format(self.x.device)
 
     def __len__(self) -> int:
         return self.y.shape[-1]
@@ -84,8 +87,8 @@ class Batches:
         inside a recorded CUDA graph)."""
         xb = self.x[idx]
         yb = self.y[idx] if idx.dim() == 1 else torch.gather(self.y, 1, idx)
-        if xb.dim() == 4:  # images: convolutions want channels_last
-            xb = xb.contiguous(memory_format=torch.channels_last)
+        if xb.dim() == 4:  # images: in the layout the device's convolutions want
+            xb = xb.contiguous(memory_format=self.format)
         if self.reg.input_noise > 0:
             xb = xb + self.reg.input_noise * torch.randn_like(xb)
         return xb, yb
