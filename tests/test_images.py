@@ -232,3 +232,30 @@ def test_knn_and_ntk_baselines_on_images_say_what_they_are():
     assert 0 <= s["baseline_ntk_test_err"] <= 1
     notes = [e["message"] for e in events if e["event"] == "warning"]
     assert any("baselines.ntk" in n and "'cnn2d'" in n and "MLP" in n for n in notes), notes
+
+
+# ------------------------------------------------------------------------------------ sweeps
+def test_cnn2d_width_sweep_trains_together_on_cifar_files(tmp_path):
+    import json
+
+    from gengap_tui.core.datafiles import CIFAR10_TEST_BATCH, CIFAR10_TRAIN_BATCHES, write_cifar_batch
+    from gengap_tui.core.sweep import Sweep
+
+    rng = np.random.default_rng(0)
+    for name in (*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH):
+        write_cifar_batch(tmp_path / name, rng.integers(0, 256, (10, 3072), dtype=np.uint8), list(range(10)))
+    cfg = build({"name": "img"}, ["data.dataset=cifar10", f"data.path={tmp_path}", "data.n_train=30", "data.n_val=10",
+                                  "data.n_test=10", "model.kind=cnn2d", "optim.epochs=2", "optim.batch_size=8",
+                                  "device=cpu", "run.seeds=2"])
+    sw = Sweep(cfg, "model.width", [1, 2, 4])
+    assert sw.together
+    summary = sw.run(tmp_path / "sweep")
+    assert summary["status"] == "completed"
+    meta = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert meta["together"] and meta["buckets"] >= 1
+    rows = [json.loads(line) for line in (tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()]
+    assert [r["n_params"] for r in rows] == [count_params(CNN2D((3, 32, 32), 10, w)) for w in (1, 2, 4)]
+    # a value's kept weights load into an ordinary CNN2D of its width
+    state = torch.load(tmp_path / "sweep" / rows[1]["run_dir"] / "model.pt", weights_only=True)
+    CNN2D((3, 32, 32), 10, 2).load_state_dict(state)
+

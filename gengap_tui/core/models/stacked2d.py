@@ -140,6 +140,11 @@ class Stacked2D(nn.Module):
         self.spans = plan
         self.groups = nn.ModuleList(Grouped2D(members[a:b]) for a, b in plan)
 
+    @property
+    def buckets(self) -> list[tuple[int, int]]:
+        """The buckets' members, `(start, stop)` (as `GroupedMLP.buckets`, for counting them)."""
+        return self.spans
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shared = x.dim() in (2, 4)
         if len(self.groups) == 1:
