@@ -47,6 +47,9 @@ class Dataset:
     # RATT: fresh inputs from the same distribution with uniformly random labels (else None)
     x_random: np.ndarray | None = None
     y_random: np.ndarray | None = None
+    # an image set's (C, H, W): its inputs are stored flat, C*H*W values per example in C, H, W
+    # order, and reach image models as (N, C, H, W) (`batches.DeviceSplits`); None for vectors
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def input_dim(self) -> int:
@@ -227,6 +230,7 @@ def load(cfg) -> Dataset:
     """Build the dataset a config asks for (`cfg` is a `gengap_tui.config.Config`)."""
     d = cfg.data
     num_classes = 10
+    image_shape = None
     if d.dataset == "mnist1d":
         s = mnist1d_splits(d.n_train, d.n_val)
         xtr, ytr, xv, yv, xte, yte = (s[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
@@ -240,8 +244,10 @@ def load(cfg) -> Dataset:
 
         if d.dataset == "cifar10":
             x_all, y_all, xte, yte = load_cifar10(d.path)
+            image_shape = (3, 32, 32)
         else:
             x_all, y_all, xte, yte = load_idx(d.path, d.dataset)
+            image_shape = (1, 28, 28)
         xtr, ytr, xv, yv, spare = _carve(x_all, y_all, d.n_train, d.n_val, f"data.path {d.path!r}")
         xte, yte = xte[: d.n_test], yte[: d.n_test]
         mean, std = float(xtr.mean()), float(xtr.std()) or 1.0
@@ -271,4 +277,5 @@ def load(cfg) -> Dataset:
         name=d.dataset, x_train=f32(xtr), y_train=noisy, y_train_clean=ytr.astype(np.int64), changed=changed,
         x_val=f32(xv), y_val=yv.astype(np.int64), x_test=f32(xte), y_test=yte.astype(np.int64),
         num_classes=num_classes, n_corrupted=n_corrupted, x_random=x_random, y_random=y_random,
+        image_shape=image_shape,
     )

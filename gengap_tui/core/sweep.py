@@ -5,8 +5,9 @@
     summary = sw.run(out_dir)                       # writes sweep.json, progress.jsonl, sweep.jsonl
 
 A width sweep of the MLP (`model.width`) trains every width, times `run.seeds` seeds, as one
-`GroupedMLP` (stacked weights in buckets of similar width, `stacked.py`): one optimizer step per
-batch for all of them. Any other setting (or `together=False`) trains the values one after another
+`GroupedMLP` (stacked weights in buckets of similar width, `models/grouped.py`): one optimizer step
+per batch for all of them; of an image network (`cnn2d`, `resnet18`) as one `Stacked2D` (grouped
+convolutions, buckets of similar cost, `models/stacked2d.py`). Any other setting (or `together=False`) trains the values one after another
 with the ordinary trainer. Either way, sweeps train every value for `optim.epochs` epochs with early
 stopping off: the numbers are the final epoch's, as in Nakkiran et al.'s double-descent curves.
 
@@ -38,6 +39,7 @@ from .. import runs
 from ..config import build
 from ..protocol import FIT_ERR, exact_value
 from .data import load
+from .models import is_image_model
 from .trainer import device_name, pick_device
 from .units import BAND_KEYS, FileSink, Unit, _finite, value_dir_name
 
@@ -109,6 +111,11 @@ def shape_of(rows: list[dict]) -> dict[str, Any]:
 # on an H200 the double-descent sweep took 32.7 ms/epoch in 10 buckets and 9.8 ms in one (6.9x
 # the arithmetic; bench/sweep.py --max-waste 10).
 MAX_WASTE = {"cpu": 0.25, "cuda": 8.0}
+# Image networks (cnn2d, resnet18) do real arithmetic per launch at all but the smallest widths:
+# padding costs what it computes on a GPU too (bench/images.py measures grouped against one at a time)
+MAX_WASTE_IMAGES = {"cpu": 0.25, "cuda": 0.5}
+# model kinds whose widths train together in a width sweep (grouped: `multi.MultiTrainer`)
+GROUPED_WIDTH_KINDS = ("mlp", "cnn2d", "resnet18")
 
 
 
@@ -126,9 +133,10 @@ class Sweep:
         self.configs = value_configs(cfg, param, self.values)
         self.observe = observing(cfg)
         self.device = pick_device(device or cfg.device)
-        groupable = param == "model.width" and cfg.model.kind == "mlp"
+        groupable = param == "model.width" and cfg.model.kind in GROUPED_WIDTH_KINDS
         self.together = groupable if together is None else (together and groupable)
-        self.max_waste = MAX_WASTE.get(self.device.type, 0.25) if max_waste is None else max_waste
+        waste = MAX_WASTE_IMAGES if is_image_model(cfg.model.kind) else MAX_WASTE
+        self.max_waste = waste.get(self.device.type, 0.25) if max_waste is None else max_waste
         # a local sweep is one unit of all its values (a Ray sweep runs several: raysweep.py)
         self.unit = Unit(cfg, param, self.values, self.configs, self.device, self.together, self.max_waste,
                          self.observe)
