@@ -20,9 +20,14 @@ except ModuleNotFoundError:  # Python 3.10
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-DATASETS = ("mnist1d", "moons", "circles", "spirals", "xor", "mnist", "fashion-mnist", "cifar10")
-FILE_DATASETS = ("mnist", "fashion-mnist", "cifar10")
-SEQUENCE_DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10")
+DATASETS = ("mnist1d", "moons", "circles", "spirals", "xor", "mnist", "fashion-mnist", "cifar10", "cifar100",
+            "digits", "npz")
+FILE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "npz")
+SEQUENCE_DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
+# sets of images (N, C, H, W): 2-D convnets and augmentation (an npz file's arrays are checked
+# when it is read: feature vectors there are refused then)
+IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
+AUGMENTS = ("none", "crop", "flip", "crop-flip")
 
 
 class ConfigError(ValueError):
@@ -98,6 +103,10 @@ class RegularizationSection(_Section):
     l1: float = Field(0.0, ge=0.0, le=10.0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     input_noise: float = Field(0.0, ge=0.0, le=100.0)
+    # image sets: random crops (of the image padded by crop_pad pixels) and / or horizontal flips,
+    # drawn per example per epoch from the run's data-order generator (core/augment.py)
+    augment: Literal[AUGMENTS] = "none"  # type: ignore[valid-type]
+    crop_pad: int = Field(4, ge=1, le=32)
 
 
 class OptimSection(_Section):
@@ -158,9 +167,16 @@ class Config(_Section):
     def _cross_checks(self) -> "Config":
         d = self.data
         if d.dataset in FILE_DATASETS and not d.path:
+            what = "the .npz file" if d.dataset == "npz" else "the folder that holds them"
             raise ValueError(
                 f"data.path: dataset {d.dataset!r} is read from local files; "
-                "set data.path to the folder that holds them"
+                f"set data.path to {what}"
+            )
+        aug = self.regularization.augment
+        if aug != "none" and d.dataset not in IMAGE_DATASETS:
+            raise ValueError(
+                f"regularization.augment: {aug!r} crops and flips images, but dataset {d.dataset!r} is not "
+                f"a set of images (allowed with augment: {', '.join(IMAGE_DATASETS)}; else augment = 'none')"
             )
         if self.model.kind == "cnn1d" and d.dataset not in SEQUENCE_DATASETS:
             raise ValueError(

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import bounds
+from . import augment, bounds, images
 from .data import Dataset, load
 from .models import build_model
 from .stacked import GroupedMLP, StackedCNN1D
@@ -104,25 +104,29 @@ class MultiTrainer(Trainer):
         d, dev = self.data, self.device
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
         ds = self._datasets
-        self.x_train = t(d.x_train)
+        self.x_train = self._inputs(d.x_train)
         self.y_train = t(np.stack([x.y_train for x in ds]))  # [G, N]
         self.y_clean = t(np.stack([x.y_train_clean for x in ds]))
         self.changed = t(np.stack([x.changed for x in ds]))
         self.y_train_ref = self.y_train[0]
-        self.x_val, self.y_val = t(d.x_val), t(d.y_val)
-        self.x_test, self.y_test = t(d.x_test), t(d.y_test)
+        self.x_val, self.y_val = self._inputs(d.x_val), t(d.y_val)
+        self.x_test, self.y_test = self._inputs(d.x_test), t(d.y_test)
         self.n_changed_g = self.changed.sum(1)  # [G]
         self.n_changed = int(self.n_changed_g.min())
         self.track_noise = self.cfg.noise.label_noise > 0
         self.ratt = d.x_random is not None
         if self.ratt:
-            self.x_random = t(d.x_random)
+            self.x_random = self._inputs(d.x_random)
             self.y_random = t(np.stack([x.y_random for x in ds]))  # [G, m]
-            self.x_fit = torch.cat([self.x_train, self.x_random])
+            self.x_fit = images.cat(self.x_train, self.x_random)
             self.y_fit = torch.cat([self.y_train, self.y_random], dim=1)
         else:
             self.x_fit, self.y_fit = self.x_train, self.y_train
         self.ratt_by_epoch = {}
+        reg = self.cfg.regularization  # augmentation: each member's own draws, [G, n, 3]
+        self.augment = reg.augment if isinstance(self.x_fit, images.DeviceImages) else "none"
+        self.aug_draws = (augment.draw(self.augment, reg.crop_pad, self.y_fit.shape[-1], None, self.device)
+                          .expand(*self.y_fit.shape, 3).clone() if self.augment != "none" else None)
 
     def _param_groups(self) -> tuple[list, list]:
         # stacked biases have 3 dims too: the model says which tensors are weights
@@ -145,6 +149,17 @@ class MultiTrainer(Trainer):
         perms = torch.stack([torch.randperm(n, device=self.device, generator=self.gens[s]) for s in self._seeds])
         return perms[self._seed_index] if len(self._seeds) > 1 else perms.expand(G, n)
 
+    def _draw_augment(self, gen=None) -> None:  # noqa: ARG002
+        """Each member's crops and flips from its seed's generator, after its permutation (a
+        member draws exactly what its solo run draws)."""
+        reg, n = self.cfg.regularization, self.y_fit.shape[1]
+        draws = torch.stack([augment.draw(self.augment, reg.crop_pad, n, self.gens[s], self.device)
+                             for s in self._seeds])
+        self.aug_draws.copy_(draws[self._seed_index] if len(self._seeds) > 1 else draws.expand(self.G, n, 3))
+
+    def _draws_at(self, idx: torch.Tensor) -> torch.Tensor:
+        return torch.gather(self.aug_draws, 1, idx[..., None].expand(*idx.shape, 3))
+
     def _epoch_steps(self, perm: torch.Tensor, check_stop: bool) -> None:
         n, bs, G = self.y_fit.shape[1], self.cfg.optim.batch_size, self.G
         reg = self.cfg.regularization
@@ -154,7 +169,7 @@ class MultiTrainer(Trainer):
             if check_stop and self._stop_requested:
                 raise Cancelled
             idx = perm[:, i : i + bs]  # [G, B]
-            xb = self.x_fit[idx]  # [G, B, D]
+            xb = self._batch(idx)  # [G, B, D]
             yb = torch.gather(self.y_fit, 1, idx)
             if reg.input_noise > 0:
                 xb = xb + reg.input_noise * torch.randn_like(xb)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..protocol import FIT_ERR, TWEAKABLE, USER_STOP, check_tweaks  # noqa: F401 - TWEAKABLE: importable here too
-from . import baselines, bounds
+from . import augment, baselines, bounds, images
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
 from .checkpoints import Checkpoints
@@ -105,26 +105,38 @@ class Trainer:
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(self.cfg.seed)
 
+    def _inputs(self, a: np.ndarray) -> Any:
+        """A split's inputs on the device: an image set's stored pixels (`images.DeviceImages`,
+        normalized as batches are taken), or a float tensor of rows."""
+        d = self.data
+        return images.to_device(a, d.mean, d.std, self.device, images.layout_for(self.cfg.model.kind))
+
     def _to_device(self) -> None:
         d, dev = self.data, self.device
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
-        self.x_train, self.y_train = t(d.x_train), t(d.y_train)
+        self.x_train, self.y_train = self._inputs(d.x_train), t(d.y_train)
         self.y_clean = t(d.y_train_clean)
         self.changed = t(d.changed)
         self.y_train_ref = self.y_train  # the labels the baselines use (one set, also with stacked seeds)
-        self.x_val, self.y_val = t(d.x_val), t(d.y_val)
-        self.x_test, self.y_test = t(d.x_test), t(d.y_test)
+        self.x_val, self.y_val = self._inputs(d.x_val), t(d.y_val)
+        self.x_test, self.y_test = self._inputs(d.x_test), t(d.y_test)
         self.n_changed = int(d.changed.sum())
         self.track_noise = self.cfg.noise.label_noise > 0
         # what the optimizer sees: the training split, plus RATT's randomly labelled points
         self.ratt = d.x_random is not None
         if self.ratt:
-            self.x_random, self.y_random = t(d.x_random), t(d.y_random)
-            self.x_fit = torch.cat([self.x_train, self.x_random])
+            self.x_random, self.y_random = self._inputs(d.x_random), t(d.y_random)
+            self.x_fit = images.cat(self.x_train, self.x_random)
             self.y_fit = torch.cat([self.y_train, self.y_random])
         else:
             self.x_fit, self.y_fit = self.x_train, self.y_train
         self.ratt_by_epoch: dict[int, tuple[float, float]] = {}
+        # augmentation's draws for the examples trained on, redrawn in place every epoch (so that
+        # a recorded CUDA graph reads this epoch's)
+        reg = self.cfg.regularization
+        self.augment = reg.augment if isinstance(self.x_fit, images.DeviceImages) else "none"
+        self.aug_draws = (augment.draw(self.augment, reg.crop_pad, self.y_fit.shape[-1], None, dev)
+                          .expand(*self.y_fit.shape, 3).clone() if self.augment != "none" else None)
 
     @property
     def decoupled(self) -> bool:
@@ -205,6 +217,8 @@ class Trainer:
     def _train_epoch(self, gen: torch.Generator) -> None:
         self.model.train()
         perm = self._epoch_order(gen)
+        if self.aug_draws is not None:
+            self._draw_augment(gen)
         graphs = self._graph_runner()
         if graphs is not None:
             graphs.train_epoch(perm)
@@ -214,6 +228,21 @@ class Trainer:
     def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
         """This epoch's data order, from the run's data-order generator."""
         return torch.randperm(len(self.y_fit), device=self.device, generator=gen)
+
+    def _draw_augment(self, gen: torch.Generator) -> None:
+        """This epoch's crops and flips, one per example, from the data-order generator (after
+        the permutation): the same seed gives the same augmented batches."""
+        reg = self.cfg.regularization
+        self.aug_draws.copy_(augment.draw(self.augment, reg.crop_pad, len(self.y_fit), gen, self.device))
+
+    def _batch(self, idx: torch.Tensor) -> torch.Tensor:
+        """The training inputs at `idx`: augmented (when on) and normalized on the device."""
+        if self.aug_draws is None:
+            return self.x_fit[idx]
+        return self.x_fit.take(idx, self._draws_at(idx), self.cfg.regularization.crop_pad)
+
+    def _draws_at(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.aug_draws[idx]
 
     def _epoch_steps(self, perm: torch.Tensor, check_stop: bool) -> None:
         """One pass over the data in the order `perm`: device work only, no host sync, so that it
@@ -225,7 +254,7 @@ class Trainer:
             if check_stop and self._stop_requested:
                 raise Cancelled
             idx = perm[i : i + bs]
-            xb, yb = self.x_fit[idx], self.y_fit[idx]
+            xb, yb = self._batch(idx), self.y_fit[idx]
             if reg.input_noise > 0:
                 xb = xb + reg.input_noise * torch.randn_like(xb)
             with self._amp():
