@@ -454,7 +454,7 @@ def sweep_value(param: str, value: Any, key: str = "sweep.values") -> Any:
         model.model_validate({name: typed})
     except ValidationError as err:
         line = explain(err, (param.split(".")[0],))[0]
-        raise ValueError(f"{key}: {line}") from None
+        raise ValueError(f"{key}: {line}" if key else line) from None
     return typed
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import runs
-from ..config import stored_sweep_value, sweep_value, validate
+from ..config import ConfigError, stored_sweep_value, sweep_value, validate
 from ..protocol import FIT_ERR, USER_STOP, exact_value
 from .data import load
 from .trainer import device_name, pick_device
@@ -60,10 +60,14 @@ def point_config(cfg, settings: list[tuple[str, Any]]):
     data = cfg.dump()
     if not observing(cfg):
         data["early_stopping"]["enabled"] = False
-    for param, v in settings:
-        section, name = param.split(".")
-        data[section][name] = sweep_value(param, v, f"sweep {param}")
-    return validate(data, "sweep " + ", ".join(f"{p} = {exact_value(v)}" for p, v in settings))
+    source = "sweep " + ", ".join(f"{p} = {exact_value(v)}" for p, v in settings)
+    try:
+        for param, v in settings:
+            section, name = param.split(".")
+            data[section][name] = sweep_value(param, v, "")
+    except ValueError as exc:  # not a setting, or a value out of its range
+        raise ConfigError([str(exc)], source) from None
+    return validate(data, source)
 
 
 def value_configs(cfg, param: str, values: list) -> list:
