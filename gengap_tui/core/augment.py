@@ -43,22 +43,23 @@ def apply(x: torch.Tensor, draws: torch.Tensor, pad: int, channels_last: bool = 
     leading dimensions. With `channels_last` the result is laid out NHWC in memory (a permuted
     view of one gather, no extra copy) for convolutions; its shape is `x`'s either way."""
     *lead, C, H, W = x.shape
-    xb = x.reshape(-1, C, H, W)
     d = draws.reshape(-1, 3)
-    B = xb.shape[0]
+    B = d.shape[0]
     dev = x.device
     dy, dx, flip = d[:, 0] - pad, d[:, 1] - pad, d[:, 2].bool()
     j = torch.arange(W, device=dev)
     rows = dy[:, None] + torch.arange(H, device=dev)  # (B, H): the input row of each output row
     cols = torch.where(flip[:, None], W - 1 - j, j) + dx[:, None]  # (B, W)
     inside = ((rows >= 0) & (rows < H))[:, :, None] & ((cols >= 0) & (cols < W))[:, None, :]  # (B, H, W)
-    r, c = rows.clamp(0, H - 1), cols.clamp(0, W - 1)
-    b = torch.arange(B, device=dev)
-    ch = torch.arange(C, device=dev)
-    if channels_last:  # gather as (B, H, W, C): its permute is a channels_last NCHW tensor
-        out = xb[b[:, None, None, None], ch[None, None, None, :], r[:, :, None, None], c[:, None, :, None]]
-        out = torch.where(inside[..., None], out, torch.zeros((), dtype=x.dtype, device=dev)).permute(0, 3, 1, 2)
+    # one gather over each image's H*W pixels (out-of-image reads clamped, then zeroed)
+    src = (rows.clamp(0, H - 1)[:, :, None] * W + cols.clamp(0, W - 1)[:, None, :]).view(B, H * W)
+    zero = torch.zeros((), dtype=x.dtype, device=dev)
+    if channels_last:  # gather (B, H*W, C) rows of pixels: its permute is a channels_last NCHW tensor
+        xs = x.reshape(B, C, H, W).permute(0, 2, 3, 1).reshape(B, H * W, C)
+        out = torch.gather(xs, 1, src[:, :, None].expand(B, H * W, C)).view(B, H, W, C)
+        out = torch.where(inside[..., None], out, zero).permute(0, 3, 1, 2)
     else:
-        out = xb[b[:, None, None, None], ch[None, :, None, None], r[:, None, :, None], c[:, None, None, :]]
-        out = torch.where(inside[:, None], out, torch.zeros((), dtype=x.dtype, device=dev))
-    return out.reshape(*lead, C, H, W) if lead != [B] else out
+        xs = x.reshape(B, C, H * W)
+        out = torch.gather(xs, 2, src[:, None, :].expand(B, C, H * W)).view(B, C, H, W)
+        out = torch.where(inside[:, None], out, zero)
+    return out if lead == [B] else out.reshape(*lead, C, H, W)

@@ -86,7 +86,8 @@ class DeviceImages:
 
     def _finish(self, px: torch.Tensor) -> torch.Tensor:
         """Stored pixels `(..., C, H, W)` -> the normalized float32 batch in this split's layout."""
-        x = torch.addcmul(self.shift, px.float(), self.scale) if px.dtype != torch.float32 else px * self.scale + self.shift
+        x = px.float() if px.dtype != torch.float32 else px.clone()
+        x = x.mul_(self.scale).add_(self.shift)  # in place: one float copy of the batch
         if self.layout == "flat":
             return x.reshape(*x.shape[:-3], -1)
         if x.dim() == 4:
