@@ -14,8 +14,9 @@ RandomHorizontalFlip, Normalize, written in torch: torchvision is not installed 
 the same evaluation through DataLoaders without augmentation, `.item()` per batch. Persistent
 workers spare the plain loop its workers' start every epoch (in its favour).
 
-    python bench/images.py [--model mlp|cnn2d|resnet18] [--width 16] [--n-train 5000] [--n-val 1000]
+    python bench/images.py [--model mlp|cnn2d|resnet18] [--width 256] [--n-train 5000] [--n-val 1000]
                            [--size 32] [--epochs 3] [--rounds 2] [--device cpu|cuda] [--workers N]
+                           [--precision float32|bfloat16]
 
 CIFAR-shaped synthetic data (uint8 3x32x32 images, 10 classes): the data pipeline's cost does not
 depend on what the pixels show. Prints the median epoch of each, interleaved in rounds after a
@@ -62,7 +63,7 @@ def config(args, epochs: int):
         f"model.kind={args.model}", f"model.width={args.width}", "regularization.augment=crop-flip",
         "regularization.crop_pad=4", "optim.optimizer=adam", "optim.lr=0.001", f"optim.batch_size={args.batch_size}",
         f"optim.epochs={epochs}", "early_stopping.enabled=false", f"device={args.device}",
-        f"run.threads={args.threads}"])
+        f"run.threads={args.threads}", f"run.precision={args.precision}"])
 
 
 # ------------------------------------------------------------------------------------ plain loop
@@ -94,6 +95,7 @@ class Augmented(TorchDataset):
 
 
 def plain_epochs(cfg, data: Dataset, device: torch.device, epochs: int, workers: int, image: bool) -> list[float]:
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.run.precision == "bfloat16")
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data.input_dim, data.num_classes, **_shape_kw(data)).to(device)
     if image:
@@ -115,7 +117,9 @@ def plain_epochs(cfg, data: Dataset, device: torch.device, epochs: int, workers:
         t0 = time.perf_counter()
         model.train()
         for xb, yb in train:
-            loss = F.cross_entropy(model(inputs(xb)), yb.to(device, non_blocking=True))
+            with amp:
+                out = model(inputs(xb))
+            loss = F.cross_entropy(out.float(), yb.to(device, non_blocking=True))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -124,7 +128,8 @@ def plain_epochs(cfg, data: Dataset, device: torch.device, epochs: int, workers:
             for loader in evals:
                 total, wrong = 0.0, 0
                 for xb, yb in loader:
-                    out = model(inputs(xb))
+                    with amp:
+                        out = model(inputs(xb)).float()
                     yb = yb.to(device)
                     total += F.cross_entropy(out, yb, reduction="sum").item()
                     wrong += (out.argmax(1) != yb).sum().item()
@@ -161,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs per round (after one warm-up)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the lab's default, cores - 1)")
     ap.add_argument("--workers", type=int, default=-1, help="DataLoader workers (default: cores)")
     args = ap.parse_args(argv)

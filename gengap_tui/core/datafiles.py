@@ -179,7 +179,7 @@ def load_idx_images(path: Path | str, kind: str) -> Arrays:
     """`load_idx`, the images as uint8 (N, 1, 28, 28)."""
     if kind not in IDX_KINDS:
         raise ValueError(f"unknown IDX dataset kind {kind!r}; expected one of {IDX_KINDS}")
-    folder = Path(path)
+    folder = Path(path).expanduser()
     if not folder.is_dir():
         raise DataFileError(f"{kind} data folder {folder} does not exist or is not a folder"
                             + how_to_point(kind, "the folder of its four IDX files"))
@@ -331,7 +331,7 @@ def load_cifar10(path: Path | str) -> Arrays:
 def load_cifar10_images(path: Path | str) -> Arrays:
     """`load_cifar10`, the images as uint8 (N, 3, 32, 32)."""
     names = (*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH)
-    folder = _cifar_folder(Path(path), names, CIFAR10_SUBDIR, "cifar10")
+    folder = _cifar_folder(Path(path).expanduser(), names, CIFAR10_SUBDIR, "cifar10")
     train = [_load_cifar_batch(folder / n) for n in CIFAR10_TRAIN_BATCHES]
     x_test, y_test = _load_cifar_batch(folder / CIFAR10_TEST_BATCH)
     x_train = np.concatenate([x for x, _ in train])
@@ -342,7 +342,7 @@ def load_cifar10_images(path: Path | str) -> Arrays:
 def load_cifar100_images(path: Path | str) -> Arrays:
     """CIFAR-100 (python version) from `path` or `path/cifar-100-python/`: the files `train` and
     `test`, with their 100 fine labels (`b'fine_labels'`). Images uint8 (N, 3, 32, 32)."""
-    folder = _cifar_folder(Path(path), CIFAR100_FILES, CIFAR100_SUBDIR, "cifar100")
+    folder = _cifar_folder(Path(path).expanduser(), CIFAR100_FILES, CIFAR100_SUBDIR, "cifar100")
     (x_train, y_train), (x_test, y_test) = (
         _load_cifar_batch(folder / n, "fine_labels", 100, "CIFAR-100 file") for n in CIFAR100_FILES)
     return _images32(x_train), y_train, _images32(x_test), y_test

@@ -107,7 +107,7 @@ def _labels(path: Path, key: str, y: np.ndarray, n: int, xkey: str) -> np.ndarra
 def load_npz(path: Path | str) -> dict:
     """The checked arrays of a `.npz` file: `x_train, y_train, x_test, y_test` (and `x_val,
     y_val` when given) plus `num_classes` and `image` (whether the inputs are images)."""
-    path = Path(path)
+    path = Path(path).expanduser()
     z = _read(path)
     missing = [k for k in REQUIRED if k not in z]
     if missing:
