@@ -29,6 +29,7 @@ SEQUENCE_DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100",
 # when it is read: feature vectors there are refused then)
 IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
 AUGMENTS = ("none", "crop", "flip", "crop-flip")
+IMAGE_MODELS = ("cnn2d", "resnet18")
 
 
 class ConfigError(ValueError):
@@ -89,7 +90,7 @@ class NoiseSection(_Section):
 
 
 class ModelSection(_Section):
-    kind: Literal["mlp", "cnn1d"] = "mlp"
+    kind: Literal["mlp", "cnn1d", "cnn2d", "resnet18"] = "mlp"
     depth: int = Field(2, ge=0, le=32)
     width: int = Field(256, ge=1, le=65536)
     activation: Literal["relu", "tanh", "gelu", "silu", "leaky_relu", "sigmoid"] = "relu"
@@ -192,6 +193,11 @@ class Config(_Section):
             raise ValueError(
                 f"model.kind: 'cnn1d' needs sequence inputs ({', '.join(SEQUENCE_DATASETS)}); "
                 f"dataset {d.dataset!r} is 2-D points: use 'mlp'"
+            )
+        if self.model.kind in IMAGE_MODELS and d.dataset not in IMAGE_DATASETS:
+            raise ValueError(
+                f"model.kind: {self.model.kind!r} needs an image data set ({', '.join(IMAGE_DATASETS)}); "
+                f"dataset {d.dataset!r} has no images: use 'mlp'" + (" or 'cnn1d'" if d.dataset in SEQUENCE_DATASETS else "")
             )
         if d.dataset == "mnist1d" and d.n_test != 1000:
             raise ValueError(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Callable
+
+import torch
+
+from .early_stopping import EarlyStopping
 
 
 class Checkpoints:
@@ -51,3 +56,57 @@ class Checkpoints:
             self.save(self.pending)
         except Exception as exc:  # noqa: BLE001
             emit("checkpoint_failed", epoch=self.pending["epoch"], error=f"{type(exc).__name__}: {exc}")
+
+
+class Resumable:
+    """What a resumable state holds, and how a run continues from one (mixed into
+    `trainer.Trainer`: it reads and sets the trainer's model, optimizer, early stopping, generators
+    and records)."""
+
+    def _capture(self, epoch: int, last_row: dict) -> dict[str, Any]:
+        """Everything needed to continue after `epoch` exactly as if never stopped: weights,
+        optimizer, early-stopping state (tweaks included), RNG streams, kept weights, and the
+        records of past epochs that the summary reports (`epochs_to_fit`, RATT's bound per epoch),
+        so that a resumed run's summary is the uninterrupted run's. Loadable with
+        `torch.load(weights_only=True)`."""
+        state = {
+            "epoch": epoch, "model": self._snapshot(), "optimizer": copy.deepcopy(self.opt.state_dict()),
+            "early_stopping": self.es.state(), "torch_rng": torch.get_rng_state(), "generator": self._gen_state(),
+            "best_state": self.best_state or {}, "would_keep": self.would_keep or {},
+            "would_keep_epoch": self.would_keep_epoch, "base_lr": self.base_lr, "weight_decay": self.weight_decay,
+            "last_row": dict(last_row), "epochs_to_fit": self.epochs_to_fit,
+            "ratt_by_epoch": [[e, err, bound] for e, (err, bound) in sorted(self.ratt_by_epoch.items())],
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _gen_state(self) -> Any:
+        return self.gen.get_state()
+
+    def _set_gen_state(self, state: Any) -> None:
+        self.gen.set_state(state)
+
+    def load_checkpoint(self, state: dict[str, Any]) -> None:
+        """Continue from a `_capture`d state: the next `run()` starts at its epoch + 1."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        for g in self.opt.param_groups:  # a graphed run saves capturable=True; a new run captures anew
+            if "capturable" in g:
+                g["capturable"] = False
+        self._graphs = None  # a recorded graph would read the replaced optimizer state
+        self.es = EarlyStopping.from_state(state["early_stopping"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self._set_gen_state(state["generator"])
+        self.best_state = state["best_state"] or None
+        self.would_keep = state["would_keep"] or None
+        self.would_keep_epoch = state["would_keep_epoch"]
+        self.base_lr = float(state["base_lr"])
+        self.weight_decay = float(state["weight_decay"])  # (the param groups came with the optimizer)
+        self.start_epoch = int(state["epoch"])
+        self._last_row = dict(state.get("last_row") or {})
+        # (absent from checkpoints written before they were saved: those resume without them)
+        self.epochs_to_fit = state.get("epochs_to_fit")
+        self.ratt_by_epoch = {int(e): (err, bound) for e, err, bound in state.get("ratt_by_epoch") or []}

@@ -8,8 +8,8 @@ metrics.jsonl row carries two of them, for each member of a stack and their mean
   biases left out (the tensors weight decay acts on);
 - `spectral_norm_product`: the product over layers of each layer's largest singular value. A
   linear layer's is its weight matrix's; a convolution's is its kernel unfolded into a matrix of
-  `out_channels` rows and `in_channels * kernel_size` columns (the map from one input patch to one
-  output position). The convolution's operator norm over a whole sequence lies between that and
+  `out_channels` rows and `in_channels * kernel_size` columns (`in_channels * kh * kw` for a 2-D
+  one: the map from one input patch to one output position). The convolution's operator norm over a whole sequence lies between that and
   sqrt(ceil(kernel_size / stride)) times it (each input position is seen by that many outputs):
   for the 1-D CNN's kernel 5, stride 2, a factor of at most 1.73 per convolution.
 
@@ -38,7 +38,7 @@ FIRST_ITERS = 100
 def layer_groups(model: nn.Module) -> list[tuple[slice, list[torch.Tensor]]]:
     """The weight matrices of each member, as `(members, [W_layer [g, rows, cols], ...])` groups:
     members `members` of a stack share a group (a solo model is one group of one)."""
-    from .stacked import GroupedMLP, StackedCNN1D
+    from .models import GroupedMLP, Stacked2D, StackedCNN1D
 
     if isinstance(model, GroupedMLP):
         L = model.depth + 1
@@ -48,9 +48,16 @@ def layer_groups(model: nn.Module) -> list[tuple[slice, list[torch.Tensor]]]:
         G = model.G
         mats = [c.weight.reshape(G, c.weight.shape[0] // G, -1) for c in model.convs]
         return [(slice(0, G), mats + [model.head_weight])]
+    if isinstance(model, Stacked2D):  # per bucket: its members' kernels, unfolded, and their heads
+        out = []
+        for grp, (a, b) in zip(model.groups, model.spans):
+            g = b - a
+            mats = [w.reshape(g, w.shape[0] // g, -1) for w in grp.conv_weights()]
+            out.append((slice(a, b), mats + [grp.head_weight]))
+        return out
     mats = []
     for mod in model.modules():
-        if isinstance(mod, (nn.Linear, nn.Conv1d)):
+        if isinstance(mod, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             mats.append(mod.weight.reshape(1, mod.weight.shape[0], -1))
     return [(slice(0, 1), mats)]
 

@@ -13,7 +13,6 @@ and a `reason`. `factory.make_trainer` picks this trainer or the stacked one (`m
 
 from __future__ import annotations
 
-import copy
 import math
 import platform
 import threading
@@ -21,20 +20,19 @@ import time
 import traceback
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..protocol import FIT_ERR, TWEAKABLE, USER_STOP, check_tweaks  # noqa: F401 - TWEAKABLE: importable here too
-from . import augment, baselines, bounds, images
+from . import baselines
+from .batches import Batches, DeviceSplits
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
-from .checkpoints import Checkpoints
+from .checkpoints import Checkpoints, Resumable
+from .evaluation import EVAL_CHUNK, Evaluation  # noqa: F401 - EVAL_CHUNK: importable here too
 from .graphs import EpochGraphs
-from .models import build_model, count_params
+from .models import build_model, count_params, is_image_model
 from .norms import NormTracker
-
-EVAL_CHUNK = 16384
 
 
 class Cancelled(Exception):
@@ -59,10 +57,12 @@ def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
 
-class Trainer:
+class Trainer(Resumable, Evaluation):
     """One model. `__init__` is a template: the shared set-up, around the hooks `_load_data`,
     `_build_model`, `_make_optimizer`, `_to_device`, `_make_generators` that `MultiTrainer`
-    overrides (their order is the order of the random draws: keep it)."""
+    overrides (their order is the order of the random draws: keep it). The batches it trains on
+    come from `batches.Batches`, its metrics from `evaluation.Evaluation`, its resumable state
+    from `checkpoints.Resumable`."""
 
     G = 1  # models trained at once (`MultiTrainer`: one per member)
 
@@ -97,46 +97,34 @@ class Trainer:
     def _build_model(self) -> None:
         """`self.model` on the device (built right after `torch.manual_seed(seed)`) and `self.n_params`."""
         torch.manual_seed(self.cfg.seed)
-        self.model = build_model(self.cfg, self.data.input_dim, self.data.num_classes).to(self.device)
+        self.model = build_model(self.cfg, self.data.input_dim, self.data.num_classes,
+                                 self.data.image_shape).to(self.device)
+        if self.images:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.n_params = count_params(self.model)
+
+    @property
+    def images(self) -> bool:
+        """Whether the model reads images `(N, C, H, W)` (`batches.DeviceSplits`)."""
+        return is_image_model(self.cfg.model.kind)
 
     def _make_generators(self) -> None:
         """The data-order generator, seeded with the run's seed."""
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(self.cfg.seed)
 
-    def _inputs(self, a: np.ndarray) -> Any:
-        """A split's inputs on the device: an image set's stored pixels (`images.DeviceImages`,
-        normalized as batches are taken), or a float tensor of rows."""
+    def _to_device(self, members: list | None = None) -> None:
+        """The splits on the device (`batches.DeviceSplits`: `self.x_train`, `self.y_fit`, …) and
+        the `Batches` training takes from them."""
         d = self.data
-        return images.to_device(a, d.mean, d.std, self.device, images.layout_for(self.cfg.model.kind))
-
-    def _to_device(self) -> None:
-        d, dev = self.data, self.device
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
-        self.x_train, self.y_train = self._inputs(d.x_train), t(d.y_train)
-        self.y_clean = t(d.y_train_clean)
-        self.changed = t(d.changed)
-        self.y_train_ref = self.y_train  # the labels the baselines use (one set, also with stacked seeds)
-        self.x_val, self.y_val = self._inputs(d.x_val), t(d.y_val)
-        self.x_test, self.y_test = self._inputs(d.x_test), t(d.y_test)
+        splits = DeviceSplits.build(d, self.device, self.images, members)
+        self.__dict__.update(vars(splits))
+        self.batches = Batches(splits, self.cfg)
+        self.y_train_ref = self.y_train if members is None else self.y_train[0]  # the labels the baselines use
         self.n_changed = int(d.changed.sum())
         self.track_noise = self.cfg.noise.label_noise > 0
-        # what the optimizer sees: the training split, plus RATT's randomly labelled points
-        self.ratt = d.x_random is not None
-        if self.ratt:
-            self.x_random, self.y_random = self._inputs(d.x_random), t(d.y_random)
-            self.x_fit = images.cat(self.x_train, self.x_random)
-            self.y_fit = torch.cat([self.y_train, self.y_random])
-        else:
-            self.x_fit, self.y_fit = self.x_train, self.y_train
+        self.ratt = d.x_random is not None  # RATT: its randomly labelled points are trained alongside
         self.ratt_by_epoch: dict[int, tuple[float, float]] = {}
-        # augmentation's draws for the examples trained on, redrawn in place every epoch (so that
-        # a recorded CUDA graph reads this epoch's)
-        reg = self.cfg.regularization
-        self.augment = reg.augment if isinstance(self.x_fit, images.DeviceImages) else "none"
-        self.aug_draws = (augment.draw(self.augment, reg.crop_pad, self.y_fit.shape[-1], None, dev)
-                          .expand(*self.y_fit.shape, 3).clone() if self.augment != "none" else None)
 
     @property
     def decoupled(self) -> bool:
@@ -217,7 +205,7 @@ class Trainer:
     def _train_epoch(self, gen: torch.Generator) -> None:
         self.model.train()
         perm = self._epoch_order(gen)
-        if self.aug_draws is not None:
+        if self.batches.augmenting:  # this epoch's crops and flips, from the same generator(s)
             self._draw_augment(gen)
         graphs = self._graph_runner()
         if graphs is not None:
@@ -227,39 +215,28 @@ class Trainer:
 
     def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
         """This epoch's data order, from the run's data-order generator."""
-        return torch.randperm(len(self.y_fit), device=self.device, generator=gen)
+        return torch.randperm(len(self.batches), device=self.device, generator=gen)
 
     def _draw_augment(self, gen: torch.Generator) -> None:
-        """This epoch's crops and flips, one per example, from the data-order generator (after
-        the permutation): the same seed gives the same augmented batches."""
-        reg = self.cfg.regularization
-        self.aug_draws.copy_(augment.draw(self.augment, reg.crop_pad, len(self.y_fit), gen, self.device))
-
-    def _batch(self, idx: torch.Tensor) -> torch.Tensor:
-        """The training inputs at `idx`: augmented (when on) and normalized on the device."""
-        if self.aug_draws is None:
-            return self.x_fit[idx]
-        return self.x_fit.take(idx, self._draws_at(idx), self.cfg.regularization.crop_pad)
-
-    def _draws_at(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.aug_draws[idx]
+        """This epoch's augmentation draws, one per example, from the data-order generator right
+        after the permutation: the same seed gives the same augmented batches."""
+        self.batches.redraw([gen])
 
     def _epoch_steps(self, perm: torch.Tensor, check_stop: bool) -> None:
-        """One pass over the data in the order `perm`: device work only, no host sync, so that it
-        can also be recorded as a CUDA graph (`graphs.py`; then `check_stop` is False)."""
-        n, bs = len(self.y_fit), self.cfg.optim.batch_size
-        reg = self.cfg.regularization
+        """One pass over the data in the order `perm` (`[n]`, or `[G, n]`: one per stacked member):
+        device work only, no host sync, so that it can also be recorded as a CUDA graph
+        (`graphs.py`; then `check_stop` is False)."""
+        n, bs, G = len(self.batches), self.cfg.optim.batch_size, self.G
         sgd_decoupled = self.cfg.optim.optimizer == "sgd" and self.decoupled and self.weight_decay > 0
         for i in range(0, n, bs):
             if check_stop and self._stop_requested:
                 raise Cancelled
-            idx = perm[i : i + bs]
-            xb, yb = self._batch(idx), self.y_fit[idx]
-            if reg.input_noise > 0:
-                xb = xb + reg.input_noise * torch.randn_like(xb)
+            xb, yb = self.batches.take(perm[..., i : i + bs])
             with self._amp():
                 out = self.model(xb)
-            loss = F.cross_entropy(out.float(), yb)
+            loss = F.cross_entropy(out.float().reshape(-1, out.shape[-1]), yb.reshape(-1))
+            if G > 1:  # the sum of the members' mean losses: each member gets exactly its own gradient
+                loss = loss * G
             self._backward_step(loss, sgd_decoupled)
 
     # ----------------------------------------------------------------------------- CUDA graphs
@@ -301,124 +278,8 @@ class Trainer:
                 torch._foreach_mul_(self.decay_params, 1.0 - self.opt.param_groups[0]["lr"] * self.weight_decay)
         self.opt.step()
 
-    @torch.inference_mode()
-    def _predict(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed cross-entropy and argmax predictions over a whole split, in chunks."""
-        loss = torch.zeros((), device=self.device)
-        preds = []
-        for i in range(0, len(y), EVAL_CHUNK):
-            with self._amp():
-                out = self.model(x[i : i + EVAL_CHUNK])
-            out = out.float()
-            loss = loss + F.cross_entropy(out, y[i : i + EVAL_CHUNK], reduction="sum")
-            preds.append(out.argmax(1))
-        return loss, torch.cat(preds)
-
-    def _eval_tensors(self) -> tuple[list[str], torch.Tensor]:
-        """The metrics of `evaluate()` as one device tensor (no host sync: graphable)."""
-        self.model.eval()
-        tl, tp = self._predict(self.x_train, self.y_train)
-        vl, vp = self._predict(self.x_val, self.y_val)
-        n, nv = len(self.y_train), len(self.y_val)
-        wrong = (tp != self.y_train).float()
-        vals = [tl / n, wrong.mean(), vl / nv, (vp != self.y_val).float().mean()]
-        keys = ["train_loss", "train_err", "val_loss", "val_err"]
-        if self.track_noise:
-            clean = ~self.changed
-            n_clean = max(int(len(self.y_train) - self.n_changed), 1)
-            vals.append((wrong * clean).sum() / n_clean)
-            keys.append("train_clean_err")
-            if self.n_changed:
-                ch = self.changed.float()
-                vals.append(((tp == self.y_train).float() * ch).sum() / self.n_changed)
-                vals.append(((tp == self.y_clean).float() * ch).sum() / self.n_changed)
-                keys += ["noisy_memorized", "noisy_true_acc"]
-        if self.ratt:
-            _, rp = self._predict(self.x_random, self.y_random)
-            vals.append((rp != self.y_random).float().mean())
-            keys.append("ratt_random_err")
-        return keys, torch.stack(vals)
-
-    def _graphed_eval(self, key: Any, fn: Callable[[], tuple[Any, torch.Tensor]]) -> tuple[Any, list]:
-        """`fn()`'s keys and values, through a CUDA graph where graphs are on; one host copy."""
-        graphs = self._graph_runner()
-        keys, vals = graphs.evaluate(key, fn) if graphs is not None else fn()
-        return keys, vals.tolist()
-
-    @torch.inference_mode()
-    def evaluate(self) -> dict[str, float | None]:
-        """Loss and error on the full training and validation splits, in eval mode, with one
-        device-to-host copy."""
-        keys, vals = self._graphed_eval("eval", self._eval_tensors)
-        out: dict[str, float | None] = dict(zip(keys, vals))
-        if self.ratt:
-            r = self.cfg.ratt
-            out["ratt_bound"] = bounds.ratt_bound(out["train_err"], out["ratt_random_err"], len(self.y_train),
-                                                  len(self.y_random), r.delta, self.data.num_classes)
-        if self.track_noise and not self.n_changed:
-            out["noisy_memorized"] = out["noisy_true_acc"] = None
-        out.update({k: v[0] for k, v in self.norms.measure().items()})
-        return out
-
-    @torch.inference_mode()
-    def evaluate_test(self) -> tuple[float, float]:
-        self.model.eval()
-        loss, pred = self._predict(self.x_test, self.y_test)
-        n = len(self.y_test)
-        tl, te = torch.stack([loss / n, (pred != self.y_test).float().mean()]).tolist()
-        return tl, te
-
     def _snapshot(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-
-    # ----------------------------------------------------------------------------- checkpoints
-    def _capture(self, epoch: int, last_row: dict) -> dict[str, Any]:
-        """Everything needed to continue after `epoch` exactly as if never stopped: weights,
-        optimizer, early-stopping state (tweaks included), RNG streams, kept weights, and the
-        records of past epochs that the summary reports (`epochs_to_fit`, RATT's bound per epoch),
-        so that a resumed run's summary is the uninterrupted run's. Loadable with
-        `torch.load(weights_only=True)`."""
-        state = {
-            "epoch": epoch, "model": self._snapshot(), "optimizer": copy.deepcopy(self.opt.state_dict()),
-            "early_stopping": self.es.state(), "torch_rng": torch.get_rng_state(), "generator": self._gen_state(),
-            "best_state": self.best_state or {}, "would_keep": self.would_keep or {},
-            "would_keep_epoch": self.would_keep_epoch, "base_lr": self.base_lr, "weight_decay": self.weight_decay,
-            "last_row": dict(last_row), "epochs_to_fit": self.epochs_to_fit,
-            "ratt_by_epoch": [[e, err, bound] for e, (err, bound) in sorted(self.ratt_by_epoch.items())],
-        }
-        if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    def _gen_state(self) -> Any:
-        return self.gen.get_state()
-
-    def _set_gen_state(self, state: Any) -> None:
-        self.gen.set_state(state)
-
-    def load_checkpoint(self, state: dict[str, Any]) -> None:
-        """Continue from a `_capture`d state: the next `run()` starts at its epoch + 1."""
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        for g in self.opt.param_groups:  # a graphed run saves capturable=True; a new run captures anew
-            if "capturable" in g:
-                g["capturable"] = False
-        self._graphs = None  # a recorded graph would read the replaced optimizer state
-        self.es = EarlyStopping.from_state(state["early_stopping"])
-        torch.set_rng_state(state["torch_rng"])
-        if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        self._set_gen_state(state["generator"])
-        self.best_state = state["best_state"] or None
-        self.would_keep = state["would_keep"] or None
-        self.would_keep_epoch = state["would_keep_epoch"]
-        self.base_lr = float(state["base_lr"])
-        self.weight_decay = float(state["weight_decay"])  # (the param groups came with the optimizer)
-        self.start_epoch = int(state["epoch"])
-        self._last_row = dict(state.get("last_row") or {})
-        # (absent from checkpoints written before they were saved: those resume without them)
-        self.epochs_to_fit = state.get("epochs_to_fit")
-        self.ratt_by_epoch = {int(e): (err, bound) for e, err, bound in state.get("ratt_by_epoch") or []}
 
     # ----------------------------------------------------------------------------- run
     def run(self, on_epoch: Callable[[dict], Any] | None = None,
@@ -503,6 +364,8 @@ class Trainer:
             emit("warning", epoch=0, message="run.precision = bfloat16 on a CPU: autocast is emulated here and "
                                              "can be much slower than float32 (it is meant for GPUs)")
         if cfg.baselines.knn or cfg.baselines.ntk:
+            if baselines.ntk_note(cfg):
+                emit("warning", epoch=0, message=baselines.ntk_note(cfg))
             summary.update(baselines.reference_lines(self))
             emit("baseline", epoch=0, **{k: v for k, v in summary.items() if k.startswith("baseline_")})
         if self.start_epoch:
@@ -581,24 +444,3 @@ class Trainer:
         except Exception as exc:  # noqa: BLE001
             summary.setdefault("reason", None)
             summary["test_error_reason"] = f"{type(exc).__name__}: {exc}"
-
-    def _final_test(self, summary: dict, best_state, would_keep, would_keep_epoch) -> None:
-        """Evaluate the test split once, on the weights that are kept."""
-        if summary["epochs_run"] == 0:
-            return
-        es = self.cfg.early_stopping
-        observe = self.es.observe  # early stopping's own setting: a live tweak may have changed the config's
-        if observe and would_keep is not None:
-            # what early stopping would have kept: the cost or saving of stopping, measured
-            final = self._snapshot()
-            self.model.load_state_dict(would_keep)
-            summary["would_stop_best_epoch"] = would_keep_epoch
-            summary["would_stop_test_loss"], summary["would_stop_test_err"] = self.evaluate_test()
-            self.model.load_state_dict(final)
-        restore = es.enabled and es.restore_best and best_state is not None
-        if observe or restore:
-            summary["final_test_loss"], summary["final_test_err"] = self.evaluate_test()
-        if restore:
-            self.model.load_state_dict(best_state)
-            summary["restored_best"] = True
-        summary["test_loss"], summary["test_err"] = self.evaluate_test()
