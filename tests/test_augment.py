@@ -101,7 +101,7 @@ def _first_batch(tr):
     gen = tr.gen
     perm = tr._epoch_order(gen)
     tr._draw_augment(gen)
-    return tr._batch(perm[:32])
+    return tr.batches.take(perm[:32])[0]
 
 
 def test_same_seed_same_augmented_batches(tmp_path):
@@ -113,10 +113,11 @@ def test_same_seed_same_augmented_batches(tmp_path):
     # it is augmented: the same examples un-augmented differ
     perm = torch.randperm(len(a.y_fit), generator=torch.Generator().manual_seed(0))
     assert not torch.equal(xa, a.x_fit[perm[:32]])
+    assert torch.equal(a.batches.take(perm[:32])[1], a.y_fit[perm[:32]])
     # and the next epoch draws anew
-    d0 = b.aug_draws.clone()
+    d0 = b.batches.draws.clone()
     _first_batch(b)
-    assert not torch.equal(d0, b.aug_draws)
+    assert not torch.equal(d0, b.batches.draws)
 
 
 def test_augmentation_never_reaches_evaluation(tmp_path, monkeypatch):
@@ -157,7 +158,7 @@ def test_stacked_members_draw_their_solo_runs_crops(tmp_path):
     for k in range(2):
         solo = Trainer(_cfg(path, f"seed={k}"))
         solo._train_epoch(solo.gen)
-        assert torch.equal(multi.aug_draws[k], solo.aug_draws)
+        assert torch.equal(multi.batches.draws[k], solo.batches.draws)
 
 
 def test_augment_is_refused_on_data_that_are_not_images():

@@ -261,3 +261,20 @@ def test_noise_random_labels_ratt_knn_and_memorization_on_every_image_set(tmp_pa
             assert 0 <= s["baseline_knn_test_err"] <= 1 and s["baseline_knn_train_err"] <= 0.02  # 1-NN interpolates
             # (up to digits' few pixel-identical images)
             assert s["n_corrupted"] == round(float(noise[0].split("=")[1]) * 100)
+
+
+def test_a_digits_convnet_fits_100_percent_random_labels(data_cache):
+    """Zhang et al. 2017 on real images: the 2-D convnet drives training error on 300 digits with
+    every label random to (near) zero, while validation stays near chance."""
+    need_sklearn()
+    cfg = build({"name": "t"}, ["data.dataset=digits", "data.n_train=300", "data.n_val=200", "data.n_test=297",
+                                "noise.label_noise=1.0", "noise.kind=random", "model.kind=cnn2d", "model.width=16",
+                                "optim.lr=0.003", "optim.batch_size=50", "optim.epochs=80",
+                                "early_stopping.enabled=false", "device=cpu", "run.threads=1"])
+    tr = Trainer(cfg)
+    rows = []
+    tr.run(on_epoch=lambda r: (rows.append(r), r["train_err"] <= 0.01 and tr.request_stop("fitted")))
+    assert tr.epochs_to_fit is not None, f"not fitted in 80 epochs: train_err {rows[-1]['train_err']:.3f}"
+    assert rows[-1]["train_err"] <= 0.01 and rows[-1]["noisy_memorized"] >= 0.99
+    assert rows[-1]["val_err"] > 0.7  # chance is 0.9: nothing about the true labels was learned
+    assert rows[0]["train_err"] > 0.6  # it had to memorize them

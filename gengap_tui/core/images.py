@@ -74,6 +74,9 @@ class DeviceImages:
             return torch.Size((n, *self.image_shape))
         return torch.Size((n, int(np.prod(self.image_shape))))
 
+    def dim(self) -> int:
+        return len(self.shape)
+
     @property
     def device(self) -> torch.device:
         return self.pixels.device
