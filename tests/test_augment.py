@@ -151,14 +151,33 @@ def test_runs_with_augmentation_repeat_and_differ_from_plain(tmp_path):
     assert rows[0] != rows[2]
 
 
-def test_stacked_members_draw_their_solo_runs_crops(tmp_path):
+@pytest.mark.parametrize("kind", ["mlp", "cnn2d"])
+def test_stacked_members_draw_their_solo_runs_crops(tmp_path, kind):
     path = _cifar(tmp_path / "c")
-    multi = MultiTrainer(_cfg(path, "run.seeds=2"))
+    extra = [f"model.kind={kind}"] + (["model.width=4"] if kind == "cnn2d" else [])
+    multi = MultiTrainer(_cfg(path, "run.seeds=2", *extra))
     multi._train_epoch(None)
     for k in range(2):
-        solo = Trainer(_cfg(path, f"seed={k}"))
+        solo = Trainer(_cfg(path, f"seed={k}", *extra))
         solo._train_epoch(solo.gen)
         assert torch.equal(multi.batches.draws[k], solo.batches.draws)
+
+
+def test_convnets_get_channels_last_images_and_mlps_flat_rows(tmp_path):
+    path = _cifar(tmp_path / "c")
+    conv = Trainer(_cfg(path, "model.kind=cnn2d", "model.width=4"))
+    mlp = Trainer(_cfg(path))
+    for tr in (conv, mlp):
+        assert tr.x_train.pixels.dtype == torch.uint8  # stored once, as bytes
+    idx = conv._epoch_order(conv.gen)[:16]
+    conv._draw_augment(conv.gen)
+    xb, _ = conv.batches.take(idx)
+    assert xb.shape == (16, 3, 32, 32) and xb.dtype == torch.float32
+    assert xb.is_contiguous(memory_format=torch.channels_last)
+    flat = mlp.x_train[idx]
+    assert flat.shape == (16, 3072)
+    np.testing.assert_allclose(flat.numpy(), mlp.data.rows(mlp.data.x_train[idx.numpy()]), atol=1e-5)
+    assert conv.run()["status"] == "completed"
 
 
 def test_augment_is_refused_on_data_that_are_not_images():
