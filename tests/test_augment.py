@@ -12,6 +12,7 @@ from gengap_tui.config import build
 from gengap_tui.core import augment, data
 from gengap_tui.core.datafiles import CIFAR10_TEST_BATCH, CIFAR10_TRAIN_BATCHES, write_cifar_batch
 from gengap_tui.core.images import DeviceImages
+from gengap_tui.core.models import conv_format
 from gengap_tui.core.multi import MultiTrainer
 from gengap_tui.core.trainer import Trainer
 
@@ -76,7 +77,7 @@ def test_device_images_normalize_per_channel_and_keep_uint8():
     assert flat.shape == (50, 48) and img.shape == (50, 3, 4, 4)
     np.testing.assert_allclose(flat[idx].numpy(), ref[[4, 0, 49]].reshape(3, -1), atol=1e-5)
     b = img[idx]
-    assert b.is_contiguous(memory_format=torch.channels_last)
+    assert b.is_contiguous(memory_format=conv_format("cpu"))  # channels_last on CUDA
     np.testing.assert_allclose(b.numpy(), ref[[4, 0, 49]], atol=1e-5)
     np.testing.assert_allclose(flat[10:20].numpy(), ref[10:20].reshape(10, -1), atol=1e-5)
     assert flat[torch.zeros(2, 5, dtype=torch.long)].shape == (2, 5, 48)  # a stack's [G, B] index
@@ -173,7 +174,7 @@ def test_convnets_get_channels_last_images_and_mlps_flat_rows(tmp_path):
     conv._draw_augment(conv.gen)
     xb, _ = conv.batches.take(idx)
     assert xb.shape == (16, 3, 32, 32) and xb.dtype == torch.float32
-    assert xb.is_contiguous(memory_format=torch.channels_last)
+    assert xb.is_contiguous(memory_format=conv_format(conv.device))  # channels_last on CUDA
     flat = mlp.x_train[idx]
     assert flat.shape == (16, 3072)
     np.testing.assert_allclose(flat.numpy(), mlp.data.rows(mlp.data.x_train[idx.numpy()]), atol=1e-5)

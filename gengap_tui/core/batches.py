@@ -5,9 +5,9 @@
 stacked member's labels: `y_train` is `[G, N]` then), validation, test, RATT's randomly labelled
 points, and `x_fit / y_fit`, what the optimizer sees (the training split, plus RATT's points).
 An image set's splits are `images.DeviceImages`: the stored pixels (uint8 for 8-bit images),
-normalized per channel when indexed, `(N, C, H, W)` channels_last for an image model
-(`models.is_image_model`, what convolutions run fastest on) and flat `(N, C*H*W)` for the others;
-any other set's are float tensors `(N, D)`.
+normalized per channel when indexed, `(N, C, H, W)` for an image model (`models.is_image_model`)
+in the memory format the device's convolutions want (`models.conv_format`: channels_last on CUDA)
+and flat `(N, C*H*W)` for the others; any other set's are float tensors `(N, D)`.
 
 `Batches.take(idx)` is the one place a training batch is made: the rows `idx` (a batch `[B]`, or
 `[G, B]`, one per stacked member) of `x_fit` with their labels, augmented (`regularization.augment`:
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from . import augment, images as imgs
+from .models import conv_format
 
 
 @dataclass
@@ -44,7 +45,7 @@ class DeviceSplits:
     @classmethod
     def build(cls, data, device: torch.device, images: bool = False, members: list | None = None) -> "DeviceSplits":
         """`data` on `device`; `members` (datasets, one per stacked member) stack the labels.
-        `images`: inputs as `(N, C, H, W)` channels_last (`data.image_shape`)."""
+        `images`: inputs as `(N, C, H, W)` (`data.image_shape`) in the device's `conv_format`."""
 
         def x(a: np.ndarray):
             return imgs.to_device(a, data.mean, data.std, device, "image" if images else "flat")
@@ -82,6 +83,7 @@ class Batches:
         self.draws = None
         if self.augmenting:
             self.draws = torch.zeros((*self.y.shape, 3), dtype=torch.int64, device=self.y.device)
+        self.format = conv_format(self.y.device)
 
     def __len__(self) -> int:
         return self.y.shape[-1]
@@ -106,8 +108,8 @@ class Batches:
             d = self.draws[idx] if idx.dim() == 1 else torch.gather(self.draws, 1, idx[..., None].expand(*idx.shape, 3))
             xb = self.x.take(idx, d, self.reg.crop_pad)
         yb = self.y[idx] if idx.dim() == 1 else torch.gather(self.y, 1, idx)
-        if xb.dim() == 4:  # images: convolutions want channels_last
-            xb = xb.contiguous(memory_format=torch.channels_last)
+        if xb.dim() == 4:  # images: in the layout the device's convolutions want
+            xb = xb.contiguous(memory_format=self.format)
         if self.reg.input_noise > 0:
             xb = xb + self.reg.input_noise * torch.randn_like(xb)
         return xb, yb

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import bounds
+from .models import GroupedMLP
 
 EVAL_CHUNK = 16384
 ACT_BUDGET = 1 << 24  # elements of one evaluation activation: bounds the chunk size
@@ -136,7 +137,7 @@ class MemberEvaluation(Evaluation):
         images = image_chunk(x, max(getattr(self.model, "widths", None) or [self.cfg.model.width]), self.G)
         if images is not None:
             return images
-        if not hasattr(self.model, "buckets"):  # the 1-D CNN: activations are channels x sequence length
+        if not isinstance(self.model, GroupedMLP):  # the 1-D CNN: activations are channels x sequence length
             widest = self.cfg.model.channels * self.data.input_dim
         else:
             widest = max([self.data.num_classes, self.data.input_dim] + [bk.width for bk in self.model.buckets])

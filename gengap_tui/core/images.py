@@ -7,7 +7,8 @@ normalized per channel (the training split's mean and standard deviation) as bat
 host. A trainer holds one where it held a float tensor: indexing with a batch's index tensor (of
 any shape: `[B]`, a stack's `[G, B]`) or slicing an evaluation chunk gives what the model eats:
 
-- `layout = "image"` (2-D convnets): `(..., C, H, W)`, channels_last in memory (stored so too);
+- `layout = "image"` (2-D convnets): `(..., C, H, W)`, in the memory format the device's
+  convolutions want (`models.conv_format`: channels_last on CUDA; stored so too);
 - `layout = "flat"` (MLPs, the 1-D CNN): `(..., C*H*W)`, flattened in C, H, W order, as before.
 
 `take(idx, draws, pad)` is the training step's batch with augmentation (`augment.py`) applied to
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from . import augment
+from .models import conv_format
 
 LAYOUTS = ("flat", "image")
 IMAGE_MODELS = ("cnn2d", "resnet18")
@@ -42,8 +44,8 @@ class DeviceImages:
         if pixels.dim() != 4:
             raise ValueError(f"images must be (N, C, H, W), got shape {tuple(pixels.shape)}")
         self.layout = layout
-        fmt = torch.channels_last if layout == "image" else torch.contiguous_format
-        self.pixels = pixels.contiguous(memory_format=fmt)
+        self.format = conv_format(pixels.device) if layout == "image" else torch.contiguous_format
+        self.pixels = pixels.contiguous(memory_format=self.format)
         C = pixels.shape[1]
         mean = mean.to(device=pixels.device, dtype=torch.float32).reshape(C, 1, 1)
         std = std.to(device=pixels.device, dtype=torch.float32).reshape(C, 1, 1)
@@ -94,7 +96,7 @@ class DeviceImages:
         if self.layout == "flat":
             return x.reshape(*x.shape[:-3], -1)
         if x.dim() == 4:
-            return x.contiguous(memory_format=torch.channels_last)
+            return x.contiguous(memory_format=self.format)
         return x
 
     def __getitem__(self, idx: Any) -> torch.Tensor:
@@ -106,7 +108,7 @@ class DeviceImages:
         already gathered for `idx`: shape `idx.shape + (3,)`), then normalized."""
         px = self.pixels[idx]
         if draws is not None:
-            px = augment.apply(px, draws, pad, channels_last=self.layout == "image")
+            px = augment.apply(px, draws, pad, channels_last=self.format == torch.channels_last)
         return self._finish(px)
 
     def full(self) -> torch.Tensor:
@@ -118,8 +120,7 @@ class DeviceImages:
         """These images followed by `other`'s (RATT's randomly labelled points), normalized like these."""
         out = DeviceImages.__new__(DeviceImages)
         out.__dict__.update(self.__dict__)
-        fmt = torch.channels_last if self.layout == "image" else torch.contiguous_format
-        out.pixels = torch.cat([self.pixels, other.pixels.to(self.pixels.dtype)]).contiguous(memory_format=fmt)
+        out.pixels = torch.cat([self.pixels, other.pixels.to(self.pixels.dtype)]).contiguous(memory_format=self.format)
         return out
 
 

@@ -27,7 +27,7 @@ import torch
 
 from .data import Dataset, load
 from .evaluation import SPREAD_KEYS, MemberEvaluation  # noqa: F401 - SPREAD_KEYS: importable here too
-from .models import GroupedMLP, Stacked2D, StackedCNN1D, build_model, is_image_model, width_cost
+from .models import GroupedMLP, Stacked2D, StackedCNN1D, build_model, conv_format, is_image_model, width_cost
 from .trainer import Trainer
 
 
@@ -80,7 +80,8 @@ class MultiTrainer(MemberEvaluation, Trainer):
             rebuild = lambda w: build_model(_member_config(cfg, cfg.seed, w), d.input_dim, d.num_classes,  # noqa: E731
                                             d.image_shape)
             cost = width_cost(cfg.model.kind, d.input_dim, cfg.model.depth, d.num_classes, d.image_shape)
-            self.model = Stacked2D(models, rebuild, cost, self._max_waste).to(self.device)
+            self.model = Stacked2D(models, rebuild, cost, self._max_waste).to(self.device,
+                                                                               memory_format=conv_format(self.device))
         else:  # the 1-D CNN: grouped convolutions, one group per seed
             self.model = StackedCNN1D(models, cfg.model.activation, cfg.regularization.dropout).to(self.device)
         self.member_params = self.model.member_params()

@@ -42,7 +42,7 @@ from .. import runs
 from ..protocol import USER_STOP
 from ..ray_options import RayOptions
 from .data import load
-from .stacked import mlp_cost, plan_buckets
+from .models import plan_buckets, width_cost
 from .sweep import MAX_WASTE, Sweep
 from .trainer import device_name, pick_device
 from .relay import Relay
@@ -159,7 +159,8 @@ def _unit_task(spec: dict, relay, *datasets) -> dict:
 # the driver's side
 
 
-def plan_units(sweep: Sweep, in_dim: int, num_classes: int) -> tuple[list[list], float]:
+def plan_units(sweep: Sweep, in_dim: int, num_classes: int,
+               image_shape: tuple[int, int, int] | None = None) -> tuple[list[list], float]:
     """The units (lists of the sweep's points) and the padded fraction of their arithmetic: a
     grouped line's buckets as `sweep.max_waste` cuts them (the CPU's 0.25 for a sweep planned
     here), each value with all its seeds; one point per unit otherwise. A grid's lines are cut
@@ -170,14 +171,15 @@ def plan_units(sweep: Sweep, in_dim: int, num_classes: int) -> tuple[list[list],
             plan += [[p] for p in points]
             continue
         depth = configs[0].model.depth
+        cost = width_cost(configs[0].model.kind, in_dim, depth, num_classes, image_shape)
         widths = [c.model.width for c in configs for _ in range(K)]
-        buckets = plan_buckets(widths, in_dim, depth, num_classes, sweep.max_waste)
+        buckets = plan_buckets(widths, in_dim, depth, num_classes, sweep.max_waste, cost=cost)
         units: dict[int, list] = {}
         for i, p in enumerate(points):  # a value goes with its first seed's bucket
             units.setdefault(next(b for b, (a, z) in enumerate(buckets) if a <= i * K < z), []).append(p)
         plan += list(units.values())
-        real += sum(mlp_cost(in_dim, w, depth, num_classes) for w in widths)
-        done += sum((z - a) * mlp_cost(in_dim, max(widths[a:z]), depth, num_classes) for a, z in buckets)
+        real += sum(cost(w) for w in widths)
+        done += sum((z - a) * cost(max(widths[a:z])) for a, z in buckets)
     return plan, (done / max(real, 1) if real else 1.0)
 
 
@@ -320,7 +322,7 @@ class RaySweep:
         t0 = time.perf_counter()
         relay = ray.remote(num_cpus=0)(Relay).remote()  # its worker starts while the data loads
         data = load(sweep.cfg)
-        plan, padded = plan_units(sweep, data.input_dim, data.num_classes)
+        plan, padded = plan_units(sweep, data.input_dim, data.num_classes, data.image_shape)
         threads = sweep.cfg.run.threads or opts.cpus_per_task
         extra = {**(extra or {}), "torch_threads": threads}
         per_unit = f"{self.gpus:g} GPU" if self.gpus else f"CPU, {threads} thread{'s' * (threads > 1)}"

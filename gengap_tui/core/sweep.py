@@ -5,8 +5,9 @@
     summary = sw.run(out_dir)                       # writes sweep.json, progress.jsonl, sweep.jsonl
 
 A width sweep of the MLP (`model.width`) trains every width, times `run.seeds` seeds, as one
-`GroupedMLP` (stacked weights in buckets of similar width, `stacked.py`): one optimizer step per
-batch for all of them. Any other setting (or `together=False`) trains the values one after another
+`GroupedMLP` (stacked weights in buckets of similar width, `models/grouped.py`): one optimizer step
+per batch for all of them; of an image network (`cnn2d`, `resnet18`) as one `Stacked2D` (grouped
+convolutions, buckets of similar cost, `models/stacked2d.py`). Any other setting (or `together=False`) trains the values one after another
 with the ordinary trainer. Either way, sweeps train every value for `optim.epochs` epochs with early
 stopping off: the numbers are the final epoch's, as in Nakkiran et al.'s double-descent curves.
 
@@ -38,6 +39,7 @@ from .. import runs
 from ..config import ConfigError, stored_sweep_value, sweep_value, validate
 from ..protocol import FIT_ERR, USER_STOP, exact_value
 from .data import load
+from .models import is_image_model
 from .trainer import device_name, pick_device
 from .units import BAND_KEYS, DATA_SECTIONS, FileSink, Unit, _finite, split_point, value_dir_name
 
@@ -120,6 +122,11 @@ def shape_of(rows: list[dict]) -> dict[str, Any]:
 # on an H200 the double-descent sweep took 32.7 ms/epoch in 10 buckets and 9.8 ms in one (6.9x
 # the arithmetic; bench/sweep.py --max-waste 10).
 MAX_WASTE = {"cpu": 0.25, "cuda": 8.0}
+# Image networks (cnn2d, resnet18) do real arithmetic per launch at all but the smallest widths:
+# padding costs what it computes on a GPU too (bench/images.py measures grouped against one at a time)
+MAX_WASTE_IMAGES = {"cpu": 0.25, "cuda": 0.5}
+# model kinds whose widths train together in a width sweep (grouped: `multi.MultiTrainer`)
+GROUPED_WIDTH_KINDS = ("mlp", "cnn2d", "resnet18")
 
 
 
@@ -149,7 +156,10 @@ class Sweep:
         self.values2 = [stored_sweep_value(v) for v in values2 or []] if self.param2 else []
         self.observe = observing(cfg)
         self.device = pick_device(device or cfg.device)
-        self.max_waste = MAX_WASTE.get(self.device.type, 0.25) if max_waste is None else max_waste
+        # the widest padding a bucket may carry: per device, and for image networks their own
+        waste = lambda kind: ((MAX_WASTE_IMAGES if is_image_model(kind) else MAX_WASTE)  # noqa: E731
+                              .get(self.device.type, 0.25) if max_waste is None else max_waste)
+        self.max_waste = waste(cfg.model.kind)
         # the lines: (value2, points, configs); a one-setting sweep is one line of its values
         self.lines: list[tuple[Any, list, list]] = []
         for v2 in self.values2 or [None]:
@@ -158,15 +168,16 @@ class Sweep:
             self.lines.append((v2, points, [point_config(cfg, s) for s in settings]))
         self.points = [p for _, pts, _ in self.lines for p in pts]
         self.configs = [c for _, _, cs in self.lines for c in cs]
-        # MLP widths train together; any other setting (an architecture, an optimizer...) one at a time
-        grouped = [param == "model.width" and cs[0].model.kind == "mlp" for _, _, cs in self.lines]
+        # widths of an MLP or an image network train together; any other setting (an architecture,
+        # an optimizer...) one at a time
+        grouped = [param == "model.width" and cs[0].model.kind in GROUPED_WIDTH_KINDS for _, _, cs in self.lines]
         self.line_together = [g if together is None else (together and g) for g in grouped]
         self.together = all(self.line_together)
         self._together_of = {p: t for (_, pts, _), t in zip(self.lines, self.line_together) for p in pts}
         self._stop_reason: str | None = None
         self._stopped = False
         # a local sweep is one unit per line (a Ray sweep runs several per line: raysweep.py)
-        self.units = [Unit(cfg, param, pts, cs, self.device, t, self.max_waste, self.observe)
+        self.units = [Unit(cfg, param, pts, cs, self.device, t, waste(cs[0].model.kind), self.observe)
                       for (_, pts, cs), t in zip(self.lines, self.line_together)]
 
     def together_of(self, point: Any) -> bool:

@@ -31,7 +31,7 @@ from .early_stopping import EarlyStopping
 from .checkpoints import Checkpoints, Resumable
 from .evaluation import EVAL_CHUNK, Evaluation  # noqa: F401 - EVAL_CHUNK: importable here too
 from .graphs import EpochGraphs
-from .models import build_model, count_params, is_image_model
+from .models import build_model, conv_format, count_params, is_image_model
 from .norms import NormTracker
 
 
@@ -100,7 +100,7 @@ class Trainer(Resumable, Evaluation):
         self.model = build_model(self.cfg, self.data.input_dim, self.data.num_classes,
                                  self.data.image_shape).to(self.device)
         if self.images:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = self.model.to(memory_format=conv_format(self.device))
         self.n_params = count_params(self.model)
 
     @property

@@ -22,10 +22,10 @@ from .grouped import GroupedMLP, mlp_cost, plan_buckets
 from .mlp import ACTIVATIONS, MLP
 from .resnet import PreActResNet18, resnet18_cost
 from .stacked1d import StackedCNN1D
-from .stacked2d import Grouped2D, Stacked2D
+from .stacked2d import Grouped2D, Stacked2D, conv_format
 
 __all__ = ["ACTIVATIONS", "MLP", "CNN1D", "CNN2D", "PreActResNet18", "GroupedMLP", "StackedCNN1D", "Grouped2D",
-           "Stacked2D", "IMAGE_KINDS", "build_model", "count_params", "is_image_model", "mlp_cost",
+           "Stacked2D", "IMAGE_KINDS", "build_model", "conv_format", "count_params", "is_image_model", "mlp_cost",
            "plan_buckets", "width_cost"]
 
 IMAGE_KINDS = {"cnn2d": (CNN2D, cnn2d_cost), "resnet18": (PreActResNet18, resnet18_cost)}

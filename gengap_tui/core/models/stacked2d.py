@@ -30,7 +30,14 @@ from torch import nn
 
 from .grouped import plan_buckets
 
-CL = torch.channels_last
+
+
+def conv_format(device: torch.device | str) -> torch.memory_format:
+    """The memory format image tensors and convolution kernels take on `device`: channels_last on
+    CUDA (what cuDNN's tensor-core convolutions run on), the default NCHW on a CPU (torch 2.13's
+    oneDNN backward of the pre-activation ResNet in channels_last corrupts memory there:
+    `free(): invalid pointer`, reproduced with a width-2 net on 8x8 images)."""
+    return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
 
 
 def _grouped_conv(ref: nn.Conv2d, G: int, in_per: int, members: list[nn.Conv2d], widths_in: list[int]) -> nn.Conv2d:
@@ -107,7 +114,7 @@ class Grouped2D(nn.Module):
         else:  # [G, B, ...]: member g's images on its own channels
             B = x.shape[1]
             x = x.reshape(G, B, *self.shape).transpose(0, 1).reshape(B, G * self.shape[0], *self.shape[1:])
-            h = self.stem(x.contiguous(memory_format=CL))
+            h = self.stem(x.contiguous(memory_format=conv_format(x.device)))
         h = self.trunk(h).flatten(1)  # [B, G * F]
         if self.dropout > 0:
             h = F.dropout(h, self.dropout, self.training)
@@ -132,7 +139,11 @@ class Stacked2D(nn.Module):
         plan = plan_buckets(self.widths, 0, 0, 0, max_waste, cost=cost)
         self.spans = plan
         self.groups = nn.ModuleList(Grouped2D(members[a:b]) for a, b in plan)
-        self.to(memory_format=CL)
+
+    @property
+    def buckets(self) -> list[tuple[int, int]]:
+        """The buckets' members, `(start, stop)` (as `GroupedMLP.buckets`, for counting them)."""
+        return self.spans
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shared = x.dim() in (2, 4)
