@@ -241,8 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="train one model per value of a setting (widths together) -> sweep.jsonl")
     sw.add_argument("preset", help="preset name or path to a .toml (its [sweep] says what to sweep by default)")
-    sw.add_argument("--param", default=None, help="numeric dotted setting to sweep, e.g. optim.lr (default: the preset's sweep.param)")
-    sw.add_argument("--values", default=None, help="comma-separated values, e.g. 2,4,8,16")
+    sw.add_argument("--param", action="append", default=None,
+                    help="dotted setting to sweep: a number, switch or choice, e.g. optim.lr, model.kind (default: the "
+                         "preset's sweep.param); give --param P --values V twice for the grid of two settings")
+    sw.add_argument("--values", action="append", default=None,
+                    help="comma-separated values of the --param before it, e.g. 2,4,8,16 or mlp,cnn1d")
     sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     sw.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     sw.add_argument("--runs-dir", default=None)

@@ -7,6 +7,7 @@ from typing import Any
 ABBREV = {
     "optim.lr": "lr", "regularization.weight_decay": "wd", "regularization.dropout": "dropout",
     "regularization.l1": "l1", "regularization.input_noise": "in_noise", "regularization.decoupled": "decoupled",
+    "regularization.augment": "aug", "regularization.crop_pad": "crop_pad",
     "noise.label_noise": "noise", "noise.kind": "noise_kind", "model.width": "width", "model.depth": "depth",
     "model.kind": "model", "optim.optimizer": "opt", "optim.batch_size": "bs", "early_stopping.patience": "patience",
     "early_stopping.observe": "observe", "seed": "seed", "data.dataset": "data", "data.n_train": "n_train",

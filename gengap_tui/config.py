@@ -8,6 +8,7 @@ touches the disk except reading a preset file.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -20,10 +21,14 @@ except ModuleNotFoundError:  # Python 3.10
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-DATASETS = ("mnist1d", "moons", "circles", "spirals", "xor", "mnist", "fashion-mnist", "cifar10")
-FILE_DATASETS = ("mnist", "fashion-mnist", "cifar10")
-SEQUENCE_DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10")
-IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10")  # what `cnn2d` / `resnet18` train on
+DATASETS = ("mnist1d", "moons", "circles", "spirals", "xor", "mnist", "fashion-mnist", "cifar10", "cifar100",
+            "digits", "npz")
+FILE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "npz")
+SEQUENCE_DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
+# sets of images (N, C, H, W): 2-D convnets and augmentation (an npz file's arrays are checked
+# when it is read: feature vectors there are refused then)
+IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
+AUGMENTS = ("none", "crop", "flip", "crop-flip")
 IMAGE_MODELS = ("cnn2d", "resnet18")
 
 
@@ -100,6 +105,10 @@ class RegularizationSection(_Section):
     l1: float = Field(0.0, ge=0.0, le=10.0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     input_noise: float = Field(0.0, ge=0.0, le=100.0)
+    # image sets: random crops (of the image padded by crop_pad pixels) and / or horizontal flips,
+    # drawn per example per epoch from the run's data-order generator (core/augment.py)
+    augment: Literal[AUGMENTS] = "none"  # type: ignore[valid-type]
+    crop_pad: int = Field(4, ge=1, le=32)
 
 
 class OptimSection(_Section):
@@ -135,9 +144,18 @@ class RattSection(_Section):
     delta: float = Field(0.05, gt=0.0, lt=1.0)
 
 
+# a swept value: a number (stored as a float), true / false, or a choice's name
+SweepValue = float | bool | str
+
+
 class SweepSection(_Section):
+    """What `gengap-tui sweep` and the lab's f4 sweep (docs/ARCHITECTURE.md, "Sweeps over any
+    setting"): `param` over `values`, any number, switch or choice of the schema. With `param2`
+    and `values2` the sweep is the grid of the two: one line of `param` per value of `param2`."""
     param: str = "model.width"
-    values: list[float] = Field(default_factory=list, max_length=256)
+    values: list[SweepValue] = Field(default_factory=list, max_length=256)
+    param2: str = ""
+    values2: list[SweepValue] = Field(default_factory=list, max_length=64)
 
 
 class Config(_Section):
@@ -160,9 +178,16 @@ class Config(_Section):
     def _cross_checks(self) -> "Config":
         d = self.data
         if d.dataset in FILE_DATASETS and not d.path:
+            what = "the .npz file" if d.dataset == "npz" else "the folder that holds them"
             raise ValueError(
                 f"data.path: dataset {d.dataset!r} is read from local files; "
-                "set data.path to the folder that holds them"
+                f"set data.path to {what}"
+            )
+        aug = self.regularization.augment
+        if aug != "none" and d.dataset not in IMAGE_DATASETS:
+            raise ValueError(
+                f"regularization.augment: {aug!r} crops and flips images, but dataset {d.dataset!r} is not "
+                f"a set of images (allowed with augment: {', '.join(IMAGE_DATASETS)}; else augment = 'none')"
             )
         if self.model.kind == "cnn1d" and d.dataset not in SEQUENCE_DATASETS:
             raise ValueError(
@@ -178,6 +203,9 @@ class Config(_Section):
             raise ValueError(
                 "data.n_test: MNIST-1D uses its canonical 1000-example test split; leave n_test at 1000"
             )
+        problem = check_sweep(self.sweep)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def dump(self) -> dict[str, Any]:
@@ -403,3 +431,83 @@ def to_toml(cfg: Config) -> str:
             lines.append(f"\n[{k}]")
             lines.extend(f"{kk} = {val(vv)}" for kk, vv in v.items())
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# sweeps over any setting (docs/ARCHITECTURE.md, "Sweeps over any setting")
+
+UNSWEPT_SECTIONS = ("run", "sweep")  # how a sweep trains, not what: not sweepable
+
+
+def sweep_field(param: str, key: str = "sweep.param") -> tuple[type, str, Any]:
+    """(section model, field name, annotation) of a sweepable dotted setting; ValueError naming
+    `key` and what is allowed otherwise."""
+    section, _, name = param.partition(".")
+    sweepable = [s for s in SECTIONS if s not in UNSWEPT_SECTIONS]
+    if section in UNSWEPT_SECTIONS:
+        raise ValueError(f"{key}: {_fmt_value(param)} is a [{section}] setting: it says how a sweep trains, not what; "
+                         f"sweep a setting of {', '.join(sweepable)}")
+    if section not in sweepable or not name or "." in name:
+        raise ValueError(f"{key}: {_fmt_value(param)} is not a setting (allowed: section.name of "
+                         f"{', '.join(sweepable)}, e.g. model.width, noise.label_noise, model.kind)")
+    model = SECTIONS[section]
+    info = model.model_fields.get(name)
+    ann = info.annotation if info is not None else None
+    if info is None or not (ann in (int, float, bool, str) or get_origin(ann) is Literal):
+        keys = [k for k, f in model.model_fields.items()
+                if f.annotation in (int, float, bool, str) or get_origin(f.annotation) is Literal]
+        close = difflib.get_close_matches(name, keys, n=1)
+        hint = f" (did you mean {section}.{close[0]}?)" if close else ""
+        raise ValueError(f"{key}: {_fmt_value(param)} is not a setting one can sweep{hint}; "
+                         f"[{section}] has {', '.join(keys)}")
+    return model, name, ann
+
+
+def sweep_value(param: str, value: Any, key: str = "sweep.values") -> Any:
+    """`value` as setting `param` takes it (an int for an integer setting), checked by the
+    setting's own rules; ValueError naming `key`, the setting, the value and what is allowed."""
+    model, name, ann = sweep_field(param)
+    typed = value
+    if ann is int and isinstance(value, float) and value.is_integer():
+        typed = int(value)
+    elif ann is float and isinstance(value, int) and not isinstance(value, bool):
+        typed = float(value)
+    try:
+        model.model_validate({name: typed})
+    except ValidationError as err:
+        line = explain(err, (param.split(".")[0],))[0]
+        raise ValueError(f"{key}: {line}" if key else line) from None
+    return typed
+
+
+def stored_sweep_value(typed: Any) -> Any:
+    """How a swept value is stored (sweep.json, sweep.jsonl): numbers as floats, switches and
+    choices as themselves."""
+    return float(typed) if isinstance(typed, (int, float)) and not isinstance(typed, bool) else typed
+
+
+def check_sweep(s: SweepSection) -> str | None:
+    """What is wrong with a [sweep] table, or None: each setting sweepable, each value allowed by
+    its setting's rules, no value twice, and `param2` / `values2` together, a second setting."""
+    try:
+        sweep_field(s.param, "sweep.param")
+        for v in s.values:
+            sweep_value(s.param, v, "sweep.values")
+        if len(set(map(repr, s.values))) != len(s.values):
+            return f"sweep.values: {s.param} values repeat: {s.values}"
+        if not s.param2:
+            if s.values2:
+                return "sweep.values2: given without sweep.param2 (the grid's second setting)"
+            return None
+        sweep_field(s.param2, "sweep.param2")
+        if s.param2 == s.param:
+            return f"sweep.param2: {s.param2!r} is sweep.param too (a grid needs two different settings)"
+        if not s.values2:
+            return f"sweep.values2: empty; a grid over {s.param} x {s.param2} needs the values of {s.param2}"
+        for v in s.values2:
+            sweep_value(s.param2, v, "sweep.values2")
+        if len(set(map(repr, s.values2))) != len(s.values2):
+            return f"sweep.values2: {s.param2} values repeat: {s.values2}"
+    except ValueError as exc:
+        return str(exc)
+    return None

@@ -181,23 +181,42 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
     return code, run_dir, summary
 
 
-def _parse_values(text: str) -> list[float]:
-    """`--values 2,4,8`: numbers, comma-separated; an empty item (`8,,32`, a trailing comma) is
-    refused rather than dropped, as a typo would be."""
-    text = text.replace(" ", "")
+def parse_sweep_values(param: str, text: str, key: str = "--values") -> list:
+    """`--values` for setting `param`: comma-separated numbers, `true,false` or choices
+    (`mlp,cnn1d`), each checked by the setting's own rules; returned as stored. An empty item
+    (`8,,32`, a trailing comma) is refused rather than dropped, as a typo would be."""
+    from typing import Literal, get_args, get_origin
+
+    from .config import allowed, stored_sweep_value, sweep_field, sweep_value
+
+    _, _, ann = sweep_field(param, "--param")
+    numeric = ann in (int, float)
+    example = "2,4,8,16" if numeric else "true,false" if ann is bool else ",".join(
+        map(str, get_args(ann)[:2])) if get_origin(ann) is Literal else "a,b"
+    text = text.strip()
     if not text:
-        raise ValueError("--values: no values given (give e.g. --values 2,4,8,16)")
+        raise ValueError(f"{key}: no values given for {param} (give e.g. {key} {example})")
     out = []
     for i, part in enumerate(text.split(","), 1):
+        part = part.strip()
         if not part:
-            raise ValueError(f"--values: item {i} of {text!r} is empty (give e.g. --values 2,4,8,16)")
-        try:
-            v = float(part)
-        except ValueError:
-            raise ValueError(f"--values: {part!r} is not a number (give e.g. --values 2,4,8,16)") from None
-        if not math.isfinite(v):
-            raise ValueError(f"--values: {part!r} is not a finite number")
-        out.append(v)
+            raise ValueError(f"{key}: item {i} of {text!r} is empty (give e.g. {key} {example})")
+        value: object = part
+        if numeric:
+            try:
+                value = float(part)
+            except ValueError:
+                raise ValueError(f"{key}: {part!r} is not a number ({param} takes numbers: "
+                                 f"{allowed(tuple(param.split('.')))})") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{key}: {part!r} is not a finite number")
+        elif ann is bool:
+            if part.lower() not in ("true", "false"):
+                raise ValueError(f"{key}: {part!r} is not true or false ({param} is a switch)")
+            value = part.lower() == "true"
+        out.append(stored_sweep_value(sweep_value(param, value, key)))
+    if len(set(map(repr, out))) != len(out):
+        raise ValueError(f"{key}: {param} values repeat: {text}")
     return out
 
 
@@ -205,13 +224,13 @@ NO_PEAK = "no test-error peak (no value stands above both the dip before it and 
 NO_PEAK_FEW = "no test-error peak (that takes 3 values or more with a test error)"
 
 
-def sweep_shape_line(summary: dict, param: str) -> str:
-    """The last line of `gengap-tui sweep`: status, interpolation threshold, the test-error peak and
-    the dip before it (`core.sweep.shape_of`; a peak stands above both the dip and the last
-    value, or there is none and the line says so), the last value's test error."""
+def shape_parts(summary: dict, param: str) -> list[str]:
+    """What a sweep's (or one grid line's) shape says: the interpolation threshold, the test-error
+    peak and the dip before it (`core.sweep.shape_of`; a peak stands above both the dip and the
+    last value, or there is none and the parts say so), the last value's test error."""
     from .protocol import exact_value
 
-    shape = [f"{summary['status']} in {summary.get('wall_seconds') or 0:.1f}s"]
+    shape = []
     if summary.get("interpolation_threshold") is not None:
         shape.append(f"interpolation threshold {param} = {exact_value(summary['interpolation_threshold'])}")
     if summary.get("interpolation_lost_at") is not None:
@@ -226,11 +245,72 @@ def sweep_shape_line(summary: dict, param: str) -> str:
         shape.append(NO_PEAK_FEW)
     if summary.get("last_test_err") is not None:
         shape.append(f"last {_fmt(summary['last_test_err'])}")
-    return " | ".join(shape)
+    return shape
+
+
+def sweep_shape_line(summary: dict, param: str) -> str:
+    """The last line of `gengap-tui sweep`: status and time, then the shape (`shape_parts`)."""
+    return " | ".join([f"{summary['status']} in {summary.get('wall_seconds') or 0:.1f}s",
+                       *shape_parts(summary, param)])
+
+
+def sweep_line_shapes(summary: dict) -> list[str]:
+    """A grid sweep's shape, one line per line of the grid (`summary["lines"]`: a value of
+    `param2` each), e.g. `label_noise = 0.1: interpolation threshold model.width = 16 | ...`."""
+    from .protocol import exact_value
+
+    leaf2 = str(summary.get("param2") or "").split(".")[-1]
+    return [f"{leaf2} = {exact_value(line.get('value2'))}: "
+            + (" | ".join(shape_parts(line, summary.get("param") or "value")) or "nothing trained")
+            for line in summary.get("lines") or []]
+
+
+def sweep_plan(args: argparse.Namespace, cfg) -> tuple[str, list, str | None, list | None]:
+    """(param, values, param2, values2) of `gengap-tui sweep`: the preset's [sweep] (a grid when
+    it has `param2`), or `--param P --values V` once or twice (twice: the grid of the two, one
+    line of the first per value of the second). Without --param, --values replace the preset's
+    values in order. ValueError saying what is wrong."""
+    from .config import sweep_field
+
+    params, given = list(args.param or []), list(args.values or [])
+    s = cfg.sweep
+    preset = [(s.param, list(s.values))] + ([(s.param2, list(s.values2))] if s.param2 else [])
+    if len(params) > 2 or len(given) > 2:
+        raise ValueError("--param / --values: at most two settings (a grid of the two)")
+    if not params:
+        if len(given) > len(preset):
+            raise ValueError(f"--values given {len(given)} times, but the preset's [sweep] has {len(preset)} "
+                             f"setting(s) ({', '.join(p for p, _ in preset)}): name them with --param")
+        plan = [(p, parse_sweep_values(p, given[i]) if i < len(given) else vs) for i, (p, vs) in enumerate(preset)]
+    else:
+        for p in params:
+            sweep_field(p, "--param")
+        if len(set(params)) != len(params):
+            raise ValueError(f"--param {params[0]} given twice: a grid needs two different settings")
+        preset_values = dict(preset)
+        if given and len(given) != len(params):
+            raise ValueError(f"{len(params)} --param but {len(given)} --values: give one --values after each "
+                             "--param (e.g. --param model.width --values 2,4,8 --param noise.label_noise "
+                             "--values 0,0.2)")
+        plan = []
+        for i, p in enumerate(params):
+            if given:
+                plan.append((p, parse_sweep_values(p, given[i])))
+            elif p in preset_values:
+                plan.append((p, preset_values[p]))
+            else:
+                raise ValueError(f"--param {p} needs --values (the preset's [sweep] is over "
+                                 f"{' x '.join(p for p, _ in preset)}); e.g. --values 2,4,8,16")
+    for p, vs in plan:
+        if not vs:
+            raise ValueError(f"sweep.values: nothing to sweep over for {p} (give --values or the preset's [sweep])")
+    (param, values), second = plan[0], (plan[1] if len(plan) > 1 else (None, None))
+    return param, values, second[0], second[1]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Train one model per value of a setting (together where the shapes allow) -> sweep.jsonl."""
+    """Train one model per value of a setting, or per point of a grid of two settings (together
+    where the shapes allow) -> sweep.jsonl."""
     from . import runs
     from .control import RunControl
     from .protocol import Progress, Warning, exact_value
@@ -241,27 +321,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         cfg = _load_config(args.preset, args.set, args.device)
         ray = ray_options(args)  # --ray: where the units run (None: here)
+        param, values, param2, values2 = sweep_plan(args, cfg)
     except (ConfigError, ValueError) as exc:
         return _fail(str(exc))
-    param = args.param or cfg.sweep.param
-    if args.values is not None:
-        try:
-            values = _parse_values(args.values)
-        except ValueError as exc:
-            return _fail(str(exc))
-    elif param == cfg.sweep.param:
-        values = list(cfg.sweep.values)
-    else:
-        return _fail(f"--param {param} needs --values (the preset's [sweep] is over {cfg.sweep.param}); "
-                     "e.g. --values 2,4,8,16")
     t0 = time.perf_counter()
     every = max(1, cfg.optim.epochs // 20)
-    seen: dict[float, dict] = {}
+    seen: dict = {}
+    leaf2 = (param2 or "").split(".")[-1]
 
     def ready(sw, out_dir: Path) -> None:
         mode = ("together" if sw.together else "one at a time") + (f", units on Ray ({ray.address})" if ray else "")
-        print(f"sweep {param} over {len(sw.values)} values ({mode}), {cfg.optim.epochs} epochs each: {out_dir}",
-              flush=True)
+        what = (f"{param} over {len(values)} values x {param2} over {len(values2)} values ({len(sw.points)} points"
+                if param2 else f"{param} over {len(values)} values (")
+        print(f"sweep {what}, {mode}), {cfg.optim.epochs} epochs each: {out_dir}", flush=True)
 
     def emit(msg) -> None:
         if isinstance(msg, Warning):  # a Ray unit retried after its worker died
@@ -269,31 +341,40 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if not isinstance(msg, Progress):
             return
         row = msg.row
-        for i, v in enumerate(row["values"]):
-            seen[v] = {k: row[k][i] for k in ("train_err", "test_err") if k in row}
+        points = list(zip(row["values"], row.get("values2") or [None] * len(row["values"])))
+        for i, p in enumerate(points):
+            seen[p] = {k: row[k][i] for k in ("train_err", "test_err") if k in row}
         if args.quiet or row["epoch"] % every:
             return
-        tail = "  ".join(f"{exact_value(v)}:{_fmt(seen[v].get('test_err'), '.2f')}" for v in row["values"][:12])
+        tail = "  ".join(f"{exact_value(v)}{'' if v2 is None else f'/{exact_value(v2)}'}:"
+                         f"{_fmt(seen[(v, v2)].get('test_err'), '.2f')}" for v, v2 in points[:12])
         print(f"  epoch {row['epoch']:>5}  {time.perf_counter() - t0:6.1f}s  test err  {tail}", flush=True)
 
     control = RunControl()
     with StopSignals(control) as signals:
         outcome = sweep_session(cfg, param, values, args.runs_dir, together=False if args.one_at_a_time else None,
-                                control=control, emit=emit, on_ready=ready, ray=ray)
+                                control=control, emit=emit, on_ready=ready, ray=ray, param2=param2, values2=values2)
     if outcome.error is not None:
         return _fail(outcome.error, (signals.code or EXIT_SIGINT) if outcome.cancelled else EXIT_BAD_INPUT)
     summary, out_dir = outcome.summary, outcome.run_dir
     rows = runs.read_jsonl(out_dir / "sweep.jsonl")
     observe = any("test_err_kept" in r for r in rows)  # early stopping observed: what it would have kept
     extra = f" {'kept':>6} {'best':>5} {'would':>5} {'saved':>5}" if observe else ""
-    print(f"{'value':>8} {'params':>8} {'train err':>9} {'val err':>8} {'test err':>8}{extra}  status")
+    col2 = f" {leaf2[:10]:>10}" if param2 else ""
+    print(f"{'value':>8}{col2} {'params':>8} {'train err':>9} {'val err':>8} {'test err':>8}{extra}  status")
     for r in rows:
         more = (f" {_fmt(r.get('test_err_kept')):>6} {r.get('best_epoch') or '-':>5} "
                 f"{r.get('would_stop_epoch') or '-':>5} {r.get('epochs_saved', '-'):>5}") if observe else ""
-        print(f"{exact_value(r['value']):>8} {r['n_params'] or '':>8} {_fmt(r['train_err']):>9} "
+        v2 = f" {exact_value(r.get('value2')):>10}" if param2 else ""
+        print(f"{exact_value(r['value']):>8}{v2} {r['n_params'] or '':>8} {_fmt(r['train_err']):>9} "
               f"{_fmt(r['val_err']):>8} {_fmt(r['test_err']):>8}{more}  {r['status']}")
     print(f"sweep directory: {out_dir}")
-    print(sweep_shape_line(summary, param))
+    if param2:
+        for line in sweep_line_shapes(summary):
+            print(line)
+        print(f"{summary['status']} in {summary.get('wall_seconds') or 0:.1f}s")
+    else:
+        print(sweep_shape_line(summary, param))
     if summary["status"] == "completed":
         return EXIT_OK
     if summary["status"] == "cancelled":

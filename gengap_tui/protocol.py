@@ -27,13 +27,21 @@ def run_config(raw: dict | None) -> dict:
     return {k: v for k, v in (raw or {}).items() if k not in RUN_EXTRA_KEYS}
 
 
-def fmt_value(v: float) -> str:
-    """A number as people write it: integers without a decimal point, else 6 significant digits."""
+def fmt_value(v: float | bool | str) -> str:
+    """A number as people write it: integers without a decimal point, else 6 significant digits;
+    a swept switch as true / false, a choice as its name."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return v
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
-def exact_value(v: float) -> str:
-    """A number as a `--set` value that parses back to exactly `v` (integers without a point)."""
+def exact_value(v: float | bool | str) -> str:
+    """A number as a `--set` value that parses back to exactly `v` (integers without a point);
+    a switch as true / false, a choice as its name."""
+    if isinstance(v, (bool, str)):
+        return fmt_value(v)
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 

@@ -153,8 +153,10 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
 
 def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathLike | None = None, *,
                   together: bool | None = None, control: RunControl | None = None, emit: Emit | None = None,
-                  on_ready: Callable[[Any, Path], Any] | None = None, ray: Any = None) -> Outcome:
-    """Sweep `param` over `values` (`core.sweep.Sweep`) into a new `sweep-<preset>` directory.
+                  on_ready: Callable[[Any, Path], Any] | None = None, ray: Any = None,
+                  param2: str | None = None, values2: list | None = None) -> Outcome:
+    """Sweep `param` over `values` (`core.sweep.Sweep`; with `param2` / `values2` the grid of the
+    two, one line of `param` per value of `param2`) into a new `sweep-<preset>` directory.
     `emit` gets RunDir, Progress (each progress.jsonl line), Error and Summary; a pause holds the
     sweep at the end of an epoch; a stop ends it as cancelled with its partial results written.
     torch trains with `run.threads` CPU threads, as in `run_session`. `ray` (`ray_options.RayOptions`
@@ -172,7 +174,8 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
     from .core.sweep import Sweep
 
     try:  # a Ray sweep's units pick their device where they run: plan it for a CPU here
-        sweep = Sweep(cfg, param, values, together=together, device=None if ray is None else "cpu")
+        sweep = Sweep(cfg, param, values, together=together, device=None if ray is None else "cpu",
+                      param2=param2, values2=values2)
     except (ValueError, ConfigError) as exc:  # no values, a value out of range, no such device
         return _error(emit, str(exc))
     control.attach(sweep)
@@ -214,7 +217,8 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
         else:
             summary = runner.run(out_dir, on_progress=on_progress, extra=extra, paused=lambda: control.paused)
     except BaseException as exc:  # noqa: BLE001
-        summary = {**_failed(exc), "param": param, "values": values}
+        summary = {**_failed(exc), "param": param, "values": values,
+                   **({"param2": param2, "values2": values2} if param2 else {})}
         runs.write_json_atomic(out_dir / "summary.json", summary)
     finally:
         feed.close()

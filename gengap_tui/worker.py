@@ -349,19 +349,22 @@ class SweepHandle(RunHandle):
 
     @classmethod
     def start(cls, config: dict, runs_dir: str | os.PathLike | None = None, param: str | None = None,
-              values: list[float] | None = None, ray: dict | None = None, warm=None) -> "SweepHandle":
+              values: list | None = None, ray: dict | None = None, warm=None, param2: str | None = None,
+              values2: list | None = None) -> "SweepHandle":
         """Spawn a child that sweeps `param` (default: the config's sweep.param) over `values`
-        (default: its sweep.values) and writes a sweep directory under `runs_dir`; `ray` (a
+        (default: its sweep.values), with `param2` over `values2` the grid of the two, and writes
+        a sweep directory under `runs_dir`; `ray` (a
         `ray_options.RayOptions` dict) runs its units on Ray. With `warm` (a `warm.Prewarmer`), its
         warm process sweeps if it has one free."""
         config, runs_dir = _start_args(config, runs_dir)
         sweep = config.get("sweep") or {}
         param = param or sweep.get("param") or "model.width"
-        values = [float(v) for v in (values if values is not None else sweep.get("values") or [])]
+        values = list(values if values is not None else sweep.get("values") or [])
+        grid = [param2, list(values2 or [])] if param2 else None
         job = {"job": "sweep", "config": config, "runs_dir": str(runs_dir), "param": param, "values": values,
-               "ray": ray}
+               "ray": ray, "grid": grid}
         handle = warm.take(cls, job) if warm else None
-        handle = handle or cls._spawn(_sweep_child_main, (config, str(runs_dir), param, values, ray), config,
+        handle = handle or cls._spawn(_sweep_child_main, (config, str(runs_dir), param, values, ray, grid), config,
                                       runs_dir, name="gengap-sweep")
         handle.param, handle.values = param, values
         return handle
@@ -476,17 +479,18 @@ def _child_main(config: dict, runs_dir: str, out, ctl, parent_pid: int) -> None:
     sys.exit(run_job({"job": "run", "config": config, "runs_dir": runs_dir}, out, ctl, parent_pid)[0])
 
 
-def _sweep_child_main(config: dict, runs_dir: str, param: str, values: list[float], ray: dict | None, out, ctl,
-                      parent_pid: int) -> None:
+def _sweep_child_main(config: dict, runs_dir: str, param: str, values: list, ray: dict | None, grid: list | None,
+                      out, ctl, parent_pid: int) -> None:
     """Entry point of the spawned sweep process (`SweepHandle`)."""
     lower_priority()
-    job = {"job": "sweep", "config": config, "runs_dir": runs_dir, "param": param, "values": values, "ray": ray}
+    job = {"job": "sweep", "config": config, "runs_dir": runs_dir, "param": param, "values": values, "ray": ray,
+           "grid": grid}
     sys.exit(run_job(job, out, ctl, parent_pid)[0])
 
 
 def run_job(job: dict, out, ctl, parent_pid: int, signalled: list[int] | tuple = ()) -> tuple[int, bool]:
     """One session in this (child) process: `job` is {"job": "run" | "sweep", "config",
-    "runs_dir", and for a sweep "param", "values", "ray"}. Returns the exit code and whether the process
+    "runs_dir", and for a sweep "param", "values", "ray", "grid" ([param2, values2] or None)}. Returns the exit code and whether the process
     is clean enough to train again (`warm.py`): the session ended completed, early-stopped or
     cancelled by the lab (or never started), no signal, no crash, the lab still there, the control
     feed closed. `signalled`: SIGTERM / SIGHUP that came before the job (they stop it at once)."""
@@ -495,8 +499,10 @@ def run_job(job: dict, out, ctl, parent_pid: int, signalled: list[int] | tuple =
     runs_dir = job["runs_dir"]
     if job["job"] == "sweep":
         param, values, ray = job["param"], job["values"], job.get("ray")
+        param2, values2 = job.get("grid") or (None, None)
         return _child_entry(out, ctl, parent_pid, job["config"],
-                            lambda cfg, **kw: sweep_session(cfg, param, values, runs_dir, ray=ray, **kw), signalled)
+                            lambda cfg, **kw: sweep_session(cfg, param, values, runs_dir, ray=ray, param2=param2,
+                                                            values2=values2, **kw), signalled)
     return _child_entry(out, ctl, parent_pid, job["config"], lambda cfg, **kw: run_session(cfg, runs_dir, **kw),
                         signalled)
 

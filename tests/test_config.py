@@ -84,7 +84,8 @@ def test_toml_syntax_error_names_file_and_line(tmp_path):
 
 def test_to_toml_round_trips(tmp_path):
     cfg = build({"name": "rt", "description": 'quote " and \\ slash'},
-                ["optim.lr=0.02", "sweep.values=[1.0, 2.5]"])
+                ["optim.lr=0.02", "sweep.param=optim.lr", "sweep.values=[1.0, 2.5]",
+                 "sweep.param2=model.kind", 'sweep.values2=["mlp", "cnn1d"]'])
     p = tmp_path / "rt.toml"
     p.write_text(to_toml(cfg))
     assert validate(read_toml(p)) == cfg

@@ -99,9 +99,12 @@ def test_file_datasets_carve_validation_from_the_training_file(tmp_path):
     cfg = build({}, ["data.dataset=fashion-mnist", f"data.path={tmp_path}", "data.n_train=40",
                      "data.n_val=20", "data.n_test=10"])
     d = data.load(cfg)
-    assert d.x_train.shape == (40, 784) and d.x_val.shape == (20, 784) and d.x_test.shape == (10, 784)
+    # images stay images: raw uint8 pixels (N, 1, 28, 28), normalized on the device (core/images.py)
+    assert d.x_train.shape == (40, 1, 28, 28) and d.x_val.shape == (20, 1, 28, 28) and d.x_test.shape == (10, 1, 28, 28)
+    assert d.x_train.dtype == np.uint8 and d.input_dim == 784 and d.image_shape == (1, 28, 28)
     rows = {r.tobytes() for r in d.x_train}
     assert not any(r.tobytes() in rows for r in d.x_val)
-    assert abs(float(d.x_train.mean())) < 1e-4  # standardized with training statistics
+    x = d.rows(d.x_train)  # standardized with training statistics
+    assert x.shape == (40, 784) and abs(float(x.mean())) < 1e-4 and abs(float(x.std()) - 1) < 1e-3
     with pytest.raises(ValueError, match="n_train"):
         data.load(build({}, ["data.dataset=mnist", f"data.path={tmp_path}", "data.n_train=50", "data.n_val=20"]))

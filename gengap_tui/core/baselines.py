@@ -51,24 +51,27 @@ def knn_error(x_ref, y_ref, x, y, k: int, metric: str, num_classes: int) -> floa
 def reference_lines(tr) -> dict[str, float]:
     """The baselines a trainer's config asks for (`baselines.knn`, `baselines.ntk`), on its
     device-resident splits: `baseline_knn_*_err` and `baseline_ntk_*_err`."""
+    from .images import rows
+
     out: dict[str, float] = {}
     cfg, y = tr.cfg, tr.y_train_ref
+    # an image set's splits as normalized rows (the pixels the networks see, flattened)
+    x_train, x_val, x_test = rows(tr.x_train), rows(tr.x_val), rows(tr.x_test)
     if cfg.baselines.knn:
         b = cfg.baselines
 
         def err(x: torch.Tensor, t: torch.Tensor) -> float:
-            return knn_error(tr.x_train, y, x, t, b.knn_k, b.knn_metric, tr.data.num_classes)
+            return knn_error(x_train, y, x, t, b.knn_k, b.knn_metric, tr.data.num_classes)
 
-        out.update(baseline_knn_train_err=err(tr.x_train, y), baseline_knn_val_err=err(tr.x_val, tr.y_val),
-                   baseline_knn_test_err=err(tr.x_test, tr.y_test))
+        out.update(baseline_knn_train_err=err(x_train, y), baseline_knn_val_err=err(x_val, tr.y_val),
+                   baseline_knn_test_err=err(x_test, tr.y_test))
     if cfg.baselines.ntk:
         from .ntk import ntk_regression
 
         # the infinite-width ReLU MLP of this depth, trained to convergence (kernel regression), on
         # flat inputs whatever model.kind is (`ntk_note` says so for the other kinds)
-        flat = lambda a: a.flatten(1)  # noqa: E731 - images (N, C, H, W) -> (N, C*H*W)
-        val_pred, test_pred = ntk_regression(flat(tr.x_train), y, [flat(tr.x_val), flat(tr.x_test)],
-                                             cfg.model.depth, tr.data.num_classes)
+        val_pred, test_pred = ntk_regression(x_train, y, [x_val, x_test], cfg.model.depth,
+                                             tr.data.num_classes)
         out["baseline_ntk_val_err"] = float((val_pred != tr.y_val).float().mean())
         out["baseline_ntk_test_err"] = float((test_pred != tr.y_test).float().mean())
     return out

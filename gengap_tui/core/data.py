@@ -8,8 +8,14 @@ same examples); the seed drives model init, data order, dropout and the label-no
   drawn fresh from the same generator under another seed, so it never overlaps train or test.
   Generated sets are cached on disk (`$GENGAP_CACHE_DIR`, else `$XDG_CACHE_HOME/gengap-tui`).
 - `moons`, `circles`, `spirals`, `xor`: 2-D synthetic sets, two classes.
-- `mnist`, `fashion-mnist` (IDX files) and `cifar10` (python batches), read from `data.path`;
-  validation is carved from the training file, disjoint from the training examples.
+- `mnist`, `fashion-mnist` (IDX files), `cifar10`, `cifar100` (python batches) and `npz` (your
+  own arrays, `npzfile.py`), read from `data.path`; `digits` (scikit-learn's bundled 8x8 digits).
+  Validation is carved from the training file (or an npz's `x_val, y_val`), disjoint from the
+  training examples.
+
+Image sets stay images: `x_*` hold the raw pixels `(N, C, H, W)` (uint8 for 8-bit images) and
+`mean` / `std` the training split's per-channel statistics, which `core/images.py` applies on the
+device as batches are taken. Every other set is float32 rows `(N, D)`, already standardized.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ CACHE_VERSION = 1
 @dataclass
 class Dataset:
     name: str
-    x_train: np.ndarray  # float32 (N, D)
+    x_train: np.ndarray  # float32 (N, D); an image set's raw pixels (N, C, H, W)
     y_train: np.ndarray  # int64, the labels trained on (after label noise)
     y_train_clean: np.ndarray  # int64, the original labels
     changed: np.ndarray  # bool, y_train != y_train_clean
@@ -47,13 +53,30 @@ class Dataset:
     # RATT: fresh inputs from the same distribution with uniformly random labels (else None)
     x_random: np.ndarray | None = None
     y_random: np.ndarray | None = None
-    # an image set's (C, H, W): its inputs are stored flat, C*H*W values per example in C, H, W
-    # order, and reach image models as (N, C, H, W) (`batches.DeviceSplits`); None for vectors
-    image_shape: tuple[int, int, int] | None = None
+    # an image set's per-channel mean and standard deviation over its training split (in the
+    # stored pixels' units), applied on the device; None for sets of rows
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
 
     @property
     def input_dim(self) -> int:
-        return int(self.x_train.shape[1])
+        return int(np.prod(self.x_train.shape[1:]))
+
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) for an image set, else None."""
+        return tuple(int(v) for v in self.x_train.shape[1:]) if self.is_image else None  # type: ignore[return-value]
+
+    @property
+    def is_image(self) -> bool:
+        return self.x_train.ndim == 4 and self.mean is not None
+
+    def rows(self, x: np.ndarray) -> np.ndarray:
+        """A split as float32 rows (N, D), normalized as the trainer sees it (for baselines, tests)."""
+        if not self.is_image:
+            return x
+        m, s = self.mean.reshape(1, -1, 1, 1), self.std.reshape(1, -1, 1, 1)
+        return ((x.astype(np.float32) - m) / s).reshape(len(x), -1).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,11 +249,71 @@ def _carve(x: np.ndarray, y: np.ndarray, n_train: int, n_val: int, field_source:
     return x[tr], y[tr], x[va], y[va], x[perm[n_train:n - n_val]]
 
 
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of images (N, C, H, W) (a constant channel's std is 1)."""
+    c = x.shape[1]
+    mean = np.zeros(c, np.float64)
+    sq = np.zeros(c, np.float64)
+    for i in range(0, len(x), 4096):  # in chunks: no float64 copy of a whole CIFAR split
+        chunk = x[i:i + 4096].astype(np.float64)
+        mean += chunk.sum((0, 2, 3))
+        sq += (chunk ** 2).sum((0, 2, 3))
+    count = len(x) * x.shape[2] * x.shape[3]
+    mean /= count
+    std = np.sqrt(np.maximum(sq / count - mean ** 2, 0.0))
+    std[std < 1e-8] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+IMAGE_FILE_SETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
+
+
+def _file_arrays(cfg) -> tuple:
+    """(x_all, y_all, x_val, y_val, x_test, y_test, num_classes) of a set read from files (or from
+    scikit-learn): x_val / y_val are the file's own validation split (npz) or None."""
+    d = cfg.data
+    from . import datafiles
+
+    xv = yv = None
+    num_classes = 10
+    if d.dataset in ("mnist", "fashion-mnist"):
+        x_all, y_all, xte, yte = datafiles.load_idx_images(d.path, d.dataset)
+    elif d.dataset == "cifar10":
+        x_all, y_all, xte, yte = datafiles.load_cifar10_images(d.path)
+    elif d.dataset == "cifar100":
+        x_all, y_all, xte, yte = datafiles.load_cifar100_images(d.path)
+        num_classes = 100
+    elif d.dataset == "digits":  # cached like a generated set: the next run needs no scikit-learn import (~2 s)
+        keys = ("x_train", "y_train", "x_test", "y_test")
+        z = _cached({"kind": "digits", "v": CACHE_VERSION}, lambda: dict(zip(keys, datafiles.load_digits_images())))
+        x_all, y_all, xte, yte = (z[k] for k in keys)
+    elif d.dataset == "npz":
+        from .npzfile import load_npz
+
+        z = load_npz(d.path)
+        x_all, y_all, xte, yte = z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+        xv, yv = z.get("x_val"), z.get("y_val")
+        num_classes = z["num_classes"]
+        if not z["image"]:
+            why = []
+            if cfg.model.kind in ("cnn2d", "resnet18"):
+                why.append(f"model.kind = {cfg.model.kind!r} (a 2-D convnet)")
+            if cfg.regularization.augment != "none":
+                why.append(f"regularization.augment = {cfg.regularization.augment!r}")
+            if why:
+                raise ValueError(f"{' and '.join(why)} needs images, but data.path {d.path!r} holds x_train of "
+                                 f"shape {tuple(x_all.shape)} (feature vectors): give images (N, H, W), "
+                                 f"(N, C, H, W) or (N, H, W, C), or use model.kind = 'mlp' and no augmentation")
+    else:
+        raise ValueError(f"unknown dataset {d.dataset!r}")
+    return x_all, y_all, xv, yv, xte, yte, num_classes
+
+
 def load(cfg) -> Dataset:
     """Build the dataset a config asks for (`cfg` is a `gengap_tui.config.Config`)."""
     d = cfg.data
     num_classes = 10
-    image_shape = None
+    mean = std = None
     if d.dataset == "mnist1d":
         s = mnist1d_splits(d.n_train, d.n_val)
         xtr, ytr, xv, yv, xte, yte = (s[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"))
@@ -240,24 +323,28 @@ def load(cfg) -> Dataset:
                  for i, n in enumerate((d.n_train, d.n_val, d.n_test))]
         (xtr, ytr), (xv, yv), (xte, yte) = parts
     else:
-        from .datafiles import load_cifar10, load_idx
-
-        if d.dataset == "cifar10":
-            x_all, y_all, xte, yte = load_cifar10(d.path)
-            image_shape = (3, 32, 32)
-        else:
-            x_all, y_all, xte, yte = load_idx(d.path, d.dataset)
-            image_shape = (1, 28, 28)
-        xtr, ytr, xv, yv, spare = _carve(x_all, y_all, d.n_train, d.n_val, f"data.path {d.path!r}")
+        x_all, y_all, xv_file, yv_file, xte, yte, num_classes = _file_arrays(cfg)
+        where = "scikit-learn's digits" if d.dataset == "digits" else f"data.path {d.path!r}"
+        if xv_file is None:
+            xtr, ytr, xv, yv, spare = _carve(x_all, y_all, d.n_train, d.n_val, where)
+        else:  # the file's own validation split
+            xtr, ytr, _, _, spare = _carve(x_all, y_all, d.n_train, 0, where)
+            xv, yv = xv_file[: d.n_val], yv_file[: d.n_val]
         xte, yte = xte[: d.n_test], yte[: d.n_test]
-        mean, std = float(xtr.mean()), float(xtr.std()) or 1.0
-        xtr, xv, xte, spare = ((a - mean) / std for a in (xtr, xv, xte, spare))
+        if xtr.ndim == 4:  # images: raw pixels, normalized per channel on the device
+            mean, std = channel_stats(xtr)
+        else:
+            m, sd = float(xtr.mean()), float(xtr.std()) or 1.0
+            xtr, xv, xte, spare = ((a.astype(np.float32) - m) / sd for a in (xtr, xv, xte, spare))
     if d.binary and num_classes > 2:
         ytr, yv, yte = ((a >= num_classes // 2).astype(np.int64) for a in (ytr, yv, yte))
         num_classes = 2
     rng = np.random.default_rng([cfg.seed, 1])
     noisy, changed, n_corrupted = corrupt_labels(ytr, num_classes, cfg.noise.label_noise, cfg.noise.kind, rng)
-    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    if mean is not None:  # images keep their stored dtype (uint8 pixels)
+        f32 = lambda a: np.ascontiguousarray(a)  # noqa: E731
+    else:
+        f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     x_random = y_random = None
     if getattr(cfg, "ratt", None) is not None and cfg.ratt.enabled:
         m = cfg.ratt.n_random
@@ -277,5 +364,5 @@ def load(cfg) -> Dataset:
         name=d.dataset, x_train=f32(xtr), y_train=noisy, y_train_clean=ytr.astype(np.int64), changed=changed,
         x_val=f32(xv), y_val=yv.astype(np.int64), x_test=f32(xte), y_test=yte.astype(np.int64),
         num_classes=num_classes, n_corrupted=n_corrupted, x_random=x_random, y_random=y_random,
-        image_shape=image_shape,
+        mean=mean, std=std,
     )

@@ -124,6 +124,11 @@ class MultiTrainer(MemberEvaluation, Trainer):
         perms = torch.stack([torch.randperm(n, device=self.device, generator=self.gens[s]) for s in self._seeds])
         return perms[self._seed_index] if len(self._seeds) > 1 else perms.expand(G, n)
 
+    def _draw_augment(self, gen=None) -> None:  # noqa: ARG002
+        """Each member's draws from its seed's generator, after its permutation: a member draws
+        exactly its solo run's crops and flips."""
+        self.batches.redraw([self.gens[s] for s in self._seeds], self._seed_index if len(self._seeds) > 1 else None)
+
     def _row_extras(self) -> dict[str, Any]:
         return dict(self._spread)
 

@@ -46,7 +46,7 @@ from .models import plan_buckets, width_cost
 from .sweep import MAX_WASTE, Sweep
 from .trainer import device_name, pick_device
 from .relay import Relay
-from .units import DATA_SECTIONS, ROW_KEYS, FileSink, Sink, Unit, data_key
+from .units import DATA_SECTIONS, ROW_KEYS, FileSink, Sink, Unit, data_key, point_label
 
 FLUSH_S = 0.2            # a unit sends its records at most this often (and at its end)
 PROBE_S = 5.0            # how long reaching the cluster's address may take
@@ -150,7 +150,8 @@ def _unit_task(spec: dict, relay, *datasets) -> dict:
 
     unit = sink.unit = Unit(spec["cfg"], spec["param"], spec["values"], spec["configs"], device, spec["together"],
                             MAX_WASTE.get(device.type, 0.25), spec["observe"])
-    finals, status, reason = unit.run(load_fn(spec["cfg"]), sink, label=spec["label"], load_fn=load_fn)
+    # (the unit's first config's data: a grid line's second setting may be about the data)
+    finals, status, reason = unit.run(load_fn(spec["configs"][0]), sink, label=spec["label"], load_fn=load_fn)
     return sink.tail(finals, status, reason)
 
 
@@ -159,22 +160,27 @@ def _unit_task(spec: dict, relay, *datasets) -> dict:
 
 
 def plan_units(sweep: Sweep, in_dim: int, num_classes: int,
-               image_shape: tuple[int, int, int] | None = None) -> tuple[list[list[float]], float]:
-    """The units (lists of values) and the padded fraction of their arithmetic: a grouped sweep's
-    buckets as `sweep.max_waste` cuts them (the CPU's 0.25 for a sweep planned here), each value
-    with all its seeds; one value per unit otherwise."""
-    if not sweep.together:
-        return [[v] for v in sweep.values], 1.0
-    K, depth = sweep.cfg.run.seeds, sweep.cfg.model.depth
-    cost = width_cost(sweep.cfg.model.kind, in_dim, depth, num_classes, image_shape)
-    widths = [int(v) for v in sweep.values for _ in range(K)]
-    buckets = plan_buckets(widths, in_dim, depth, num_classes, sweep.max_waste, cost=cost)
-    units: dict[int, list[float]] = {}
-    for i, v in enumerate(sweep.values):  # a value goes with its first seed's bucket
-        units.setdefault(next(b for b, (a, z) in enumerate(buckets) if a <= i * K < z), []).append(v)
-    real = sum(cost(w) for w in widths)
-    done = sum((z - a) * cost(max(widths[a:z])) for a, z in buckets)
-    return list(units.values()), done / max(real, 1)
+               image_shape: tuple[int, int, int] | None = None) -> tuple[list[list], float]:
+    """The units (lists of the sweep's points) and the padded fraction of their arithmetic: a
+    grouped line's buckets as `sweep.max_waste` cuts them (the CPU's 0.25 for a sweep planned
+    here), each value with all its seeds; one point per unit otherwise. A grid's lines are cut
+    apart (each line's buckets, or its points one by one)."""
+    K, plan, real, done = sweep.cfg.run.seeds, [], 0.0, 0.0
+    for (_, points, configs), together in zip(sweep.lines, sweep.line_together):
+        if not together:
+            plan += [[p] for p in points]
+            continue
+        depth = configs[0].model.depth
+        cost = width_cost(configs[0].model.kind, in_dim, depth, num_classes, image_shape)
+        widths = [c.model.width for c in configs for _ in range(K)]
+        buckets = plan_buckets(widths, in_dim, depth, num_classes, sweep.max_waste, cost=cost)
+        units: dict[int, list] = {}
+        for i, p in enumerate(points):  # a value goes with its first seed's bucket
+            units.setdefault(next(b for b, (a, z) in enumerate(buckets) if a <= i * K < z), []).append(p)
+        plan += list(units.values())
+        real += sum(cost(w) for w in widths)
+        done += sum((z - a) * cost(max(widths[a:z])) for a, z in buckets)
+    return plan, (done / max(real, 1) if real else 1.0)
 
 
 class _UnitState:
@@ -325,11 +331,11 @@ class RaySweep:
                 "ray": {"address": self.address, "gpus_per_task": self.gpus, "cpus_per_task": opts.cpus_per_task},
                 "units": plan}
         if sweep.together:
-            meta.update(buckets=len(plan), padded_fraction=padded, members=len(sweep.values) * sweep.cfg.run.seeds)
-        sink = FileSink(out_dir, sweep.param, sweep.values, sweep.configs, meta, extra, on_progress)
+            meta.update(buckets=len(plan), padded_fraction=padded, members=len(sweep.points) * sweep.cfg.run.seeds)
+        sink = FileSink(out_dir, sweep.param, sweep.points, sweep.configs, meta, extra, on_progress, sweep.param2)
         sink.write_meta()
         self._sink, self._extra = sink, extra
-        self._configs = dict(zip(sweep.values, sweep.configs))
+        self._configs = dict(zip(sweep.points, sweep.configs))
         self.units = [_UnitState(i, vs) for i, vs in enumerate(plan)]
         try:
             ray.get(relay.steer.remote(paused=bool(paused and paused())))  # the relay is up before any unit sends
@@ -351,12 +357,12 @@ class RaySweep:
                 pass
         return self._conclude(out_dir, finals, time.perf_counter() - t0, device)
 
-    def _submit(self, relay, data, plan: list[list[float]], threads: int, label: str, paused: bool) -> dict:
+    def _submit(self, relay, data, plan: list[list], threads: int, label: str, paused: bool) -> dict:
         """One task per unit, with the datasets it needs (loaded here, each put in Ray's object
         store once: the workers need no filesystem of ours)."""
         sweep, K = self.sweep, self.sweep.cfg.run.seeds
         refs_by_key = {data_key(sweep.cfg): ray.put(data)}
-        per_value = sweep.param.split(".")[0] in DATA_SECTIONS
+        per_value = any(p.split(".")[0] in DATA_SECTIONS for p in (sweep.param, sweep.param2 or ""))
         needs: dict[int, list[str]] = {}
         for i, values in enumerate(plan):
             keys = [data_key(sweep.cfg)]
@@ -376,7 +382,7 @@ class RaySweep:
         refs = {}
         for i, values in enumerate(plan):
             spec = {"index": i, "cfg": sweep.cfg, "param": sweep.param, "values": values,
-                    "configs": [self._configs[v] for v in values], "together": sweep.together,
+                    "configs": [self._configs[v] for v in values], "together": sweep.together_of(values[0]),
                     "observe": sweep.observe, "threads": threads, "device": sweep.cfg.device, "label": label,
                     "data_keys": needs[i], "paused": paused}
             refs[task.remote(spec, relay, *(refs_by_key[k] for k in needs[i]))] = i
@@ -475,7 +481,9 @@ class RaySweep:
                                "device": payload["device"]})
         elif kind == "progress":
             u.epoch = max(u.epoch, int(payload.get("epoch") or 0))
-            u.n_params.update(zip(payload.get("values") or [], payload.get("n_params") or []))
+            values, values2 = payload.get("values") or [], payload.get("values2")
+            points = list(zip(values, values2)) if values2 else values  # a grid's points: (value, value2)
+            u.n_params.update(zip(points, payload.get("n_params") or []))
             sink.progress(payload)
         elif kind == "metrics":
             u.last[value] = payload
@@ -510,7 +518,7 @@ class RaySweep:
                                  "attempt": u.attempts + 1, "lost_epoch": u.epoch, "reason": reason})
         u.epoch, u.last, u.finished, u.facts, u.result = 0, {}, {}, {}, None
         if self.on_warning is not None:
-            self.on_warning(f"unit {u.index + 1} ({self.sweep.param} {', '.join(f'{v:g}' for v in u.values)}): "
+            self.on_warning(f"unit {u.index + 1} ({self.sweep.param} {', '.join(map(point_label, u.values))}): "
                             f"{reason}")
 
     # ------------------------------------------------------------------------------ the end
@@ -521,7 +529,7 @@ class RaySweep:
         finals: dict[float, dict] = {}
         for u in self.units:
             if u.result is not None:
-                finals.update({float(v): self._reasoned(s) for v, s in u.result["finals"].items()})
+                finals.update({v: self._reasoned(s) for v, s in u.result["finals"].items()})
                 continue
             for v in u.values:
                 if v in u.finished:

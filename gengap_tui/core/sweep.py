@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import runs
-from ..config import build
-from ..protocol import FIT_ERR, exact_value
+from ..config import ConfigError, stored_sweep_value, sweep_value, validate
+from ..protocol import FIT_ERR, USER_STOP, exact_value
 from .data import load
 from .models import is_image_model
 from .trainer import device_name, pick_device
-from .units import BAND_KEYS, FileSink, Unit, _finite, value_dir_name
+from .units import BAND_KEYS, DATA_SECTIONS, FileSink, Unit, _finite, split_point, value_dir_name
 
 OBSERVED_KEYS = ("best_epoch", "would_stop_epoch", "test_err_kept", "test_err_final", "epochs_saved")
 FINAL_KEYS = ("n_params", "train_err", "val_err", "test_err", "test_loss", "epochs_run", "status", "train_clean_err",
@@ -54,16 +54,27 @@ def observing(cfg) -> bool:
     return cfg.early_stopping.enabled and cfg.early_stopping.observe
 
 
-def value_configs(cfg, param: str, values: list[float]) -> list:
-    """The validated config of each value (early stopping off, or observing); raises ConfigError
-    naming the setting and the value."""
-    base = cfg.dump()
-    keep_es = [] if observing(cfg) else ["early_stopping.enabled=false"]
-    out = []
-    for v in values:
-        c = build(base, [f"{param}={exact_value(v)}", *keep_es], source=f"sweep {param} = {exact_value(v)}")
-        out.append(c)
-    return out
+def point_config(cfg, settings: list[tuple[str, Any]]):
+    """The validated config of one point of a sweep: `cfg` with each (setting, value) of
+    `settings` (early stopping off, or observing). Raises ConfigError (a value the config's
+    cross-checks refuse) or ValueError (a value out of its setting's range), naming the setting
+    and the value."""
+    data = cfg.dump()
+    if not observing(cfg):
+        data["early_stopping"]["enabled"] = False
+    source = "sweep " + ", ".join(f"{p} = {exact_value(v)}" for p, v in settings)
+    try:
+        for param, v in settings:
+            section, name = param.split(".")
+            data[section][name] = sweep_value(param, v, "")
+    except ValueError as exc:  # not a setting, or a value out of its range
+        raise ConfigError([str(exc)], source) from None
+    return validate(data, source)
+
+
+def value_configs(cfg, param: str, values: list) -> list:
+    """The validated config of each value of a one-setting sweep (`point_config`)."""
+    return [point_config(cfg, [(param, v)]) for v in values]
 
 
 def shape_of(rows: list[dict]) -> dict[str, Any]:
@@ -121,38 +132,76 @@ GROUPED_WIDTH_KINDS = ("mlp", "cnn2d", "resnet18")
 
 
 class Sweep:
-    def __init__(self, cfg, param: str, values: list[float], device: str | None = None,
-                 together: bool | None = None, max_waste: float | None = None):
+    """A sweep of `param` over `values`, or with `param2` / `values2` the grid of the two: one
+    *line* of `param` per value of `param2`, each line a unit of its own (its widths trained
+    together where they are today), trained one line after another. `points` are what is
+    trained: the values, or a grid's `(value, value2)` pairs, line after line."""
+
+    def __init__(self, cfg, param: str, values: list, device: str | None = None,
+                 together: bool | None = None, max_waste: float | None = None,
+                 param2: str | None = None, values2: list | None = None):
         if not values:
             raise ValueError(f"sweep.values: nothing to sweep over for {param} (give --values or the preset's [sweep])")
-        if len(set(values)) != len(values):
-            raise ValueError(f"sweep.values: {param} values repeat: {values}")
+        if param2 and not values2:
+            raise ValueError(f"sweep.values2: nothing to sweep over for {param2} (a grid needs the values of both)")
+        if param2 == param:
+            raise ValueError(f"sweep.param2: {param2!r} is sweep.param too (a grid needs two different settings)")
+        for p, vs in ((param, values), (param2, values2 or [])):
+            if len(set(map(repr, map(stored_sweep_value, vs)))) != len(vs):
+                raise ValueError(f"sweep.values: {p} values repeat: {vs}")
         self.cfg = cfg
-        self.param = param
-        self.values = sorted(float(v) for v in values) if param == "model.width" else [float(v) for v in values]
-        self.configs = value_configs(cfg, param, self.values)
+        self.param, self.param2 = param, param2 or None
+        self.values = sorted(float(v) for v in values) if param == "model.width" else [stored_sweep_value(v)
+                                                                                        for v in values]
+        self.values2 = [stored_sweep_value(v) for v in values2 or []] if self.param2 else []
         self.observe = observing(cfg)
         self.device = pick_device(device or cfg.device)
-        groupable = param == "model.width" and cfg.model.kind in GROUPED_WIDTH_KINDS
-        self.together = groupable if together is None else (together and groupable)
-        waste = MAX_WASTE_IMAGES if is_image_model(cfg.model.kind) else MAX_WASTE
-        self.max_waste = waste.get(self.device.type, 0.25) if max_waste is None else max_waste
-        # a local sweep is one unit of all its values (a Ray sweep runs several: raysweep.py)
-        self.unit = Unit(cfg, param, self.values, self.configs, self.device, self.together, self.max_waste,
-                         self.observe)
+        # the widest padding a bucket may carry: per device, and for image networks their own
+        waste = lambda kind: ((MAX_WASTE_IMAGES if is_image_model(kind) else MAX_WASTE)  # noqa: E731
+                              .get(self.device.type, 0.25) if max_waste is None else max_waste)
+        self.max_waste = waste(cfg.model.kind)
+        # the lines: (value2, points, configs); a one-setting sweep is one line of its values
+        self.lines: list[tuple[Any, list, list]] = []
+        for v2 in self.values2 or [None]:
+            points = [v if v2 is None else (v, v2) for v in self.values]
+            settings = [[(param, v)] if v2 is None else [(param, v), (self.param2, v2)] for v in self.values]
+            self.lines.append((v2, points, [point_config(cfg, s) for s in settings]))
+        self.points = [p for _, pts, _ in self.lines for p in pts]
+        self.configs = [c for _, _, cs in self.lines for c in cs]
+        # widths of an MLP or an image network train together; any other setting (an architecture,
+        # an optimizer...) one at a time
+        grouped = [param == "model.width" and cs[0].model.kind in GROUPED_WIDTH_KINDS for _, _, cs in self.lines]
+        self.line_together = [g if together is None else (together and g) for g in grouped]
+        self.together = all(self.line_together)
+        self._together_of = {p: t for (_, pts, _), t in zip(self.lines, self.line_together) for p in pts}
+        self._stop_reason: str | None = None
+        self._stopped = False
+        # a local sweep is one unit per line (a Ray sweep runs several per line: raysweep.py)
+        self.units = [Unit(cfg, param, pts, cs, self.device, t, waste(cs[0].model.kind), self.observe)
+                      for (_, pts, cs), t in zip(self.lines, self.line_together)]
+
+    def together_of(self, point: Any) -> bool:
+        """Whether the line of `point` trains its values together."""
+        return self._together_of[point]
 
     def request_stop(self, reason: str | None = None) -> None:
         """End the sweep as `cancelled` (the value being trained ends within one batch). `reason`
         (the first one given) says who asked, in the summary's reason ("stopped by the user" if
         none). Thread-safe."""
-        self.unit.request_stop(reason)
+        if reason and self._stop_reason is None:
+            self._stop_reason = reason
+        self._stopped = True
+        for unit in self.units:
+            unit.request_stop(reason)
 
-    def _value_dir(self, out_dir: Path, v: float) -> Path:
-        return Path(out_dir) / value_dir_name(self.param, v)
+    def _value_dir(self, out_dir: Path, v: Any) -> Path:
+        return Path(out_dir) / value_dir_name(self.param, v, self.param2)
 
     def meta(self, extra: dict | None = None) -> dict:
         """sweep.json, before the trainer adds its buckets."""
-        return {"param": self.param, "values": self.values, "preset": self.cfg.name, "epochs": self.cfg.optim.epochs,
+        grid = {"param2": self.param2, "values2": self.values2} if self.param2 else {}
+        return {"param": self.param, "values": self.values, **grid, "preset": self.cfg.name,
+                "epochs": self.cfg.optim.epochs,
                 "seeds": self.cfg.run.seeds, "together": self.together, "observe": self.observe,
                 "device": device_name(self.device),
                 "config": self.cfg.dump(), **(extra or {})}
@@ -164,11 +213,23 @@ class Sweep:
         out_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         data = load(self.cfg)
-        sink = FileSink(out_dir, self.param, self.values, self.configs, self.meta(extra), extra, on_progress)
+        sink = FileSink(out_dir, self.param, self.points, self.configs, self.meta(extra), extra, on_progress,
+                        self.param2)
+        finals: dict = {}
+        status, reason = "completed", None
         try:
             if not self.together:
                 sink.write_meta()
-            finals, status, reason = self.unit.run(data, sink, label=str(out_dir))
+            per_line_data = (self.param2 or "").split(".")[0] in DATA_SECTIONS
+            for (_, _, configs), unit in zip(self.lines, self.units):
+                if self._stopped:  # between two lines: the lines not started are not_run
+                    status, reason = "cancelled", self._stop_reason or USER_STOP
+                    break
+                line_data = load(configs[0]) if per_line_data else data
+                done, status, reason = unit.run(line_data, sink, label=str(out_dir))
+                finals.update(done)
+                if status != "completed":
+                    break
         finally:
             sink.close()
         return self.conclude(out_dir, finals, status, reason, time.perf_counter() - t0)
@@ -179,11 +240,12 @@ class Sweep:
         summary.json; returns the summary. The row of a value that failed or was cancelled has
         its `reason`."""
         rows = []
-        for v, c in zip(self.values, self.configs):
-            f = finals.get(v)
-            row = {"param": self.param, "value": v, "width": c.model.width if self.param == "model.width" else None,
-                   "n_params": None, "train_err": None, "val_err": None, "test_err": None, "test_loss": None,
-                   "epochs_run": 0, "status": "not_run", "run_dir": self._value_dir(out_dir, v).name}
+        for p, c in zip(self.points, self.configs):
+            f = finals.get(p)
+            v, v2 = split_point(p)
+            row = {"param": self.param, "value": v, **({"param2": self.param2, "value2": v2} if self.param2 else {}),
+                   "width": c.model.width if "model.width" in (self.param, self.param2) else None, "n_params": None, "train_err": None, "val_err": None, "test_err": None, "test_loss": None,
+                   "epochs_run": 0, "status": "not_run", "run_dir": self._value_dir(out_dir, p).name}
             if f:
                 row.update({k: f.get(k) for k in FINAL_KEYS if self.observe or k not in OBSERVED_KEYS})
                 row.update({k: f[k] for k in BAND_KEYS if k in f})  # run.seeds > 1: min and max over seeds
@@ -193,9 +255,14 @@ class Sweep:
         with open(out_dir / "sweep.jsonl", "w", encoding="utf-8") as fh:
             for r in rows:
                 fh.write(runs.dumps(r) + "\n")
+        trained = [r for r in rows if r["status"] != "not_run"]
         summary = {"status": status, "reason": reason, "param": self.param, "values": self.values,
                    "together": self.together, "observe": self.observe, "wall_seconds": wall_seconds,
                    "device": more.pop("device", device_name(self.device)),
-                   **shape_of([r for r in rows if r["status"] != "not_run"]), **more}
+                   **shape_of([] if self.param2 else trained), **more}
+        if self.param2:  # a grid: the shape of each line (a value of param2); none for the whole
+            summary.update(param2=self.param2, values2=self.values2,
+                           lines=[{"value2": v2, **shape_of([r for r in trained if r["value2"] == v2])}
+                                  for v2 in self.values2])
         runs.write_json_atomic(out_dir / "summary.json", summary)
         return summary

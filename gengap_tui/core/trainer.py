@@ -205,6 +205,8 @@ class Trainer(Resumable, Evaluation):
     def _train_epoch(self, gen: torch.Generator) -> None:
         self.model.train()
         perm = self._epoch_order(gen)
+        if self.batches.augmenting:  # this epoch's crops and flips, from the same generator(s)
+            self._draw_augment(gen)
         graphs = self._graph_runner()
         if graphs is not None:
             graphs.train_epoch(perm)
@@ -214,6 +216,11 @@ class Trainer(Resumable, Evaluation):
     def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
         """This epoch's data order, from the run's data-order generator."""
         return torch.randperm(len(self.batches), device=self.device, generator=gen)
+
+    def _draw_augment(self, gen: torch.Generator) -> None:
+        """This epoch's augmentation draws, one per example, from the data-order generator right
+        after the permutation: the same seed gives the same augmented batches."""
+        self.batches.redraw([gen])
 
     def _epoch_steps(self, perm: torch.Tensor, check_stop: bool) -> None:
         """One pass over the data in the order `perm` (`[n]`, or `[G, n]`: one per stacked member):

@@ -65,8 +65,35 @@ def data_key(cfg) -> str:
     return runs.dumps({k: dump.get(k) for k in DATA_SECTIONS})
 
 
-def value_dir_name(param: str, v: float) -> str:
-    return f"{param.split('.')[-1]}-{exact_value(v)}"
+def split_point(point: Any) -> tuple[Any, Any]:
+    """(value, value2) of a sweep's point: a value of a one-setting sweep is its own point
+    (value2 None); a grid's point is the tuple (value, value2)."""
+    return point if isinstance(point, tuple) else (point, None)
+
+
+def point_columns(points: list) -> dict[str, list]:
+    """A progress row's `values` (and a grid's `values2`, aligned with them) for `points`."""
+    pairs = [split_point(p) for p in points]
+    cols = {"values": [v for v, _ in pairs]}
+    if any(isinstance(p, tuple) for p in points):
+        cols["values2"] = [v2 for _, v2 in pairs]
+    return cols
+
+
+def point_label(point: Any) -> str:
+    """`8`, or a grid's `8 / 0.1` (value / value2)."""
+    v, v2 = split_point(point)
+    return exact_value(v) if not isinstance(point, tuple) else f"{exact_value(v)} / {exact_value(v2)}"
+
+
+def value_dir_name(param: str, point: Any, param2: str | None = None) -> str:
+    """A point's run directory in the sweep directory: `width-8`, `kind-cnn1d`, and in a grid
+    `width-8+label_noise-0.1`."""
+    v, v2 = split_point(point)
+    name = f"{param.split('.')[-1]}-{exact_value(v)}"
+    if isinstance(point, tuple):
+        name += f"+{(param2 or 'value2').split('.')[-1]}-{exact_value(v2)}"
+    return name.replace("/", "_").replace("\\", "_")
 
 
 class Sink:
@@ -96,22 +123,31 @@ class FileSink(Sink):
     `on_progress(row)` after each line is flushed), `sweep.json` (`write_meta`, and `info`), and one
     run directory per value (config.json, metrics.jsonl, events.jsonl, model.pt, summary.json)."""
 
-    def __init__(self, out_dir: Path, param: str, values: list[float], configs: list, meta: dict,
-                 extra: dict | None = None, on_progress: Callable[[dict], Any] | None = None):
+    def __init__(self, out_dir: Path, param: str, values: list, configs: list, meta: dict,
+                 extra: dict | None = None, on_progress: Callable[[dict], Any] | None = None,
+                 param2: str | None = None):
         self.out_dir, self.param, self.meta, self.on_progress = Path(out_dir), param, meta, on_progress
+        self.param2 = param2  # a grid's second setting: `values` are its points, (value, value2)
+        self._infos: list[dict] = []
         for v in values:
             self.value_dir(v).mkdir(exist_ok=True)
         self.writers = {v: runs.RunWriter(self.value_dir(v), c.dump(), extra) for v, c in zip(values, configs)}
         self._progress = open(self.out_dir / "progress.jsonl", "a", encoding="utf-8")
 
-    def value_dir(self, v: float) -> Path:
-        return self.out_dir / value_dir_name(self.param, v)
+    def value_dir(self, v: Any) -> Path:
+        return self.out_dir / value_dir_name(self.param, v, self.param2)
 
     def write_meta(self) -> None:
         runs.write_json_atomic(self.out_dir / "sweep.json", self.meta)
 
     def info(self, info: dict) -> None:
-        self.meta.update(info)
+        """A unit's trainer; a grid's lines are units of their own: their buckets and members add up."""
+        self._infos.append(info)
+        merged = dict(info)
+        for k in ("buckets", "members"):
+            if all(k in i for i in self._infos):
+                merged[k] = sum(i[k] for i in self._infos)
+        self.meta.update(merged)
         self.write_meta()
 
     def progress(self, row: dict) -> None:
@@ -147,8 +183,9 @@ class FileSink(Sink):
 
 class Unit:
     """Values of one sweep trained in one place: together (`together`: MLP widths as one
-    `MultiTrainer`) or one after another. `request_stop` ends it as cancelled (the value being
-    trained ends within one batch); thread-safe."""
+    `MultiTrainer`) or one after another. `values` are the sweep's points: its values, or in a
+    grid `(value, value2)` pairs of one line (`configs` say what each trains). `request_stop` ends
+    it as cancelled (the value being trained ends within one batch); thread-safe."""
 
     def __init__(self, cfg, param: str, values: list[float], configs: list, device: torch.device,
                  together: bool, max_waste: float, observe: bool):
@@ -177,7 +214,7 @@ class Unit:
     def _run_together(self, data, sink: Sink, label: str, load_fn):
         cfg = self.configs[0]
         K = self.cfg.run.seeds
-        members = [(self.cfg.seed + k, int(v)) for v in self.values for k in range(K)]
+        members = [(self.cfg.seed + k, c.model.width) for c in self.configs for k in range(K)]
         tr = MultiTrainer(cfg, self.device, data, members=members, max_waste=self.max_waste, load_fn=load_fn)
         self._trainer = tr
         if self._stop:
@@ -207,7 +244,7 @@ class Unit:
                 tr._train_epoch()
                 m = tr.member_metrics(with_test=True)
                 dt = time.perf_counter() - te
-                prog: dict[str, Any] = {"epoch": epoch, "values": self.values, "epoch_seconds": dt,
+                prog: dict[str, Any] = {"epoch": epoch, **point_columns(self.values), "epoch_seconds": dt,
                                         "n_params": [n_params[v] for v in self.values]}
                 for k in ROW_KEYS:
                     if k in m:
@@ -295,7 +332,7 @@ class Unit:
             def on_epoch(row: dict, v=v, last=last, n=tr.n_params) -> None:
                 sink.metrics(v, row)
                 last.update(row)
-                sink.progress({"epoch": row["epoch"], "values": [v], "epoch_seconds": row["epoch_seconds"],
+                sink.progress({"epoch": row["epoch"], **point_columns([v]), "epoch_seconds": row["epoch_seconds"],
                                "n_params": [n], **{k: [row[k]] for k in ROW_KEYS + BAND_KEYS if k in row}})
 
             s = tr.run(on_epoch=on_epoch, on_event=lambda ev, v=v: sink.event(v, ev))
@@ -316,7 +353,7 @@ class Unit:
                     finals[v].pop(k, None)
             if s["epochs_run"]:  # the value's test error, measured once at its end
                 f = finals[v]
-                sink.progress({"epoch": s["epochs_run"], "values": [v], "train_err": [f["train_err"]],
+                sink.progress({"epoch": s["epochs_run"], **point_columns([v]), "train_err": [f["train_err"]],
                                "val_err": [f["val_err"]], "test_err": [f.get("test_err")],
                                "test_loss": [f.get("test_loss")], "n_params": [tr.n_params],
                                **{k: [f[k]] for k in BAND_KEYS if k in f},

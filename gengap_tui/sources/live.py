@@ -80,11 +80,13 @@ class LiveSweepSource(_Process):
         self.files: SweepDirSource | None = None
 
     @classmethod
-    def start(cls, config: dict, runs_dir: str | Path, param: str, values: list[float],
-              ray: dict | None = None, warm=None) -> "LiveSweepSource":
+    def start(cls, config: dict, runs_dir: str | Path, param: str, values: list,
+              ray: dict | None = None, warm=None, param2: str | None = None,
+              values2: list | None = None) -> "LiveSweepSource":
         from ..worker import SweepHandle
 
-        return cls(SweepHandle.start(config, runs_dir, param, values, ray=ray, warm=warm))
+        return cls(SweepHandle.start(config, runs_dir, param, values, ray=ray, warm=warm, param2=param2,
+                                     values2=values2))
 
     @property
     def values(self) -> list[float]:

@@ -432,10 +432,13 @@ class GengapApp(PresetActions, RunsActions, App):
                      "them (ctrl+o: double-descent) or start the lab with --set 'sweep.values=[2,4,8,16]'", bell=True)
             return
         note = self._leave_source("sweep")
-        config, param, values = cfg.dump(), cfg.sweep.param, [float(v) for v in cfg.sweep.values]
-        now = self._launch(lambda w: LiveSweepSource.start(config, self.runs_dir, param, values, ray=self.ray, warm=w))
-        self.state.new_sweep(SweepState.expecting(param, values),
+        config, s = cfg.dump(), cfg.sweep  # (a grid when [sweep] has param2: one line per value of it)
+        param, values, param2, values2 = s.param, list(s.values), s.param2 or None, list(s.values2)
+        now = self._launch(lambda w: LiveSweepSource.start(config, self.runs_dir, param, values, ray=self.ray, warm=w,
+                                                           param2=param2, values2=values2))
+        self.state.new_sweep(SweepState.expecting(param, values, param2, values2),
                              f"starting a sweep of {param} over {len(values)} values"
+                             + (f" x {param2} over {len(values2)}" if param2 else "")
                              + ("" if not now or self.source.warm else " (the worker loads torch and the data)") + note)
         self.view = SWEEP_VIEW
         self.show_state()

@@ -24,13 +24,22 @@ class LabCommands(Provider):
         ("Save the settings as a preset", "save_preset", "into the user preset folder (ctrl+s)"),
     ]
 
+    def commands(self) -> list[tuple[str, str, str]]:
+        """COMMANDS, the sweep's title naming what the panels' preset sweeps (its [sweep])."""
+        sweep = getattr(getattr(self.app, "cfg", None), "sweep", None)
+        if sweep is None:
+            return self.COMMANDS
+        what = f"{sweep.param} x {sweep.param2} (a grid)" if sweep.param2 else sweep.param
+        return [(f"Sweep {what} over the preset's \\[sweep] values", a, h) if a == "sweep" else (t, a, h)
+                for t, a, h in self.COMMANDS]
+
     async def discover(self) -> Hits:
-        for title, action, help_text in self.COMMANDS:
+        for title, action, help_text in self.commands():
             yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, action, help_text in self.COMMANDS:
+        for title, action, help_text in self.commands():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=help_text)

@@ -25,6 +25,9 @@ SWEEP_LINES = (("train_err", "train err", "blue+"), ("val_err", "val err", "gree
 SWEEP_BAND_COLORS = ((30, 71, 117), (18, 105, 70), (121, 38, 38), (110, 100, 20))  # SWEEP_LINES', half bright
 NORM_LINES = (("weight_norm", "weight norm", "cyan"), ("spectral_norm_product", "spectral norm product", "magenta"))
 THRESHOLD_COLOR = "magenta"
+# a grid sweep's lines: (the line's color, its training error's dim color)
+GRID_COLORS = (("red+", (121, 38, 38)), ("blue+", (30, 71, 117)), ("green+", (18, 105, 70)),
+               ("magenta+", (107, 56, 107)), ("cyan+", (21, 92, 110)), ("yellow", (110, 100, 20)))
 COMPARE_COLORS = ("cyan", "magenta", "yellow", "white")
 VIEW_KEYS = {
     "error": [("train_err", "train"), ("val_err", "val"), ("gap_err", "gap")],
@@ -168,57 +171,106 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     value (and, when early stopping observed, the test error of the weights it would have kept);
     `sweep-params` the same against each value's parameter count; `sweep-norms` log10 of the
     norm-based measures (weight norm, product of spectral norms) against the value. The x axis is
-    log10 when every x is positive (ticks at the real values); the interpolation threshold is a
-    vertical line; the test error's peak and dip are in the title once the sweep has ended."""
+    log10 when every x is positive (ticks at the real values); switches and choices are
+    categories, evenly spaced with a labelled tick each. A grid sweep draws one curve per line (a
+    value of its second setting), labelled, its training error dim under it. The interpolation
+    threshold is a vertical line; the test error's peak and dip are in the title once the sweep
+    has ended."""
     sw, summary = sweep.series, sweep.summary or {}
     leaf = sweep.param.split(".")[-1]
     by_params = view == "sweep-params"
-    n_params = dict(zip(*sw.get("n_params")))
-    x_of_value = (lambda v: n_params.get(v)) if by_params else (lambda v: v)
-    xs_known = [x for x in (x_of_value(v) for v in (sw.values or sorted(sw.latest))) if x is not None]
-    log = bool(xs_known) and all(x > 0 for x in xs_known)
+    norms = view == "sweep-norms"
+    lines = sw.lines
+    order = sw.order()
+    categorical = sw.categorical and not by_params
+    n_params = {line: dict(zip(*sw.get("n_params", line))) for line in lines}
 
-    def x_of(v: float) -> float | None:
-        x = x_of_value(v)
+    def raw_x(v, line) -> float | None:
+        if by_params:
+            return n_params[line].get(v)
+        if categorical:
+            return float(order.index(v)) if v in order else None
+        return v
+
+    xs_known = [x for line in lines for x in (raw_x(v, line) for v in order) if x is not None]
+    log = not categorical and bool(xs_known) and all(x > 0 for x in xs_known)
+
+    def x_of(v, line=None) -> float | None:
+        x = raw_x(v, line)
         return None if x is None else (math.log10(x) if log else x)
 
-    def line(key: str, transform=None) -> tuple[list[float], list[float]]:
-        pairs = [(x_of(v), y if transform is None else transform(y)) for v, y in zip(*sw.get(key))]
+    def curve(key: str, line=None, transform=None) -> tuple[list[float], list[float]]:
+        pairs = [(x_of(v, line), y if transform is None else transform(y)) for v, y in zip(*sw.get(key, line))]
         pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
+    to_log = (lambda y: math.log10(y) if y > 0 else None) if norms else None
     xlabel = ("parameters" if by_params else sweep.param) + (" (log scale)" if log else "")
-    norms = view == "sweep-norms"
     plot = Plot("", xlabel, points=True, ylabel="log10 norm" if norms else "error")
-    for i, (key, label, color) in enumerate(NORM_LINES if norms else SWEEP_LINES):
-        xs, ys = line(key, (lambda y: math.log10(y) if y > 0 else None) if norms else None)
-        if xs:
-            plot.lines.append((xs, ys, label, color))
-        for bound in ("_min", "_max"):  # stacked seeds: min and max over them, dim, under the mean
-            bx, by = ([], []) if norms else line(key + bound)
+    if sw.grid:  # one curve per line of the grid, labelled by its value of the second setting
+        leaf2 = (sweep.param2 or "value2").split(".")[-1]
+        key = "weight_norm" if norms else "test_err"
+        for i, line in enumerate(lines):
+            color, dim = GRID_COLORS[i % len(GRID_COLORS)]
+            xs, ys = curve(key, line, to_log)
+            if xs:
+                plot.lines.append((xs, ys, f"{leaf2} = {fmt_value(line)}", color))
+            bx, by = ([], []) if norms else curve("train_err", line)
             if bx:
-                plot.bands.append((bx, by, SWEEP_BAND_COLORS[i % len(SWEEP_BAND_COLORS)]))
-    thr = summary.get("interpolation_threshold") if sweep.summary is not None else sw.threshold()
+                plot.bands.append((bx, by, dim))
+    else:
+        for i, (key, label, color) in enumerate(NORM_LINES if norms else SWEEP_LINES):
+            xs, ys = curve(key, None, to_log)
+            if xs:
+                plot.lines.append((xs, ys, label, color))
+            for bound in ("_min", "_max"):  # stacked seeds: min and max over them, dim, under the mean
+                bx, by = ([], []) if norms else curve(key + bound)
+                if bx:
+                    plot.bands.append((bx, by, SWEEP_BAND_COLORS[i % len(SWEEP_BAND_COLORS)]))
+    ended = sweep.summary is not None
     what = "norms" if norms else "error"
-    parts = [f"sweep: {what} against {'parameter count' if by_params else leaf}" + (" (log x)" if log else "")]
+    against = "parameter count" if by_params else leaf
+    if sw.grid:
+        measure = "weight norm" if norms else "test error"
+        parts = [f"sweep: {measure} against {against}" + (" (log x)" if log else "")
+                 + f", one line per {(sweep.param2 or '').split('.')[-1]}"]
+    else:
+        parts = [f"sweep: {what} against {against}" + (" (log x)" if log else "")]
     if not plot.lines:
         parts.append("waiting for the first epoch")
-    elif sweep.summary is None and sw.epoch:
+    elif not ended and sw.epoch:
         parts.append(f"epoch {sw.epoch}")
-    if plot.bands:
-        parts.append(f"{(sweep.meta or {}).get('seeds') or 'K'} seeds: mean, band = min–max")
-    if thr is not None:
-        parts.append(f"interpolation threshold {fmt_value(thr)}")
-    if summary.get("interpolation_lost_at") is not None:
-        parts.append(f"stops interpolating at {fmt_value(summary['interpolation_lost_at'])}")
-    if not norms and summary.get("peak_value") is not None and (summary.get("peak_prominence") or 0) > 0:
-        parts.append(f"test peak {summary['peak_test_err']:.3f} @ {fmt_value(summary['peak_value'])}, "
-                     f"dip {summary['dip_test_err']:.3f} @ {fmt_value(summary['dip_value'])}")
+    if sw.grid:
+        if plot.bands:
+            parts.append("dim: train err")
+        for i, line in enumerate(lines):  # each line's threshold and peak, as far as the title fits
+            shape = next((ln for ln in summary.get("lines") or [] if ln.get("value2") == line), None) if ended else None
+            thr = shape.get("interpolation_threshold") if shape else sw.threshold(line)
+            bit = f"{fmt_value(line)}: fits from {fmt_value(thr)}" if thr is not None else ""
+            if shape and shape.get("peak_value") is not None and (shape.get("peak_prominence") or 0) > 0:
+                bit += (", " if bit else f"{fmt_value(line)}: ") + f"peak @ {fmt_value(shape['peak_value'])}"
+            if bit:
+                parts.append(bit)
+        thr = None
+    else:
+        if plot.bands:
+            parts.append(f"{(sweep.meta or {}).get('seeds') or 'K'} seeds: mean, band = min–max")
+        thr = summary.get("interpolation_threshold") if ended else sw.threshold()
+        if thr is not None:
+            parts.append(f"interpolation threshold {fmt_value(thr)}")
+        if summary.get("interpolation_lost_at") is not None:
+            parts.append(f"stops interpolating at {fmt_value(summary['interpolation_lost_at'])}")
+        if not norms and summary.get("peak_value") is not None and (summary.get("peak_prominence") or 0) > 0:
+            parts.append(f"test peak {summary['peak_test_err']:.3f} @ {fmt_value(summary['peak_value'])}, "
+                         f"dip {summary['dip_test_err']:.3f} @ {fmt_value(summary['dip_value'])}")
     plot.title = fit_title(parts, width - 6)
-    tick_of = {x_of_value(v): v for v in (sw.values or sorted(sw.latest)) if x_of_value(v) is not None}
-    xticks = value_ticks(list(tick_of), log, max(2, width // 8))
+    if categorical:  # a tick per category (its name), at 0, 1, 2 ...
+        xticks = ([float(i) for i in range(len(order))], [fmt_value(v) for v in order])
+    else:
+        tick_of = {x: v for line in lines for v in order if (x := raw_x(v, line)) is not None}
+        xticks = value_ticks(list(tick_of), log, max(2, width // 8))
     xs_all = xticks[0] or [0.0, 1.0]
-    pad = max(0.02 * (max(xs_all) - min(xs_all)), 0.05)
+    pad = max(0.02 * (max(xs_all) - min(xs_all)), 0.05) if not categorical else 0.3
     ys_all = [y for _, ys, _, _ in plot.lines for y in ys] + [y for _, ys, _ in plot.bands for y in ys]
     if norms:
         lo, hi = (min(ys_all), max(ys_all)) if ys_all else (0.0, 1.0)
@@ -228,9 +280,10 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
         y_bottom, y_top = 0, max(ys_all) * 1.1 + 0.01 if ys_all else 1.0
     # a size sweep's threshold is where the model starts to interpolate; a noise, regularizer or
     # optimizer sweep that fits from its first value on has none worth marking
-    first = min(sw.values or sw.latest or [thr]) if thr is not None else None
+    first = order[0] if thr is not None and order else None
     trivial = thr == first and sweep.param.split(".")[0] in ("noise", "regularization", "optim", "early_stopping")
-    x_thr = x_of(thr) if thr is not None and not trivial and (thr > 0 or not log) else None
+    x_thr = (x_of(thr) if thr is not None and not trivial and (categorical or not log or thr > 0)
+             else None)
     if x_thr is not None:
         plot.vlines.append((x_thr, THRESHOLD_COLOR))
         plot.texts.append(("interpolation threshold", x_thr, y_bottom + (y_top - y_bottom) * 0.96, THRESHOLD_COLOR))

@@ -124,62 +124,120 @@ def value_ticks(values: list[float], log: bool, max_ticks: int) -> tuple[list[fl
     return [pos[i] for i in keep], [fmt_value(vs[i]) for i in keep]
 
 
-class SweepSeries:
-    """The latest known numbers of each swept value: from progress.jsonl while the sweep runs
-    (per epoch, all values together, or the one being trained), then sweep.jsonl's final rows."""
+def sweep_key(v):
+    """A swept value as the series keys it: a number as a float; a switch or a choice as itself
+    (categories); None for anything else."""
+    if isinstance(v, (bool, str)) and not (isinstance(v, str) and _num(v) is not None):
+        return v
+    return _num(v)
 
-    def __init__(self, values: list[float] | None = None) -> None:
-        self.values: list[float] = [float(v) for v in values or []]  # the sweep's values, known or not
-        self.latest: dict[float, dict[str, float]] = {}
+
+class SweepSeries:
+    """The latest known numbers of each point of a sweep: from progress.jsonl while the sweep runs
+    (per epoch, all values together, or the one being trained), then sweep.jsonl's final rows.
+    A point is a value of the swept setting, or in a grid `(value, value2)`: `values2` are the
+    grid's lines (one per value of the second setting; `[None]` in a one-setting sweep)."""
+
+    def __init__(self, values: list | None = None, values2: list | None = None) -> None:
+        self.values: list = [sweep_key(v) for v in values or []]  # the sweep's values, known or not
+        self.values2: list = [sweep_key(v) for v in values2 or []]
+        self.latest: dict = {}
         self.epoch = 0  # the newest epoch seen
         self.version = 0
 
-    def set_values(self, values: list[float]) -> None:
-        self.values = [float(v) for v in values]
+    def set_values(self, values: list, values2: list | None = None) -> None:
+        self.values = [sweep_key(v) for v in values]
+        if values2:
+            self.values2 = [sweep_key(v) for v in values2]
         self.version += 1
 
+    @property
+    def grid(self) -> bool:
+        return bool(self.values2)
+
+    @property
+    def lines(self) -> list:
+        """The grid's lines in order (the values of its second setting), or [None]."""
+        return list(self.values2) if self.values2 else [None]
+
+    @property
+    def categorical(self) -> bool:
+        """The swept values are categories (switches or choices), drawn evenly spaced."""
+        return any(isinstance(v, (bool, str)) for v in self.values or [self._split(p)[0] for p in self.latest])
+
+    def _point(self, v, v2=None):
+        return v if v2 is None else (v, v2)
+
+    @staticmethod
+    def _split(point) -> tuple:
+        return point if isinstance(point, tuple) else (point, None)
+
+    def _remember(self, v, v2) -> None:
+        if v not in self.values:
+            self.values.append(v)
+        if v2 is not None and v2 not in self.values2:
+            self.values2.append(v2)
+
     def add_progress(self, row: dict) -> None:
-        """One progress.jsonl line: lists aligned with `values`."""
+        """One progress.jsonl line: lists aligned with `values` (and a grid's `values2`)."""
         epoch = row.get("epoch")
-        for i, v in enumerate(row.get("values") or []):
-            v = _num(v)
+        values = row.get("values") or []
+        values2 = row.get("values2") if isinstance(row.get("values2"), list) else [None] * len(values)
+        for i, (v, v2) in enumerate(zip(values, values2)):
+            v, v2 = sweep_key(v), sweep_key(v2) if v2 is not None else None
             if v is None:
                 continue
-            nums = self.latest.setdefault(v, {})
+            nums = self.latest.setdefault(self._point(v, v2), {})
             for k in SWEEP_KEYS:
                 col = row.get(k)
                 if isinstance(col, list) and i < len(col) and (x := _num(col[i])) is not None:
                     nums[k] = x
             if isinstance(epoch, int):
                 nums["epoch"] = epoch
-            if v not in self.values:
-                self.values.append(v)
+            self._remember(v, v2)
         if isinstance(epoch, int):
             self.epoch = max(self.epoch, epoch)
         self.version += 1
 
     def add_final(self, rows: list[dict]) -> None:
-        """sweep.jsonl: each trained value's final numbers replace the live ones."""
+        """sweep.jsonl: each trained point's final numbers replace the live ones."""
         for r in rows:
-            v = _num(r.get("value"))
+            v = sweep_key(r.get("value"))
+            v2 = sweep_key(r.get("value2")) if r.get("value2") is not None else None
             if v is None or r.get("status") == "not_run":
                 continue
-            nums = self.latest.setdefault(v, {})
+            nums = self.latest.setdefault(self._point(v, v2), {})
             for k in SWEEP_KEYS:
                 if (x := _num(r.get(k))) is not None:
                     nums[k] = x
             if isinstance(r.get("epochs_run"), int):
                 nums["epoch"] = r["epochs_run"]
+            self._remember(v, v2)
         self.version += 1
 
-    def get(self, key: str) -> tuple[list[float], list[float]]:
-        """(values, numbers) of the values that have a finite `key`, in ascending value order."""
-        pairs = sorted((v, n[key]) for v, n in self.latest.items() if key in n and math.isfinite(n[key]))
-        return [p[0] for p in pairs], [p[1] for p in pairs]
+    def order(self) -> list:
+        """The values in plot order: ascending numbers, or categories as the sweep lists them."""
+        known = list(self.values) + [v for v, _ in map(self._split, self.latest) if v not in self.values]
+        if self.categorical:
+            return list(dict.fromkeys(known))
+        return sorted(set(known))
 
-    def threshold(self) -> float | None:
-        """The interpolation threshold: the smallest value whose training error is <= 1%."""
-        vs, errs = self.get("train_err")
+    def get(self, key: str, line=None) -> tuple[list, list[float]]:
+        """(values, numbers) of the values of `line` (a grid's value2; None in a one-setting sweep)
+        that have a finite `key`, in plot order (`order`)."""
+        rank = {v: i for i, v in enumerate(self.order())}
+        pairs = []
+        for p, n in self.latest.items():
+            v, v2 = self._split(p)
+            same_line = v2 is None if line is None else (type(v2) is type(line) and v2 == line)
+            if same_line and key in n and math.isfinite(n[key]):
+                pairs.append((rank.get(v, len(rank)), v, n[key]))
+        pairs.sort(key=lambda t: t[0])
+        return [p[1] for p in pairs], [p[2] for p in pairs]
+
+    def threshold(self, line=None):
+        """The interpolation threshold: the first value (in plot order) whose training error is <= 1%."""
+        vs, errs = self.get("train_err", line)
         return next((v for v, e in zip(vs, errs) if e <= FIT_ERR), None)
 
     @property
@@ -187,7 +245,12 @@ class SweepSeries:
         return sum(1 for n in self.latest.values() if "test_err" in n or "train_err" in n)
 
     @property
+    def size(self) -> int:
+        """How many points the sweep has (values x lines)."""
+        return len(self.values) * max(1, len(self.values2))
+
+    @property
     def log_x(self) -> bool:
-        """Plot against log10(value): every value is positive."""
-        vs = self.values or list(self.latest)
-        return bool(vs) and all(v > 0 for v in vs)
+        """Plot against log10(value): every value is a positive number."""
+        vs = self.values or [self._split(p)[0] for p in self.latest]
+        return bool(vs) and not self.categorical and all(v > 0 for v in vs)

@@ -88,18 +88,21 @@ class RunState:
 
 @dataclass
 class SweepState:
-    """The sweep on screen: each value's latest numbers, its sweep.json and summary."""
+    """The sweep on screen: each value's latest numbers, its sweep.json and summary. A grid sweep
+    has `param2`: one line of `param` per value of it."""
     param: str = "model.width"
     series: SweepSeries = field(default_factory=SweepSeries)
     meta: dict | None = None
     summary: dict | None = None
     sweep_dir: Path | None = None
     paused: bool = False
+    param2: str | None = None
 
     @classmethod
-    def expecting(cls, param: str, values: list[float]) -> "SweepState":
+    def expecting(cls, param: str, values: list, param2: str | None = None,
+                  values2: list | None = None) -> "SweepState":
         values = sorted(values) if param == "model.width" else list(values)  # as core.sweep orders them
-        return cls(param=param, series=SweepSeries(values))
+        return cls(param=param, series=SweepSeries(values, values2 if param2 else None), param2=param2 or None)
 
 
 class LabState:
@@ -185,8 +188,9 @@ class LabState:
         sw = self._sweep()
         sw.meta = msg.meta
         sw.param = msg.meta.get("param") or sw.param
+        sw.param2 = msg.meta.get("param2") or None
         if msg.meta.get("values"):
-            sw.series.set_values(msg.meta["values"])
+            sw.series.set_values(msg.meta["values"], msg.meta.get("values2") if sw.param2 else None)
 
     @_sweep_message.register
     def _(self, msg: Progress) -> None:

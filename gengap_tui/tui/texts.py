@@ -52,8 +52,10 @@ def sweep_head(sweep: SweepState, epochs_default: int, live: bool) -> str:
     epochs = meta.get("epochs") or epochs_default
     where = short_path(sweep.sweep_dir) if sweep.sweep_dir is not None else "-"
     paused = " (paused)" if sweep.paused and live else ""
-    return (f"[b]sweep {sweep.param}[/] | {meta.get('device') or 'device -'} | "
-            f"epoch {sw.epoch or '-'}/{epochs}{paused} | {sw.known}/{len(sw.values) or '-'} values | {where}")
+    what = f"{sweep.param} x {sweep.param2}" if sweep.param2 else sweep.param
+    return (f"[b]sweep {what}[/] | {meta.get('device') or 'device -'} | "
+            f"epoch {sw.epoch or '-'}/{epochs}{paused} | {sw.known}/{sw.size or '-'} "
+            f"{'points' if sweep.param2 else 'values'} | {where}")
 
 
 def patience_text(run: RunState) -> str:
@@ -116,6 +118,20 @@ def sweep_outcome(sweep: SweepState | None) -> str:
     leaf = sweep.param.split(".")[-1]
     wall = s.get("wall_seconds")
     parts = [f"[b]sweep {s.get('status')}[/]" + (f" in {wall:.0f}s" if isinstance(wall, (int, float)) else "")]
+    if sweep.param2:  # a grid: the shape of each line
+        leaf2 = sweep.param2.split(".")[-1]
+        for line in s.get("lines") or []:
+            thr, bit = line.get("interpolation_threshold"), f"{leaf2} {fmt_value(line.get('value2'))}: "
+            bit += f"fits from {leaf} {fmt_value(thr)}" if thr is not None else "never fits"
+            if line.get("peak_value") is not None and (line.get("peak_prominence") or 0) > 0:
+                bit += (f", test err peak {line['peak_test_err']:.4f} @ {fmt_value(line['peak_value'])} "
+                        f"(dip {line['dip_test_err']:.4f} @ {fmt_value(line['dip_value'])})")
+            if isinstance(line.get("last_test_err"), (int, float)):
+                bit += f", last {line['last_test_err']:.4f}"
+            parts.append(bit)
+        if s.get("reason") and s.get("status") != "completed":
+            parts.append(str(s["reason"]))
+        return " | ".join(parts)
     thr = s.get("interpolation_threshold")
     parts.append(f"interpolation threshold {leaf} {fmt_value(thr)}" if thr is not None
                  else "no value fit the training set (train err > 1%)")

@@ -21,10 +21,10 @@ from ...config import SECTIONS, Config, ConfigError, build
 # the fields shown in the panels, by section (the rest keep the base config's values)
 PANELS: dict[str, list[str]] = {
     "run": ["seeds"],
-    "data": ["dataset", "n_train", "binary"],
+    "data": ["dataset", "path", "n_train", "binary"],
     "noise": ["label_noise", "kind"],
     "model": ["kind", "depth", "width", "activation"],
-    "regularization": ["weight_decay", "decoupled", "l1", "dropout", "input_noise"],
+    "regularization": ["weight_decay", "decoupled", "l1", "dropout", "input_noise", "augment", "crop_pad"],
     "optim": ["optimizer", "lr", "batch_size", "epochs"],
     "early_stopping": ["enabled", "monitor", "patience", "min_delta", "min_delta_mode",
                        "start_from_epoch", "restore_best", "observe"],
