@@ -500,10 +500,14 @@ class RaySweep:
             u.result = payload
 
     def _reasoned(self, summary: dict) -> dict:
-        """A cancelled value's reason names who stopped the sweep (the unit only saw Ray's cancel)."""
+        """A cancelled value's reason names who stopped the sweep. A unit told through the relay
+        already says so (`stop_reason during epoch N`: left as it is); one that only saw Ray's
+        cancel says `USER_STOP ...`, whose prefix becomes the stop's reason."""
         reason = summary.get("reason") or ""
-        if summary.get("status") == "cancelled" and self.stop_reason and reason.startswith(USER_STOP):
-            summary = {**summary, "reason": self.stop_reason + reason[len(USER_STOP):]}
+        stop = self.stop_reason
+        if (summary.get("status") == "cancelled" and stop and not reason.startswith(stop)
+                and reason.startswith(USER_STOP)):
+            summary = {**summary, "reason": stop + reason[len(USER_STOP):]}
         return summary
 
     def _retried(self, u: _UnitState) -> None:
