@@ -261,3 +261,37 @@ def test_the_palette_names_the_presets_real_sweep_setting():
     grid = build({"sweep": {"param": "model.width", "values": [8], "param2": "noise.label_noise",
                             "values2": [0.1]}}).sweep
     assert titles(grid) == ["Sweep model.width x noise.label_noise (a grid) over the preset's \\[sweep] values"]
+
+
+def test_an_observing_grid_keeps_what_early_stopping_would_have_kept_per_point(tmp_path):
+    cfg = tiny("optim.epochs=4", "early_stopping.enabled=true", "early_stopping.observe=true",
+               "early_stopping.patience=1")
+    sw = Sweep(cfg, "model.width", [4, 16], param2="optim.optimizer", values2=["sgd", "adam"])
+    assert sw.observe and sw.line_together == [True, True]  # each optimizer's widths train together
+    s = sw.run(tmp_path / "obs")
+    rows = runs.read_jsonl(tmp_path / "obs" / "sweep.jsonl")
+    assert [(r["value"], r["value2"]) for r in rows] == [(4.0, "sgd"), (16.0, "sgd"), (4.0, "adam"), (16.0, "adam")]
+    for r in rows:  # every point trained to the end, with what stopping would have kept
+        assert r["epochs_run"] == 4 and r["test_err_final"] == r["test_err"]
+        assert {"best_epoch", "would_stop_epoch", "test_err_kept", "epochs_saved"} <= set(r)
+        assert 1 <= r["best_epoch"] <= 4
+    assert s["observe"] and [ln["value2"] for ln in s["lines"]] == ["sgd", "adam"]
+
+
+async def test_f4_sweeps_the_presets_grid_from_the_lab(tmp_path):
+    grid = ["sweep.param=model.width", "sweep.values=[4,16]", "sweep.param2=noise.label_noise",
+            "sweep.values2=[0,0.2]"]
+    app = GengapApp("two-moons", ["device=cpu", "optim.epochs=2", "data.n_train=200", "data.n_val=100", *grid],
+                    runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await pilot.pause()
+        assert app.view == "sweep" and app.state.sweep.param2 == "noise.label_noise"
+        assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 90)
+        assert app.state.sweep.summary["status"] == "completed"
+        await settle_curves(app, pilot)
+        labels = [kw.get("label") for name, _, kw in plotted(app) if name == "plot" and kw.get("label")]
+        assert labels == ["label_noise = 0", "label_noise = 0.2"]
+    [d] = [p for p in tmp_path.iterdir() if "-sweep-two-moons-" in p.name]
+    assert [(r["value"], r["value2"]) for r in runs.read_jsonl(d / "sweep.jsonl")] == [
+        (4.0, 0.0), (16.0, 0.0), (4.0, 0.2), (16.0, 0.2)]
