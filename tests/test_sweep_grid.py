@@ -295,3 +295,18 @@ async def test_f4_sweeps_the_presets_grid_from_the_lab(tmp_path):
     [d] = [p for p in tmp_path.iterdir() if "-sweep-two-moons-" in p.name]
     assert [(r["value"], r["value2"]) for r in runs.read_jsonl(d / "sweep.jsonl")] == [
         (4.0, 0.0), (16.0, 0.0), (4.0, 0.2), (16.0, 0.2)]
+
+
+def test_a_cancelled_grid_keeps_the_lines_it_trained_and_leaves_the_rest_not_run(tmp_path):
+    sw = Sweep(tiny("optim.epochs=50"), "model.width", [4, 8], param2="noise.label_noise", values2=[0.0, 0.2])
+
+    def on_progress(row):
+        if row["epoch"] == 2:
+            sw.request_stop("stopped by the test")
+
+    s = sw.run(tmp_path / "c", on_progress=on_progress)
+    assert s["status"] == "cancelled" and s["reason"].startswith("stopped by the test during epoch 2")
+    rows = runs.read_jsonl(tmp_path / "c" / "sweep.jsonl")
+    assert [(r["value2"], r["status"], r["epochs_run"]) for r in rows] == [
+        (0.0, "cancelled", 2), (0.0, "cancelled", 2), (0.2, "not_run", 0), (0.2, "not_run", 0)]
+    assert [ln["value2"] for ln in s["lines"]] == [0.0, 0.2] and s["lines"][1]["last_test_err"] is None
