@@ -11,8 +11,9 @@ sweep is the grid of two settings: one line of `param` per value of `param2`, tr
 another, each line a unit of its own. A width sweep of the MLP (`model.width`, or a grid line of
 one) trains every width, times `run.seeds` seeds, as one `GroupedMLP` (stacked weights in buckets
 of similar width, `stacked.py`): one optimizer step per batch for all of them. Any other setting
-(or `together=False`) trains the values one after another with the ordinary trainer. Either way, sweeps train every value for `optim.epochs` epochs with early
-stopping off: the numbers are the final epoch's, as in Nakkiran et al.'s double-descent curves.
+(or `together=False`) trains the values one after another with the ordinary trainer. Either way,
+sweeps train every value for `optim.epochs` epochs with early stopping off: the numbers are the
+final epoch's, as in Nakkiran et al.'s double-descent curves.
 
 Files in `out_dir` (docs/ARCHITECTURE.md, "Run directory"):
     sweep.json       param, values, preset, epochs, together, buckets, padded_fraction, device
@@ -29,7 +30,7 @@ Files in `out_dir` (docs/ARCHITECTURE.md, "Run directory"):
     <param>-<value>/ one run directory per value (config.json, metrics.jsonl, summary.json); a
                      grid's are <param>-<value>+<param2>-<value2>/, and its summary has `lines`
 
-The training itself is a `units.Unit` (here one of all the values) writing through a
+The training itself is a `units.Unit` (here one of all the values; a grid's: one per line) writing through a
 `units.FileSink`; `raysweep.py` trains several units in Ray tasks into the same files.
 """
 
@@ -239,7 +240,8 @@ class Sweep:
             f = finals.get(p)
             v, v2 = split_point(p)
             row = {"param": self.param, "value": v, **({"param2": self.param2, "value2": v2} if self.param2 else {}),
-                   "width": c.model.width if "model.width" in (self.param, self.param2) else None, "n_params": None, "train_err": None, "val_err": None, "test_err": None, "test_loss": None,
+                   "width": c.model.width if "model.width" in (self.param, self.param2) else None,
+                   "n_params": None, "train_err": None, "val_err": None, "test_err": None, "test_loss": None,
                    "epochs_run": 0, "status": "not_run", "run_dir": self._value_dir(out_dir, p).name}
             if f:
                 row.update({k: f.get(k) for k in FINAL_KEYS if self.observe or k not in OBSERVED_KEYS})
