@@ -310,3 +310,21 @@ def test_a_cancelled_grid_keeps_the_lines_it_trained_and_leaves_the_rest_not_run
     assert [(r["value2"], r["status"], r["epochs_run"]) for r in rows] == [
         (0.0, "cancelled", 2), (0.0, "cancelled", 2), (0.2, "not_run", 0), (0.2, "not_run", 0)]
     assert [ln["value2"] for ln in s["lines"]] == [0.0, 0.2] and s["lines"][1]["last_test_err"] is None
+
+
+def test_a_live_grid_says_which_line_it_trains():
+    from gengap_tui.tui.texts import sweep_head
+
+    st = SweepState.expecting("model.width", [2, 8], "noise.label_noise", [0.0, 0.2])
+    for e in (1, 2, 3):  # the first line ends at epoch 3, the second begins
+        st.series.add_progress({"epoch": e, "values": [2.0, 8.0], "values2": [0.0, 0.0], "train_err": [0.5, 0.2],
+                                "test_err": [0.5, 0.3]})
+    st.series.add_progress({"epoch": 1, "values": [2.0, 8.0], "values2": [0.2, 0.2], "train_err": [0.6, 0.4],
+                            "test_err": [0.6, 0.5]})
+    head = sweep_head(st, 3, live=True)
+    assert "sweep model.width x noise.label_noise" in head and "label_noise 0.2 (2/2): epoch 1/3" in head
+    assert "4/4 points" in head
+    plot = sweep_plot(st, 120)
+    assert "label_noise 0.2: epoch 1" in plot.title
+    assert [ln[2] for ln in plot.lines] == ["label_noise = 0", "label_noise = 0.2"]
+    assert [ln[1] for ln in plot.lines] == [[0.5, 0.3], [0.6, 0.5]]
