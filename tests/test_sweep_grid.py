@@ -328,3 +328,12 @@ def test_a_live_grid_says_which_line_it_trains():
     assert "label_noise 0.2: epoch 1" in plot.title
     assert [ln[2] for ln in plot.lines] == ["label_noise = 0", "label_noise = 0.2"]
     assert [ln[1] for ln in plot.lines] == [[0.5, 0.3], [0.6, 0.5]]
+
+
+def test_a_screenshot_of_a_grid_sweep_shows_its_lines(grid_dir, tmp_path):
+    from gengap_tui.tui.screenshot import screenshot_sweep
+
+    svg = screenshot_sweep(tmp_path / "grid.svg", (120, 36), grid_dir).read_text(encoding="utf-8")
+    text = svg.replace("&#160;", " ")
+    assert "label_noise = 0.3" in text and "one line per label_noise" in text
+    assert "sweep model.width x noise.label_noise" in text
