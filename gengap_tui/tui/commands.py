@@ -16,7 +16,7 @@ class LabCommands(Provider):
         ("Stop the run", "stop", "end it as cancelled; every finished epoch is kept (f7)"),
         ("Toggle log scale of the loss", "toggle_log", "plot log10(loss) (f8)"),
         ("Next plot: error / loss / memorization", "next_view", "cycle the curves (f9)"),
-        ("Sweep model.width over the preset's \\[sweep] values", "sweep",
+        ("Sweep {param} over the preset's \\[sweep] values", "sweep",
          "one model per value in a child process; error against the value, live (f4; f7 stops it)"),
         ("Show or hide the settings panels", "toggle_panels", "the drawer (f2)"),
         ("Compare past runs", "compare", "overlay up to 4 recorded runs (f3)"),
@@ -24,13 +24,20 @@ class LabCommands(Provider):
         ("Save the settings as a preset", "save_preset", "into the user preset folder (ctrl+s)"),
     ]
 
-    async def discover(self) -> Hits:
+    def commands(self):
+        """COMMANDS with the lab's sweep parameter (the preset's `[sweep] param`) filled in."""
+        sweep = getattr(getattr(self.app, "cfg", None), "sweep", None)
+        param = getattr(sweep, "param", None) or "the preset's parameter"
         for title, action, help_text in self.COMMANDS:
+            yield title.replace("{param}", param), action, help_text
+
+    async def discover(self) -> Hits:
+        for title, action, help_text in self.commands():
             yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, action, help_text in self.COMMANDS:
+        for title, action, help_text in self.commands():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=help_text)

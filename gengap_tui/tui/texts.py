@@ -52,8 +52,18 @@ def sweep_head(sweep: SweepState, epochs_default: int, live: bool) -> str:
     epochs = meta.get("epochs") or epochs_default
     where = short_path(sweep.sweep_dir) if sweep.sweep_dir is not None else "-"
     paused = " (paused)" if sweep.paused and live else ""
+    # the pace: samples/s of all values together, and the ETA of the value-epochs still to train
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    n_train = (cfg.get("data") or {}).get("n_train")
+    seeds = (cfg.get("run") or {}).get("seeds") or 1
+    rate = sw.pace()
+    sps = f"{rate * n_train * seeds:,.0f} samples/s" if rate and isinstance(n_train, int) else "- samples/s"
+    left = len(sw.values) * epochs - sw.value_epochs if isinstance(epochs, int) else None
+    eta = f"ETA {left / rate:.0f}s" if rate and live and sweep.summary is None and left is not None and left > 0 \
+        else "ETA -"
     return (f"[b]sweep {sweep.param}[/] | {meta.get('device') or 'device -'} | "
-            f"epoch {sw.epoch or '-'}/{epochs}{paused} | {sw.known}/{len(sw.values) or '-'} values | {where}")
+            f"epoch {sw.epoch or '-'}/{epochs}{paused} | {sw.known}/{len(sw.values) or '-'} values | "
+            f"{sps} | {eta} | {where}")
 
 
 def patience_text(run: RunState) -> str:
