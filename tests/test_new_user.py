@@ -19,8 +19,8 @@ pytestmark = pytest.mark.usefixtures("data_cache")
 def test_observe_mode_shows_kept_against_final_on_the_outcome_line(tmp_path):
     """Item 1: the one number observe mode exists for, the final weights' test error, is on the
     lab's outcome line next to what stopping would have kept (it printed the kept number twice)."""
-    cfg = small_cfg("noise.label_noise=0.3", "optim.epochs=40", "early_stopping.patience=3",
-                    "early_stopping.observe=true")
+    cfg = small_cfg("noise.label_noise=0.3", "optim.epochs=30", "early_stopping.patience=3",
+                    "early_stopping.observe=true", "data.n_train=300", "data.n_val=300", "model.width=32")
     out = run_session(cfg, tmp_path)
     s = out.summary
     assert s["would_stop_epoch"] is not None and s["final_test_err"] != s["would_stop_test_err"]
@@ -125,6 +125,7 @@ LAB_SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu
              "optim.lr=0.01", "early_stopping.enabled=false", "optim.epochs=100000"]
 
 
+@pytest.mark.slow  # a real training process
 async def test_a_tick_of_a_stopped_or_replaced_fast_poll_timer_never_crashes_the_lab(tmp_path):
     """Item 3: `'NoneType' object has no attribute 'stop'` in `_poll_fast`'s tick: a tick of the
     fast-poll timer that came after its handle was cleared (or replaced by a restart) stopped
@@ -147,6 +148,7 @@ async def test_a_tick_of_a_stopped_or_replaced_fast_poll_timer_never_crashes_the
         await pilot.press("ctrl+q")
 
 
+@pytest.mark.slow  # a real training process
 async def test_a_lab_that_crashes_says_so_in_its_runs_summary(tmp_path):
     """Item 3: a crash of the lab closed its run as `cancelled: ... the lab was closed`."""
     from conftest import wait_for
