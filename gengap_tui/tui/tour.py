@@ -195,9 +195,12 @@ async def play(app, pilot, tour: Tour, speed: float = 1.0, step_mode: bool = Fal
     i, done = 0, set()
     while i < len(tour.steps):
         step = tour.steps[i]
-        shown = time.monotonic()
         app.caption = f"[b]tour {step.number}/{len(tour.steps)}[/] {step.caption}" if step.caption else ""
         app.show_state()
+        # its reading time counts from when it is on screen: after the next frame, not before keys
+        # whose work (f4 spawns a process) would hold that frame back
+        await pilot.pause(0.05)
+        shown = time.monotonic()
         if i not in done:
             for key in step.keys:
                 await pilot.press(key)
@@ -212,7 +215,7 @@ async def play(app, pilot, tour: Tour, speed: float = 1.0, step_mode: bool = Fal
                                         f"{step.wait!r}; it did not come")
                     await pilot.pause(0.05)
             done.add(i)
-        left = tour.reading_s(step.caption) / speed - (time.monotonic() - shown)
+        left = tour.reading_s(step.caption) / speed + 0.1 - (time.monotonic() - shown)  # (+ a frame or so)
         if left > 0 or step_mode:
             release = _hold(app)  # the screen stays what the caption speaks of
             if left > 0:
