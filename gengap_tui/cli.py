@@ -122,7 +122,10 @@ def cmd_tour(args: argparse.Namespace) -> int:
         argv = [sys.executable, "-m", "gengap_tui.cli", "tour", args.tour, "--record", args.record,
                 "--speed", str(args.speed)] + (["--runs-dir", args.runs_dir] if args.runs_dir else [])
         return tours.record_in_pty(argv, size)
-    return tours.run_tour(tour, args.record, args.speed, size, args.runs_dir, headless=not sys.stderr.isatty())
+    if args.step and (args.record is not None or not sys.stderr.isatty()):
+        return _fail("--step waits for your keys at each step: it needs a terminal, and is not for --record")
+    return tours.run_tour(tour, args.record, args.speed, size, args.runs_dir, headless=not sys.stderr.isatty(),
+                          step=args.step)
 
 
 def _parse_size(text: str) -> tuple[int, int] | None:
@@ -265,7 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("tour", nargs="?", help="a packaged tour's name (--list) or a tour FILE.toml")
     tr.add_argument("--list", action="store_true", help="list the packaged tours")
     tr.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
-    tr.add_argument("--speed", type=float, default=1.0, help="times the tour's pace (its fixed pauses)")
+    tr.add_argument("--speed", type=float, default=1.0,
+                    help="times the tour's pace (its fixed pauses and the captions' reading times)")
+    tr.add_argument("--step", action="store_true",
+                    help="a live lecture: each step waits for a key (space / right / PageDown on, left / PageUp back)")
     tr.add_argument("--size", default="120x36", help="COLSxROWS when there is no terminal (default 120x36)")
     tr.add_argument("--runs-dir", default=None)
     tr.set_defaults(func=cmd_tour)

@@ -8,6 +8,7 @@ touches the disk except reading a preset file.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -298,7 +299,10 @@ def explain(err: ValidationError, prefix: tuple = ()) -> list[str]:
         msg = e["msg"]
         if etype == "literal_error":
             msg = "not a known choice"
-        line = f"{dotted} = {_fmt_value(e.get('input'))}: {msg}"
+        value = e.get("input")
+        if isinstance(value, float) and not math.isfinite(value):  # nan fails `<=`: say what is wrong
+            msg = "must be a finite number"
+        line = f"{dotted} = {_fmt_value(value)}: {msg}"
         if what:
             line += f" (allowed: {what})"
         out.append(line)

@@ -132,7 +132,8 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
     from .protocol import Epoch, Event, RunDir, Warning
     from .session import run_session
 
-    progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience, not quiet)
+    progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience if cfg.early_stopping.enabled else None,
+                        not quiet)
     progress.note(f"preparing {cfg.name}: {cfg.data.dataset}, {cfg.model.kind}, "
                   f"label noise {cfg.noise.label_noise:g} ({cfg.noise.kind}) ...")
 

@@ -50,7 +50,8 @@ def pick_device(name: str) -> torch.device:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.machine() or 'unknown'}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({platform.machine() or 'unknown'}, {n} thread{'s' * (n != 1)})"
 
 
 def _finite(x: float | None) -> bool:
@@ -327,7 +328,10 @@ class Trainer(Resumable, Evaluation):
                 if self._stop_requested:
                     raise Cancelled
         except (KeyboardInterrupt, Cancelled):
-            summary.update(status="cancelled", reason=f"{self._stop_reason or USER_STOP} during epoch {epoch}")
+            # the epoch the stop cut short: the one after the last finished, whether the stop came
+            # mid-epoch (Ctrl+C) or was seen at the epoch's end (f7): "N epochs ... during epoch N+1"
+            summary.update(status="cancelled",
+                           reason=f"{self._stop_reason or USER_STOP} during epoch {summary['epochs_run'] + 1}")
             emit("cancelled", epoch=summary["epochs_run"])
         except Exception as exc:  # noqa: BLE001 - every failure ends the run with a summary
             reason = f"{type(exc).__name__}: {exc}"

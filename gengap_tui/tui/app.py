@@ -45,6 +45,7 @@ from .widgets import Curves, OutcomeLine, PatienceMeter, SettingsForm, StatusBar
 from .widgets.settings import dotted_of
 
 NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
+FOOTER_FULL = 100  # below this many columns the footer is packed (compact, no palette hint)
 LAB_STOP = "stopped by the user from the lab"
 QUIT_STOP = "stopped by the user: the lab was closed"
 WARM_READY = "ready: the training process is warm (ctrl+r trains at once)"
@@ -199,6 +200,7 @@ class GengapApp(PresetActions, RunsActions, App):
             self.screen.focus_next()
 
     cast = None  # a recording of the session (run_lab's --record): told of each resize
+    caption = ""  # a tour's caption (tour.py): shown in place of the status message while set
 
     def on_resize(self, event) -> None:
         # the event's size: this handler runs before App's own, which updates `self.size`
@@ -206,10 +208,19 @@ class GengapApp(PresetActions, RunsActions, App):
         if self.cast is not None:
             self.cast.resize(event.size.width, event.size.height)
 
+    _fit_width = 0  # the width the panels were last fit to
+
     def _fit_panels(self, width: int | None = None) -> None:
         width = self.size.width if width is None else width
+        if self._fit_width and (self._fit_width >= NARROW) != (width >= NARROW):
+            self.panels_open = None  # f2's choice holds while the terminal stays on its side of NARROW
+        self._fit_width = width
         show = self.panels_open if self.panels_open is not None else width >= NARROW
         self.query_one("#panels").display = show
+        # below 100 columns the footer's keys fit only packed, without the palette's hint (^p
+        # still opens it): at 80 columns the footer ended in `f3 Compar`, ^o / ^s / ^q lost
+        footer = self.query_one(Footer)
+        footer.compact, footer.show_command_palette = width < FOOTER_FULL, width >= FOOTER_FULL
 
     def action_toggle_panels(self) -> None:
         self.panels_open = not self.query_one("#panels").display
@@ -228,13 +239,14 @@ class GengapApp(PresetActions, RunsActions, App):
         change of its text)."""
         st, sweep_view = self.state, self.view in SWEEP_VIEWS
         status, meter, outcome = self._lines
+        note = self.caption or st.status  # a tour's caption is never replaced by the lab's messages
         if sweep_view and st.sweep is not None:
             live = isinstance(self.source, LiveSweepSource) and not self.source.finished
             head = sweep_head(st.sweep, st.run.cfg.optim.epochs, live)
-            status.show(head, st.status)
+            status.show(head, note)
             outcome.set_text(sweep_outcome(st.sweep))
         else:
-            status.show(run_head(st.run), run_note(st.run, st.status))
+            status.show(run_head(st.run), run_note(st.run, note))
             outcome.set_text(run_outcome(st.run.summary))
         meter.set_text(patience_text(st.run))
 
@@ -428,8 +440,8 @@ class GengapApp(PresetActions, RunsActions, App):
             self.say(f"[b red]cannot sweep: {len(self.errors)} invalid field(s)[/]", bell=True)
             return
         if not cfg.sweep.values:
-            self.say("[b red]nothing to sweep: this preset's \\[sweep] values are empty[/] - load one that has "
-                     "them (ctrl+o: double-descent) or start the lab with --set 'sweep.values=[2,4,8,16]'", bell=True)
+            self.say("[b red]nothing to sweep: no \\[sweep] values[/] - ctrl+o loads one with them (double-descent), "
+                     "or --set 'sweep.values=[2,4,8]'", bell=True)
             return
         note = self._leave_source("sweep")
         config, s = cfg.dump(), cfg.sweep  # (a grid when [sweep] has param2: one line per value of it)
@@ -486,7 +498,10 @@ class GengapApp(PresetActions, RunsActions, App):
         self.view = "loss"
 
     def action_next_view(self) -> None:
-        views = VIEWS + SWEEP_VIEWS if self.state.sweep is not None else VIEWS
+        # a sweep on screen (live or a directory) has only its own views: the error / loss views
+        # would show the run before it, and its status bar, under "sweeping"
+        sweeping = self.source is not None and self.source.kind == "sweep"
+        views = SWEEP_VIEWS if sweeping else VIEWS + SWEEP_VIEWS if self.state.sweep is not None else VIEWS
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
 
     async def action_quit(self) -> None:

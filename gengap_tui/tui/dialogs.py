@@ -75,8 +75,8 @@ class PickRuns(ModalScreen[list[str] | None]):
             info = f"{s.get('status', 'running?')}" + (f", test err {te:.3f}" if isinstance(te, float) else "")
             items.append((f"{d.name}  [dim]{info}[/]", str(d), str(d) in self.selected))
         with Vertical(id="dialog"):
-            yield Label(f"Compare up to {MAX_COMPARE} runs from {short_path(self.runs_dir)} "
-                        "(space selects, enter overlays, a attaches to the highlighted run, escape cancels)")
+            yield Label(f"Compare up to {MAX_COMPARE} runs from {short_path(self.runs_dir)}\n"  # (cut at 120 columns)
+                        "[dim]space selects · enter overlays · a attaches to the highlighted run · escape cancels[/]")
             yield SelectionList(*items, id="run-list")
             yield Label("", id="pick-note")
 
