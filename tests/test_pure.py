@@ -180,3 +180,93 @@ def test_a_tweak_at_its_limits_is_taken_and_normalised():
     assert type(got["patience"]) is int and type(got["weight_decay"]) is float and type(got["min_delta"]) is float
     assert check_tweaks({"weight_decay": 10}) == {"weight_decay": 10.0} and check_tweaks({"patience": 1}) == {"patience": 1}
     assert check_tweaks({}) == {}
+
+
+# ------------------------------------------------------------------------------------ control
+class Target:
+    def __init__(self, tweakable=True):
+        self.stops, self.tweaks = [], []
+        if tweakable:
+            self.tweak = lambda **changes: self.tweaks.append(changes)
+
+    def request_stop(self, reason=None):
+        self.stops.append(reason)
+
+
+def test_signals_name_themselves_in_the_reason():
+    import signal
+
+    from gengap_tui.control import signal_reason
+
+    assert signal_reason(signal.SIGHUP) == "terminal closed (SIGHUP)"
+    assert signal_reason(signal.SIGTERM) == "stopped by SIGTERM"
+    assert signal_reason(signal.SIGINT) == "stopped by the user (Ctrl+C)"
+    assert signal_reason(signal.SIGUSR1) == "stopped by SIGUSR1"
+
+
+def test_run_control_keeps_the_first_stop_reason_and_passes_commands_on():
+    import signal
+
+    from gengap_tui.control import RunControl
+    from gengap_tui.protocol import Pause, Resume, Stop, Tweak
+
+    events, warnings = [], []
+    c = RunControl(on_event=events.append, on_warning=warnings.append)
+    assert (c.stop_requested, c.stop_reason, c.paused, c.epoch) == (False, None, False, 0)
+    c.command(Pause())
+    assert c.paused is True
+    c.command(Resume())
+    assert c.paused is False
+    c.command(Tweak({"lr": 0.5}))
+    c.command(Tweak({"patience": 3}))
+    assert c.pending_tweaks == {"lr": 0.5, "patience": 3}
+    t = Target()
+    c.attach(t)
+    assert t.tweaks == [{"lr": 0.5, "patience": 3}] and c.pending_tweaks == {} and t.stops == []
+    c.command(Tweak({"lr": 0.25}))
+    assert t.tweaks[-1] == {"lr": 0.25}
+    c.on_signal(signal.SIGTERM)
+    c.command(Stop("stopped from elsewhere"))  # the first reason stays
+    assert c.stop_requested and c.stop_reason == "stopped by SIGTERM"
+    assert t.stops == ["stopped by SIGTERM", "stopped by SIGTERM"]
+    late = Target()
+    c.attach(late)  # a target attached after the stop is stopped at once
+    assert late.stops == ["stopped by SIGTERM"]
+    assert RunControl().stop_reason is None
+    d = RunControl()
+    d.request_stop()
+    assert d.stop_reason == "stopped by the user"
+
+
+def test_a_bad_command_is_refused_with_an_event_and_a_warning_and_the_run_goes_on():
+    from gengap_tui.control import RunControl
+
+    events, warnings = [], []
+    c = RunControl(on_event=events.append, on_warning=warnings.append)
+    c.epoch = 4
+    c.command_wire({"cmd": "tweak", "changes": {"lr": -1}})
+    c.command_wire({"cmd": "launch"})
+    c.command_wire("stop")
+    sweep = Target(tweakable=False)
+    c.attach(sweep)
+    c.command_wire({"cmd": "tweak", "changes": {"lr": 0.1}})  # a sweep has no tweak: kept for later
+    assert c.pending_tweaks == {"lr": 0.1}
+    assert [e["event"] for e in events] == ["tweak_refused", "control_refused", "control_refused"]
+    assert all(e["epoch"] == 4 and "time" in e for e in events)
+    assert events[0]["error"].startswith("command 'tweak': lr = -1: expected 0 < lr <= 1e6")
+    assert warnings[0].startswith("tweak refused: ") and warnings[1].startswith("launch refused: ")
+    assert warnings[2].startswith("control message refused: a command is a dict, got str")
+    assert not c.stop_requested and not c.paused
+
+
+def test_between_epochs_notes_the_epoch_and_returns_at_once_unless_paused():
+    from gengap_tui.control import RunControl
+
+    events = []
+    c = RunControl(on_event=events.append)
+    c.between_epochs(3)
+    assert c.epoch == 3 and events == []
+    c.paused = True
+    c.request_stop("x")
+    c.between_epochs(4)  # paused but stopped: no hold, no event
+    assert c.epoch == 4 and events == []

