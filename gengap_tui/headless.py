@@ -149,6 +149,8 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
             ev = msg.event
             if msg.kind == "warning":
                 progress.note(f"warning: {ev['message']}")
+            elif msg.kind == "started" and (ev.get("gpu") or {}).get("chosen"):
+                progress.note(ev["gpu"]["chosen"])  # which GPU `auto` took, and why
             elif msg.kind == "checkpoint_failed":
                 progress.note(f"warning: checkpoint not saved after epoch {ev['epoch']} ({ev['error']}); "
                               "the run goes on")

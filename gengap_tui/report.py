@@ -21,10 +21,16 @@ def load_config(preset: str, sets: list[str], device: str | None):
     """A preset (name or path) with `--set` overrides and `--device`; raises ConfigError."""
     from . import presets
 
+    from .config import ConfigError
+    from .gpus import check_device
+
     overrides = list(sets or [])
     if device:
         overrides.append(f"device={device}")
-    return presets.load(preset, overrides)
+    cfg = presets.load(preset, overrides)
+    if problem := check_device(cfg.device):  # a GPU that is not there: before any directory
+        raise ConfigError([problem])
+    return cfg
 
 
 def fmt_or_dash(v: Any, spec: str = ".3f") -> str:

@@ -145,6 +145,10 @@ class LabState:
         self.run.events.append(msg.event)
         if msg.kind == "tweaked":
             self.status = f"tweaked at epoch {msg.event.get('epoch')}: {msg.event.get('changes')}"
+        elif msg.kind == "warning":  # (a GPU shared with other processes, bfloat16 on a CPU)
+            self.status = f"[b yellow]{str(msg.event.get('message')).replace('[', chr(92) + '[')}[/]"
+        elif msg.kind == "started" and isinstance(msg.event.get("gpu"), dict) and msg.event["gpu"].get("chosen"):
+            self.status = str(msg.event["gpu"]["chosen"])  # which GPU `auto` took, and why
         elif msg.kind == "checkpoint_failed":
             error = str(msg.event.get("error")).replace("[", "\\[")  # shown as text, not markup
             self.status = (f"[b yellow]checkpoint not saved after epoch {msg.event.get('epoch')}: "
