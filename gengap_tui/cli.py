@@ -172,6 +172,7 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+DEVICE_HELP = "auto, cpu, cuda or cuda:N (the GPU of that index)"
 RECORD_HELP = "record the session as an asciicast v2 file (asciinema play FILE.cast)"
 
 
@@ -211,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("preset", nargs="?", help="preset name (see `gengap-tui presets`) or path to a .toml")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set noise.label_noise=0.2 (repeatable)")
-    r.add_argument("--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (the GPU of that index)")
+    r.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
     r.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.add_argument("--detach", action="store_true",
@@ -226,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--param", default=None, help="numeric dotted setting to sweep, e.g. optim.lr (default: the preset's sweep.param)")
     sw.add_argument("--values", default=None, help="comma-separated values, e.g. 2,4,8,16")
     sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    sw.add_argument("--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (the GPU of that index)")
+    sw.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
     sw.add_argument("--runs-dir", default=None)
     sw.add_argument("--quiet", action="store_true")
     sw.add_argument("--one-at-a-time", action="store_true",
@@ -257,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(ssh -L with another local port; https behind a proxy: the page then uses wss)")
     sv.add_argument("--runs-dir", default=None, help="where every tab's runs go (default: $GENGAP_RUNS_DIR or ./runs)")
     sv.add_argument("--preset", default="default", help="the preset every tab opens on (name or .toml)")
-    sv.add_argument("--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N: where every tab trains")
+    sv.add_argument("--device", default=None, metavar="DEVICE",
+                    help="auto, cpu, cuda or cuda:N: where every tab trains")
     sv.add_argument("--no-prewarm", action="store_true", help="no warm training process per tab (each keeps one, "
                     "~320 MB, so that ctrl+r trains at once)")
     sv.set_defaults(func=cmd_serve)
@@ -278,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--out", required=True, help="FILE.svg")
     sh.add_argument("--size", default="120x36", help="COLSxROWS (default 120x36)")
     sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    sh.add_argument("--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (the GPU of that index)")
-    sh.add_argument("--view", choices=["error", "loss", "memorization", "system", "sweep", "sweep-params", "sweep-norms"],
+    sh.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
+    sh.add_argument("--view", choices=["error", "loss", "memorization", "system", "sweep", "sweep-params",
+                                       "sweep-norms"],
                     default="error", help="a run's views; a sweep directory's: sweep (default), sweep-params, sweep-norms")
     sh.add_argument("--log", action="store_true", help="log10 loss axis (with --view loss)")
     sh.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")

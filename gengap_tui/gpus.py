@@ -176,7 +176,8 @@ def visible_gpus() -> list[str] | None:
             names = []
             for d in sorted(PROC_GPUS.iterdir()):  # PCI order: CUDA's own where the GPUs are alike
                 info = (d / "information").read_text(errors="replace") if (d / "information").is_file() else ""
-                model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("Model:")), "GPU")
+                model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("Model:")),
+                             "GPU")
                 names.append(model)
         elif Path("/proc/driver").is_dir() and not Path("/proc/driver/nvidia").exists():
             names = []  # Linux without the NVIDIA driver

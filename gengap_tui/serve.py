@@ -130,7 +130,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"gengap-tui: {warning}", file=sys.stderr)
     if (problem := port_problem(host, args.port)) is not None:
         return fail(problem)
-    server = make_server(tab_command(args.preset, runs_dir, not args.no_prewarm, getattr(args, "device", None)), host, args.port, url, runs_dir)
+    command = tab_command(args.preset, runs_dir, not args.no_prewarm, getattr(args, "device", None))
+    server = make_server(command, host, args.port, url, runs_dir)
     try:
         server.serve()
     except OSError as exc:  # taken between the check and the bind

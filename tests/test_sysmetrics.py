@@ -411,3 +411,26 @@ def test_the_fake_speaks_the_real_nvidia_ml_py(monkeypatch):
         monkeypatch.setitem(sys.modules, "pynvml", pynvml)
         assert gpus.nvml() is None and gpus.visible_gpus() == []
         gpus.reset()
+
+
+def test_serve_gives_every_tab_the_device(tmp_path):
+    from gengap_tui.serve import tab_command
+
+    assert tab_command("default", tmp_path, True, "cuda:1").endswith(f"--runs-dir {tmp_path} --device cuda:1")
+    assert "--device" not in tab_command("default", tmp_path)
+
+
+def test_a_local_sweep_has_a_system_line_and_a_ray_sweep_none():
+    from gengap_tui.protocol import Progress, SweepMeta
+    from gengap_tui.tui.state import LabState
+    from gengap_tui.tui.system import sweep_system_line
+
+    st = LabState(small_cfg())
+    st.apply(SweepMeta({"param": "model.width", "values": [2, 4], "gpu": {"index": 3, "name": "NVIDIA A100",
+                                                                          "memory_mb": 40960}}), "sweep")
+    assert sweep_system_line(st.sweep) == ""  # no epoch yet
+    st.apply(Progress({"epoch": 1, "values": [2, 4], "train_err": [0.5, 0.4], "gpu_util": 71.2,
+                       "gpu_mem_used_mb": 5120, "cpu_percent": 99.0, "rss_mb": 900}), "sweep")
+    assert sweep_system_line(st.sweep) == "[b]GPU3 A100[/] 71% · 5.0 / 40 GB · CPU 99% · RSS 0.9 GB"
+    st.sweep.meta["executor"] = "ray"
+    assert sweep_system_line(st.sweep) == ""

@@ -27,7 +27,8 @@ def cuda_names() -> list[str]:
 
 
 def no_cuda_message(name: str) -> str:
-    build = "a CPU-only build of PyTorch" if torch.version.cuda is None else "no NVIDIA GPU or driver that PyTorch can use"
+    build = ("a CPU-only build of PyTorch" if torch.version.cuda is None
+             else "no NVIDIA GPU or driver that PyTorch can use")
     return (f"device = {name!r}, but PyTorch sees no CUDA device here ({build}; allowed: 'auto', 'cpu')")
 
 

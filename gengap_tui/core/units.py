@@ -193,7 +193,8 @@ class Unit:
             sink.event(v, {"event": "started", "time": time.time(), "epoch": 0, "device": device,
                            "n_params": n_params[v], "sweep": label, **gpu})
             for text in warn:
-                sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text, "about": "shared_gpu"})
+                sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text,
+                               "about": "shared_gpu"})
         status, reason = "completed", None
         per_value_status = {v: "completed" for v in self.values}
         last: dict[float, dict] = {}

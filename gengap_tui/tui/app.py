@@ -40,7 +40,7 @@ from .preset_actions import PresetActions
 from .runs_actions import RunsActions
 from .series import RunSeries
 from .state import LabState, SweepState, sweep_config
-from .system import SYSTEM_VIEW, system_line, system_plot
+from .system import SYSTEM_VIEW, sweep_system_line, system_line, system_plot
 from .texts import patience_text, run_head, run_note, run_outcome, short_path, sweep_head, sweep_outcome
 from .widgets import Curves, OutcomeLine, PatienceMeter, SettingsForm, StatusBar
 from .widgets.lines import SystemLine
@@ -247,8 +247,9 @@ class GengapApp(PresetActions, RunsActions, App):
     def _show_system(self) -> None:
         """The system line (GPU, CPU, memory of the run on screen), where it measured any and
         ctrl+g has not hidden it."""
-        line = self.query_one(SystemLine)
-        text = system_line(self.state.run) if self.show_system else ""
+        line, sweep = self.query_one(SystemLine), self.view in SWEEP_VIEWS and self.state.sweep is not None
+        text = sweep_system_line(self.state.sweep) if sweep else system_line(self.state.run)
+        text = text if self.show_system else ""
         line.set_text(text)
         line.display = bool(text)
 

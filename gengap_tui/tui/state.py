@@ -95,6 +95,7 @@ class SweepState:
     summary: dict | None = None
     sweep_dir: Path | None = None
     paused: bool = False
+    system: dict = field(default_factory=dict)  # the last progress line's system fields (tui/system.py)
 
     @classmethod
     def expecting(cls, param: str, values: list[float]) -> "SweepState":
@@ -195,6 +196,8 @@ class LabState:
     @_sweep_message.register
     def _(self, msg: Progress) -> None:
         self._sweep().series.add_progress(msg.row)
+        if "cpu_percent" in msg.row:
+            self._sweep().system = msg.row
         if self.status.startswith(("starting", "following")):
             self.status = "sweeping"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..protocol import SYS_KEYS
 from .plots import Plot, fit_title
 from .series import thin
-from .state import RunState
+from .state import RunState, SweepState
 
 SYSTEM_VIEW = "system"
 SYSTEM_LINES = (("gpu_util", "GPU util %", "green+"), ("gpu_mem_used_pct", "GPU memory % (device)", "blue+"),
@@ -38,8 +38,22 @@ def short_name(name: str) -> str:
 def system_line(run: RunState) -> str:
     """nvitop's line for the run on screen (`GPU0 H100 87% · 12.3 / 80 GB (this run 9.1) · 412 W ·
     64°C · CPU 100% · RSS 1.2 GB`); "" when the run measured nothing (an old recording, no run)."""
-    gpu = gpu_of(run)
     row = next((r for r in reversed(run.series.rows) if any(k in r for k in SYS_KEYS)), None)
+    shared = any(e.get("event") == "warning" and e.get("about") == "shared_gpu" for e in run.events)
+    return line_of(gpu_of(run), row, shared)
+
+
+def sweep_system_line(sweep: SweepState) -> str:
+    """The same for a local sweep on screen (its last progress line; the GPU from sweep.json); ""
+    for a sweep on Ray, whose units run on many GPUs and machines."""
+    meta = sweep.meta or {}
+    if meta.get("executor") == "ray" or not sweep.system:
+        return ""
+    gpu = meta.get("gpu") if isinstance(meta.get("gpu"), dict) else None
+    return line_of(gpu, sweep.system, False)
+
+
+def line_of(gpu: dict | None, row: dict | None, shared: bool) -> str:
     if gpu is None and row is None:
         return ""
     row = row or {}
@@ -47,7 +61,6 @@ def system_line(run: RunState) -> str:
     if gpu is not None:
         head = f"GPU{gpu.get('index', '?')} {short_name(str(gpu.get('name') or ''))}".rstrip()
         util = _num(row.get("gpu_util"))
-        shared = any(e.get("event") == "warning" and e.get("about") == "shared_gpu" for e in run.events)
         parts.append(f"[b]{head}[/]" + (f" {util:.0f}%" if util is not None else "")
                      + (" [b yellow](shared)[/]" if shared else ""))
         used, total = _num(row.get("gpu_mem_used_mb")), _num(gpu.get("memory_mb"))
