@@ -86,8 +86,7 @@ def candidates() -> list[dict]:
 def nvml_handle(device: torch.device) -> Any:
     """The NVML handle of a CUDA device (matched by UUID: NVML numbers every GPU of the machine,
     CUDA only the visible ones, in its own order), or None: no NVML, or not a GPU."""
-    n = gpus.nvml()
-    if n is None or device.type != "cuda":
+    if device.type != "cuda" or (n := gpus.nvml()) is None:  # (a CPU run never loads NVML)
         return None
     index = device.index if device.index is not None else torch.cuda.current_device()
     try:
