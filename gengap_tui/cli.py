@@ -34,8 +34,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_lab(args: argparse.Namespace) -> int:
     from . import presets
 
-    try:  # validate before the screen opens, so a bad preset is a plain message
-        presets.load(args.preset, args.set)
+    sets = args.set + ([f"device={args.device}"] if args.device else [])
+    try:  # validate before the screen opens, so a bad preset (or a GPU not there) is a plain message
+        _load_config(args.preset, sets, None)
     except ConfigError as exc:
         return _fail(str(exc))
     from .ray_options import from_args as ray_options
@@ -45,7 +46,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         ray = ray_options(args)
     except ValueError as exc:
         return _fail(str(exc))
-    return run_lab(args.preset, args.set, args.autostart, runs_dir=args.runs_dir, compare=args.compare,
+    return run_lab(args.preset, sets, args.autostart, runs_dir=args.runs_dir, compare=args.compare,
                    record=args.record, ray=ray.to_wire() if ray else None, prewarm=not args.no_prewarm)
 
 
@@ -195,6 +196,7 @@ def _unwritable(path: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+DEVICE_HELP = "auto, cpu, cuda or cuda:N (the GPU of that index)"
 RECORD_HELP = "record the session as an asciicast v2 file (asciinema play FILE.cast)"
 
 
@@ -224,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a recorded run (up to 4)")
     p.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
     add_ray_arguments(p)
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="auto, cpu, cuda or cuda:N: where the lab trains (as --set device=...)")
     p.add_argument("--no-prewarm", action="store_true",
                    help="no warm training process (by default the lab keeps one ready so that ctrl+r trains at once)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -232,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("preset", nargs="?", help="preset name (see `gengap-tui presets`) or path to a .toml")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set noise.label_noise=0.2 (repeatable)")
-    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    r.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
     r.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.add_argument("--detach", action="store_true",
@@ -250,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--values", action="append", default=None,
                     help="comma-separated values of the --param before it, e.g. 2,4,8,16 or mlp,cnn1d")
     sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    sw.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    sw.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
     sw.add_argument("--runs-dir", default=None)
     sw.add_argument("--quiet", action="store_true")
     sw.add_argument("--one-at-a-time", action="store_true",
@@ -284,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(ssh -L with another local port; https behind a proxy: the page then uses wss)")
     sv.add_argument("--runs-dir", default=None, help="where every tab's runs go (default: $GENGAP_RUNS_DIR or ./runs)")
     sv.add_argument("--preset", default="default", help="the preset every tab opens on (name or .toml)")
+    sv.add_argument("--device", default=None, metavar="DEVICE",
+                    help="auto, cpu, cuda or cuda:N: where every tab trains")
     sv.add_argument("--no-prewarm", action="store_true", help="no warm training process per tab (each keeps one, "
                     "~320 MB, so that ctrl+r trains at once)")
     sv.set_defaults(func=cmd_serve)
@@ -304,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--out", required=True, help="FILE.svg")
     sh.add_argument("--size", default="120x36", help="COLSxROWS (default 120x36)")
     sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    sh.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    sh.add_argument("--view", choices=["error", "loss", "memorization", "sweep", "sweep-params", "sweep-norms"],
+    sh.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
+    sh.add_argument("--view", choices=["error", "loss", "memorization", "system", "sweep", "sweep-params",
+                                       "sweep-norms"],
                     default="error", help="a run's views; a sweep directory's: sweep (default), sweep-params, sweep-norms")
     sh.add_argument("--log", action="store_true", help="log10 loss axis (with --view loss)")
     sh.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -19,7 +20,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DATASETS = ("mnist1d", "moons", "circles", "spirals", "xor", "mnist", "fashion-mnist", "cifar10", "cifar100",
             "digits", "npz")
@@ -30,6 +31,19 @@ SEQUENCE_DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100",
 IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
 AUGMENTS = ("none", "crop", "flip", "crop-flip")
 IMAGE_MODELS = ("cnn2d", "resnet18")
+
+
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:(\d{1,2}))?)$")
+DEVICES_ALLOWED = "'auto', 'cpu', 'cuda' or 'cuda:N' (N: a GPU's index, as PyTorch counts them)"
+
+
+def parse_device(name: str) -> tuple[str, int | None]:
+    """("auto" | "cpu" | "cuda", index or None); ValueError naming what is allowed."""
+    m = DEVICE_RE.match(name or "")
+    if not m:
+        raise ValueError(f"device: {name!r} is not a device (allowed: {DEVICES_ALLOWED})")
+    kind = m.group(1).split(":")[0]
+    return kind, int(m.group(3)) if m.group(3) is not None else None
 
 
 class ConfigError(ValueError):
@@ -162,7 +176,7 @@ class Config(_Section):
     name: str = Field("custom", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = Field("", max_length=2000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (gpus.parse_device; whether GPU N is there: core/devices.py)
     run: RunSection = Field(default_factory=RunSection)
     data: DataSection = Field(default_factory=DataSection)
     noise: NoiseSection = Field(default_factory=NoiseSection)
@@ -173,6 +187,12 @@ class Config(_Section):
     baselines: BaselinesSection = Field(default_factory=BaselinesSection)
     sweep: SweepSection = Field(default_factory=SweepSection)
     ratt: RattSection = Field(default_factory=RattSection)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        parse_device(v)  # ValueError: "device: 'gpu' is not a device (allowed: ...)"
+        return v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":

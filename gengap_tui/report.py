@@ -7,8 +7,17 @@ import sys
 import time
 from typing import Any
 
+from .config import ConfigError
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 130, 129, 143
+
+
+class DeviceMissing(ConfigError):
+    """A valid device name whose GPU is not here (exit 2): said as it is, not as an invalid config."""
+
+    def __str__(self) -> str:
+        return self.problems[0]
 
 
 def fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
@@ -21,10 +30,15 @@ def load_config(preset: str, sets: list[str], device: str | None):
     """A preset (name or path) with `--set` overrides and `--device`; raises ConfigError."""
     from . import presets
 
+    from .gpus import check_device
+
     overrides = list(sets or [])
     if device:
         overrides.append(f"device={device}")
-    return presets.load(preset, overrides)
+    cfg = presets.load(preset, overrides)
+    if problem := check_device(cfg.device):  # a GPU that is not there: before any directory
+        raise DeviceMissing([problem])
+    return cfg
 
 
 def fmt_or_dash(v: Any, spec: str = ".3f") -> str:

@@ -107,9 +107,13 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
         run_dir, writer = into, runs.RunWriter(into, None)
     else:
         run_dir = into if into is not None else runs.new_run_dir(runs_path, cfg.name)
+        from .core.sysmetrics import gpu_facts
+
+        gpu = gpu_facts(trainer.device)  # the GPU's name, index, driver, memory (None on a CPU)
         writer = runs.RunWriter(run_dir, cfg.dump(), {"torch_version": torch.__version__,
                                                       "device_name": device_name(trainer.device),
-                                                      "torch_threads": torch.get_num_threads()})
+                                                      "torch_threads": torch.get_num_threads(),
+                                                      **({"gpu": gpu} if gpu else {})})
     if on_ready is not None:
         on_ready(trainer, run_dir)
     emit(RunDir(str(run_dir)))
@@ -211,6 +215,10 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
     feed = FileFeed(control, out_dir).start()
     # 3. train every value (Sweep.run keeps training failures; this is data loading etc.)
     extra = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
+    if runner is None and sweep.device.type == "cuda":
+        from .core.sysmetrics import gpu_facts
+
+        extra["gpu"] = gpu_facts(sweep.device)  # sweep.json and each value's config.json
     try:
         if runner is None:
             summary = sweep.run(out_dir, on_progress=on_progress, extra=extra)
@@ -255,7 +263,7 @@ def prewarm(config: dict) -> dict:
 
     cfg = validate(config)
     torch.set_num_threads(cpu_threads(cfg.run.threads))
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     short = cfg.model_copy(update={
         "optim": cfg.optim.model_copy(update={"epochs": 3 if cuda else 1}),
         "baselines": cfg.baselines.model_copy(update={"knn": False, "ntk": False}),

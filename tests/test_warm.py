@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import alive, wait_for, wait_until
+from gengap_tui.protocol import MEASURED_KEYS
 from gengap_tui.config import build
 from gengap_tui.warm import Prewarmer
 from gengap_tui.worker import LAB_NICE, RunHandle, SweepHandle
@@ -24,7 +25,7 @@ BASE = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu"]
 # dropout and label noise: the run draws from torch's global generator and the run's seed
 RUN = BASE + ["optim.epochs=4", "early_stopping.enabled=false", "regularization.dropout=0.2",
               "noise.label_noise=0.2", "seed=3"]
-TIMING = ("epoch_seconds", "samples_per_s")
+TIMING = MEASURED_KEYS  # the machine's measurements: time, CPU, memory (protocol.py)
 
 
 def config(*overrides):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..protocol import FIT_ERR, TWEAKABLE, USER_STOP, check_tweaks  # noqa: F401 - TWEAKABLE: importable here too
-from . import baselines
+from . import baselines, devices
 from .batches import Batches, DeviceSplits
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
@@ -33,6 +33,7 @@ from .evaluation import EVAL_CHUNK, Evaluation  # noqa: F401 - EVAL_CHUNK: impor
 from .graphs import EpochGraphs
 from .models import build_model, conv_format, count_params, is_image_model
 from .norms import NormTracker
+from .sysmetrics import Sampler
 
 
 class Cancelled(Exception):
@@ -40,16 +41,13 @@ class Cancelled(Exception):
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device = 'cuda', but PyTorch sees no CUDA device here (allowed: auto, cpu, cuda)")
-    return torch.device(name)
+    """auto | cpu | cuda | cuda:N (`devices.resolve`: a GPU that is not there is a ValueError)."""
+    return devices.resolve(name)
 
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+        return f"{torch.cuda.get_device_name(device)} (cuda:{device.index or 0})"
     n = torch.get_num_threads()
     return f"CPU ({platform.machine() or 'unknown'}, {n} thread{'s' * (n != 1)})"
 
@@ -344,6 +342,7 @@ class Trainer(Resumable, Evaluation):
         if summary["status"] != "diverged":
             saves.flush(emit)
         self._finish(summary, last)
+        summary.update(self._sys.end())  # gpu_mem_peak_mb
         summary["wall_seconds"] = time.perf_counter() - t0
         return summary
 
@@ -363,7 +362,12 @@ class Trainer(Resumable, Evaluation):
         # `resumed_run` as before: events.jsonl stays in epoch order, and "started at epoch 0" is
         # the run's one real start
         resumed = {"resumed_from": self.start_epoch} if self.start_epoch else {}
-        emit("started", epoch=self.start_epoch, device=summary["device"], n_params=self.n_params, **resumed)
+        self._sys = Sampler(self.device)  # GPU / CPU use per epoch; the GPU's facts (`gpu`)
+        summary.update(self._sys.begin(warn := []))  # (a GPU shared with others: a warning after `started`)
+        emit("started", epoch=self.start_epoch, device=summary["device"], n_params=self.n_params, **resumed,
+             **{k: summary[k] for k in ("gpu",) if k in summary})
+        for text in warn:
+            emit("warning", epoch=0, message=text, about="shared_gpu")
         if cfg.run.precision == "bfloat16" and self.device.type == "cpu":
             emit("warning", epoch=0, message="run.precision = bfloat16 on a CPU: autocast is emulated here and "
                                              "can be much slower than float32 (it is meant for GPUs)")
@@ -415,6 +419,7 @@ class Trainer(Resumable, Evaluation):
             if k in m:
                 row[k] = m[k]
         row.update(self._row_extras())
+        row.update(self._sys.epoch())  # cpu_percent, rss_mb, gpu_* (sysmetrics.SYS_KEYS)
         if self.ratt:
             self.ratt_by_epoch[epoch] = (m["ratt_random_err"], m["ratt_bound"])
         summary["epochs_run"] = epoch

@@ -28,6 +28,7 @@ from .data import load
 from .early_stopping import EarlyStopping
 from .factory import make_trainer
 from .multi import MultiTrainer
+from .sysmetrics import Sampler
 from .trainer import Cancelled, Trainer, device_name
 
 ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test_err", "train_clean_err",
@@ -223,9 +224,14 @@ class Unit:
         sink.info({"buckets": len(tr.model.buckets), "padded_fraction": tr.model.padded_fraction(),
                    "members": len(members)})
         n_params = {v: tr.member_params[i * K] for i, v in enumerate(self.values)}
+        sysm = Sampler(self.device)  # GPU / CPU use per epoch, as a single run's (core/sysmetrics.py)
+        gpu = sysm.begin(warn := [])
         for v in self.values:
             sink.event(v, {"event": "started", "time": time.time(), "epoch": 0, "device": device,
-                           "n_params": n_params[v], "sweep": label})
+                           "n_params": n_params[v], "sweep": label, **gpu})
+            for text in warn:
+                sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text,
+                               "about": "shared_gpu"})
         status, reason = "completed", None
         per_value_status = {v: "completed" for v in self.values}
         last: dict[float, dict] = {}
@@ -244,8 +250,9 @@ class Unit:
                 tr._train_epoch()
                 m = tr.member_metrics(with_test=True)
                 dt = time.perf_counter() - te
+                sys_row = sysm.epoch()
                 prog: dict[str, Any] = {"epoch": epoch, **point_columns(self.values), "epoch_seconds": dt,
-                                        "n_params": [n_params[v] for v in self.values]}
+                                        "n_params": [n_params[v] for v in self.values], **sys_row}
                 for k in ROW_KEYS:
                     if k in m:
                         prog[k] = []
@@ -265,7 +272,7 @@ class Unit:
                                 prog.setdefault(k + "_max", []).append(row[k + "_max"])
                     row["gap_loss"] = row["val_loss"] - row["train_loss"]
                     row["gap_err"] = row["val_err"] - row["train_err"]
-                    row.update(lr=lr, epoch_seconds=dt, es_wait=None, es_best=None, es_best_epoch=None)
+                    row.update(lr=lr, epoch_seconds=dt, es_wait=None, es_best=None, es_best_epoch=None, **sys_row)
                     if per_value_status[v] == "completed" and self.observe and _finite(row[es_cfg.monitor]):
                         es = stoppers[v]
                         step = es.step(epoch, row[es_cfg.monitor])
@@ -294,11 +301,12 @@ class Unit:
             if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
                 reason = f"out of memory on {device}: fewer values, smaller widths or optim.batch_size"
         finals = {}
+        ended = {**gpu, **sysm.end()}  # the GPU, the unit's peak memory
         for v in self.values:
             r = last.get(v)
             st = per_value_status[v] if status == "completed" else status
             s = {"status": st, "epochs_run": r["epoch"] if r else 0, "n_params": n_params[v], "reason": reason,
-                 "device": device, "stop_epoch": None, "best_epoch": None, "restored_best": False}
+                 "device": device, "stop_epoch": None, "best_epoch": None, "restored_best": False, **ended}
             if r:
                 s.update({k: r.get(k) for k in ROW_KEYS + BAND_KEYS if k in r})
                 s.update(final_train_err=r["train_err"], final_val_err=r["val_err"])

@@ -40,8 +40,10 @@ from .preset_actions import PresetActions
 from .runs_actions import RunsActions
 from .series import RunSeries
 from .state import LabState, SweepState, sweep_config
+from .system import SYSTEM_VIEW, sweep_system_line, system_line, system_plot
 from .texts import patience_text, run_head, run_note, run_outcome, short_path, sweep_head, sweep_outcome
 from .widgets import Curves, OutcomeLine, PatienceMeter, SettingsForm, StatusBar
+from .widgets.lines import SystemLine
 from .widgets.settings import dotted_of
 
 NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
@@ -68,6 +70,7 @@ class GengapApp(PresetActions, RunsActions, App):
         Binding("f7", "stop", "Stop", priority=True, id="stop"),
         Binding("f8", "toggle_log", "Log loss", show=False, priority=True, id="log"),
         Binding("f9", "next_view", "Plot", priority=True, id="view"),
+        Binding("ctrl+g", "toggle_system", "System line", show=False, priority=True, id="system"),
         Binding("f4", "sweep", "Sweep", show=False, priority=True, id="sweep"),
         Binding("f2", "toggle_panels", "Panels", priority=True, id="panels"),
         Binding("f3", "compare", "Compare", priority=True, id="compare"),
@@ -75,8 +78,9 @@ class GengapApp(PresetActions, RunsActions, App):
         Binding("ctrl+s", "save_preset", "Save", priority=True, id="save"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
-    view: reactive[str] = reactive("error", init=False)      # error | loss | memorization | sweep
+    view: reactive[str] = reactive("error", init=False)      # error | loss | memorization | system | sweep…
     log_loss: reactive[bool] = reactive(False, init=False)   # plot log10(loss)
+    show_system: reactive[bool] = reactive(True, init=False)  # the system line (ctrl+g hides it)
 
     def __init__(self, preset: str = "default", overrides: list[str] | None = None, autostart: bool = False,
                  runs_dir: str | Path | None = None, replay: str | Path | None = None, speed: float = 1.0,
@@ -137,6 +141,7 @@ class GengapApp(PresetActions, RunsActions, App):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
+        yield SystemLine("", id="system")
         with Horizontal(id="main"):
             yield SettingsForm(self.cfg, deferred=True, id="panels")
             with Vertical(id="right"):
@@ -249,6 +254,19 @@ class GengapApp(PresetActions, RunsActions, App):
             status.show(run_head(st.run), run_note(st.run, note))
             outcome.set_text(run_outcome(st.run.summary))
         meter.set_text(patience_text(st.run))
+        self._show_system()
+
+    def _show_system(self) -> None:
+        """The system line (GPU, CPU, memory of the run on screen), where it measured any and
+        ctrl+g has not hidden it."""
+        line, sweep = self.query_one(SystemLine), self.view in SWEEP_VIEWS and self.state.sweep is not None
+        text = sweep_system_line(self.state.sweep) if sweep else system_line(self.state.run)
+        text = text if self.show_system else ""
+        line.set_text(text)
+        line.display = bool(text)
+
+    def watch_show_system(self) -> None:
+        self._show_system()
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -269,6 +287,8 @@ class GengapApp(PresetActions, RunsActions, App):
         self._drawn_version, self._last_draw = version, now
         if sweep_view:
             plot = sweep_plot(self.state.sweep, width, self.view)
+        elif self.view == SYSTEM_VIEW:
+            plot = system_plot(self.state.run, width)
         else:
             view = self.view if self.view in VIEWS else "error"
             plot = run_plot(self.state.run, view, self.log_loss, width, self.compared, self.compare_self_label)
@@ -501,8 +521,12 @@ class GengapApp(PresetActions, RunsActions, App):
         # a sweep on screen (live or a directory) has only its own views: the error / loss views
         # would show the run before it, and its status bar, under "sweeping"
         sweeping = self.source is not None and self.source.kind == "sweep"
-        views = SWEEP_VIEWS if sweeping else VIEWS + SWEEP_VIEWS if self.state.sweep is not None else VIEWS
+        run_views = VIEWS + (SYSTEM_VIEW,)
+        views = SWEEP_VIEWS if sweeping else run_views + SWEEP_VIEWS if self.state.sweep is not None else run_views
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
+
+    def action_toggle_system(self) -> None:
+        self.show_system = not self.show_system
 
     async def action_quit(self) -> None:
         self.shutdown_run(reason=QUIT_STOP)
