@@ -146,6 +146,12 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
             save("model.pt", trainer.model.state_dict())
         except OSError as exc:
             summary["model_error"] = f"model.pt not written: {exc}"
+    counters = getattr(trainer, "examples", None)  # which examples were learned when (core/examples.py)
+    if counters is not None and counters.epochs:
+        try:
+            runs.replace_atomic(run_dir / "examples.npz", lambda tmp: counters.save(tmp, trainer.changed))
+        except OSError as exc:
+            summary["examples_error"] = f"examples.npz not written: {exc}"
     writer.finish(summary)
     emit(Summary(summary))
     return Outcome(run_dir, summary)

@@ -196,6 +196,7 @@ class MultiTrainer(Trainer):
         tl, tp = self._predict_members(self.x_train, self.y_train)
         vl, vp = self._predict_members(self.x_val, self.y_val)
         n, nv = self.x_train.shape[0], self.x_val.shape[0]
+        self._train_correct = tp == self.y_train  # (the per-example counters read it: core/examples.py)
         wrong = (tp != self.y_train).float()
         vals = [tl / n, wrong.mean(1), vl / nv, (vp != self.y_val).float().mean(1)]
         keys = ["train_loss", "train_err", "val_loss", "val_err"]

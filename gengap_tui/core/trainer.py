@@ -29,10 +29,12 @@ from ..protocol import FIT_ERR, TWEAKABLE, USER_STOP, check_tweaks  # noqa: F401
 from . import baselines, bounds
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
+from .examples import ExampleCounters
 from .checkpoints import Checkpoints
 from .graphs import EpochGraphs
 from .models import build_model, count_params
 from .norms import NormTracker
+from .schedules import lr_factor
 
 EVAL_CHUNK = 16384
 
@@ -65,6 +67,7 @@ class Trainer:
     overrides (their order is the order of the random draws: keep it)."""
 
     G = 1  # models trained at once (`MultiTrainer`: one per member)
+    track_examples = True  # per-example counters (core/examples.py); bench/examples_cost.py turns them off
 
     def __init__(self, config, device: str | torch.device | None = None, data: Dataset | None = None):
         self.cfg = config
@@ -76,12 +79,17 @@ class Trainer:
         self._stop_reason: str | None = None
         self._build_model()  # seeds torch first: a model's initial weights depend on its seed only
         self.base_lr = config.optim.lr
+        self.sched = {"step_factor": config.optim.step_factor, "exp_factor": config.optim.exp_factor}  # tweakable
         self.weight_decay = config.regularization.weight_decay
         self.es = EarlyStopping.from_config(config.early_stopping)
         self._make_optimizer()
         self._to_device()
         self._make_generators()
         self.norms = NormTracker(self.model, self.G)  # weight_norm, spectral_norm_product per epoch
+        # which training examples are learned when (examples.npz), from evaluate()'s predictions
+        self.examples = ExampleCounters((self.G, self.x_train.shape[0]), self.device) if self.track_examples else None
+        self._train_correct: torch.Tensor | None = None  # the last evaluation's prediction == label
+        self._correct_at: dict[Any, torch.Tensor] = {}  # the same, per evaluation graph
         self.best_state: dict[str, torch.Tensor] | None = None
         self.would_keep: dict[str, torch.Tensor] | None = None
         self.would_keep_epoch: int | None = None
@@ -162,10 +170,9 @@ class Trainer:
                               cache_enabled=not self._capturing)
 
     def _lr_at(self, epoch: int) -> float:
-        o = self.cfg.optim
-        if o.schedule == "cosine":
-            return self.base_lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / o.epochs))
-        return self.base_lr
+        """`lr` (live-tweakable) times the schedule's factor at `epoch` (docs/ARCHITECTURE.md,
+        "Learning-rate schedules")."""
+        return self.base_lr * lr_factor(self.cfg.optim, epoch, self.sched)
 
     # ----------------------------------------------------------------------------- control
     def tweak(self, **changes: Any) -> None:
@@ -193,6 +200,8 @@ class Trainer:
         for k, v in changes.items():
             if k == "lr":
                 self.base_lr = v
+            elif k in self.sched:
+                self.sched[k] = v
             elif k == "weight_decay":
                 self.weight_decay = v
                 if self.cfg.optim.optimizer != "sgd" or not self.decoupled:
@@ -241,7 +250,7 @@ class Trainer:
         """CUDA graphs (`run.cuda_graphs = "auto"`): on a CUDA device, with a constant learning
         rate (a cosine schedule changes the rate every epoch, which a graph bakes in)."""
         return (self.device.type == "cuda" and self.cfg.run.cuda_graphs == "auto"
-                and self.cfg.optim.schedule == "constant")
+                and self.cfg.optim.schedule == "constant" and self.cfg.optim.warmup_epochs == 0)
 
     def _epochs_atomic(self) -> bool:
         """Whether an epoch always runs to its end once started (a graphed epoch cannot stop
@@ -291,6 +300,7 @@ class Trainer:
         tl, tp = self._predict(self.x_train, self.y_train)
         vl, vp = self._predict(self.x_val, self.y_val)
         n, nv = len(self.y_train), len(self.y_val)
+        self._train_correct = tp == self.y_train  # (the per-example counters read it: core/examples.py)
         wrong = (tp != self.y_train).float()
         vals = [tl / n, wrong.mean(), vl / nv, (vp != self.y_val).float().mean()]
         keys = ["train_loss", "train_err", "val_loss", "val_err"]
@@ -313,7 +323,11 @@ class Trainer:
     def _graphed_eval(self, key: Any, fn: Callable[[], tuple[Any, torch.Tensor]]) -> tuple[Any, list]:
         """`fn()`'s keys and values, through a CUDA graph where graphs are on; one host copy."""
         graphs = self._graph_runner()
-        keys, vals = graphs.evaluate(key, fn) if graphs is not None else fn()
+        def run() -> tuple[Any, torch.Tensor]:  # (a replayed graph refills the tensors its recording made)
+            out, self._correct_at[key] = fn(), self._train_correct
+            return out
+        keys, vals = graphs.evaluate(key, run) if graphs is not None else run()
+        self._train_correct = self._correct_at.get(key)
         return keys, vals.tolist()
 
     @torch.inference_mode()
@@ -354,8 +368,10 @@ class Trainer:
             "early_stopping": self.es.state(), "torch_rng": torch.get_rng_state(), "generator": self._gen_state(),
             "best_state": self.best_state or {}, "would_keep": self.would_keep or {},
             "would_keep_epoch": self.would_keep_epoch, "base_lr": self.base_lr, "weight_decay": self.weight_decay,
+            "sched": dict(self.sched),
             "last_row": dict(last_row), "epochs_to_fit": self.epochs_to_fit,
             "ratt_by_epoch": [[e, err, bound] for e, (err, bound) in sorted(self.ratt_by_epoch.items())],
+            "examples": self.examples.state() if self.examples is not None else {},
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -384,12 +400,15 @@ class Trainer:
         self.would_keep = state["would_keep"] or None
         self.would_keep_epoch = state["would_keep_epoch"]
         self.base_lr = float(state["base_lr"])
+        self.sched.update(state.get("sched") or {})
         self.weight_decay = float(state["weight_decay"])  # (the param groups came with the optimizer)
         self.start_epoch = int(state["epoch"])
         self._last_row = dict(state.get("last_row") or {})
         # (absent from checkpoints written before they were saved: those resume without them)
         self.epochs_to_fit = state.get("epochs_to_fit")
         self.ratt_by_epoch = {int(e): (err, bound) for e, err, bound in state.get("ratt_by_epoch") or []}
+        if state.get("examples") and self.examples is not None:
+            self.examples.load(state["examples"])
 
     # ----------------------------------------------------------------------------- run
     def run(self, on_epoch: Callable[[dict], Any] | None = None,
@@ -500,6 +519,8 @@ class Trainer:
             summary.update(status="diverged", reason=f"{bad} became {m[bad]} at epoch {epoch}")
             emit("diverged", epoch=epoch, key=bad, value=str(m[bad]))
             return None
+        if self.examples is not None:  # which examples are predicted right now (device ops only)
+            self.examples.update(epoch, self._train_correct)
         step = self.es.step(epoch, m[self.cfg.early_stopping.monitor])
         es_cfg = self.cfg.early_stopping
         if step.improved and es_cfg.enabled and (es_cfg.restore_best or self.es.observe):

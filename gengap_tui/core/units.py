@@ -90,6 +90,10 @@ class Sink:
     def finish(self, value: float, summary: dict) -> None:  # a value's summary.json
         pass
 
+    def examples(self, value: float, counters: Any, rows: slice, noisy: Any) -> None:
+        """A value's examples.npz (core/examples.py): the counters' members `rows`. A sweep on Ray
+        writes none (the arrays would travel through the relay)."""
+
 
 class FileSink(Sink):
     """Writes the records into a sweep directory as they come: `progress.jsonl` (and
@@ -132,6 +136,10 @@ class FileSink(Sink):
 
     def finish(self, value: float, summary: dict) -> None:
         self.writers[value].finish(summary)
+
+    def examples(self, value: float, counters: Any, rows: slice, noisy: Any) -> None:
+        if counters is not None and counters.epochs:
+            runs.replace_atomic(self.value_dir(value) / "examples.npz", lambda tmp: counters.save(tmp, noisy, rows))
 
     def restart(self, value: float) -> None:
         """Empty a value's metrics.jsonl: its unit is trained again from the start (a Ray retry)."""
@@ -206,6 +214,8 @@ class Unit:
                 te = time.perf_counter()
                 tr._train_epoch()
                 m = tr.member_metrics(with_test=True)
+                if tr.examples is not None:  # which examples each member predicts right (examples.npz)
+                    tr.examples.update(epoch, tr._train_correct)
                 dt = time.perf_counter() - te
                 prog: dict[str, Any] = {"epoch": epoch, "values": self.values, "epoch_seconds": dt,
                                         "n_params": [n_params[v] for v in self.values]}
@@ -269,6 +279,8 @@ class Unit:
                     es = stoppers[v]
                     s.update(observed(r["epoch"], es.would_stop_epoch, best_at_stop.get(v), es.best_epoch,
                                       es_cfg.restore_best, test_at[v].get, r.get("test_err")))
+            i = self.values.index(v)
+            sink.examples(v, tr.examples, slice(i * K, (i + 1) * K), tr.changed[i * K:(i + 1) * K])
             if r and st != "diverged":  # the first seed's weights, as an ordinary MLP's state dict
                 sink.model(v, tr.member_state_dict(self.values.index(v) * K))
             sink.event(v, {"event": st if st != "completed" else "finished", "time": time.time(),
@@ -301,6 +313,7 @@ class Unit:
             s = tr.run(on_epoch=on_epoch, on_event=lambda ev, v=v: sink.event(v, ev))
             if s.get("epochs_run") and (s.get("status") != "diverged" or s.get("restored_best")):
                 sink.model(v, tr.model.state_dict())
+            sink.examples(v, tr.examples, slice(None), tr.changed)
             sink.finish(v, s)
             # the last epoch's numbers, as the grouped sweep reports them (memorization included)
             finals[v] = {**{k: last[k] for k in ("train_clean_err", "noisy_memorized", "weight_norm",
