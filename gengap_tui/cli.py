@@ -275,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--size", default="120x36", help="COLSxROWS (default 120x36)")
     sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     sh.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    sh.add_argument("--view", choices=["error", "loss", "memorization", "sweep", "sweep-params", "sweep-norms"],
+    sh.add_argument("--view", choices=["error", "loss", "memorization", "examples", "sweep", "sweep-params",
+                                       "sweep-norms"],
                     default="error", help="a run's views; a sweep directory's: sweep (default), sweep-params, sweep-norms")
     sh.add_argument("--log", action="store_true", help="log10 loss axis (with --view loss)")
     sh.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")

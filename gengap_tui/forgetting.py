@@ -85,3 +85,20 @@ def summary_line(s: dict[str, Any]) -> str:
         parts.append(f"{name} {g['n']}: median first epoch {med}, {g['events_mean']:.2f} forgetting events "
                      f"per example, {g['never']:.0%} never learned")
     return "; ".join(parts)
+
+
+def for_view(run_dir: str | Path | None) -> tuple[dict[str, Any] | None, str, Any]:
+    """(stats, message, stamp) for the lab's examples view: the stats of `run_dir`'s examples.npz,
+    or None and why not; `stamp` changes when the file does (the view redraws then)."""
+    if run_dir is None:
+        return None, "examples: start a run (ctrl+r): examples.npz is written with its checkpoints", None
+    p = Path(run_dir) / NAME
+    try:
+        st = p.stat()
+    except OSError:
+        return None, "examples: no examples.npz yet (written every few seconds and at the end)", None
+    stamp = (st.st_mtime_ns, st.st_size)
+    a = load(p)
+    if a is None:
+        return None, "examples: examples.npz could not be read", stamp
+    return stats(a), "", stamp

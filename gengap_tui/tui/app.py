@@ -35,7 +35,7 @@ from ..protocol import TWEAK_FIELDS, run_config
 from ..sources import LiveRunSource, LiveSweepSource, Source, open_source
 from .commands import LabCommands
 from .dialogs import MAX_COMPARE
-from .plots import SWEEP_VIEW, SWEEP_VIEWS, VIEWS, run_plot, sweep_plot
+from .plots import EXAMPLES_VIEW, SWEEP_VIEW, SWEEP_VIEWS, VIEWS, examples_plot, run_plot, sweep_plot
 from .preset_actions import PresetActions
 from .runs_actions import RunsActions
 from .series import RunSeries
@@ -251,12 +251,19 @@ class GengapApp(PresetActions, RunsActions, App):
         # what the picture depends on: the series, and the width its title and ticks are fit to (the
         # panels arrive after the first frame); a sweep's summary adds the threshold and peak
         version = ((self.view, self.state.sweep.series.version, self.state.sweep.summary is not None, width)
-                   if sweep_view else (self.state.run.series.version, width))
+                   if sweep_view else (self.view, self.state.run.series.version, width))
+        if self.view == EXAMPLES_VIEW:  # examples.npz, re-read when it changes (numpy: imported here, not at start)
+            from .. import forgetting
+
+            stats, message, stamp = forgetting.for_view(self.state.run.run_dir)
+            version += (stamp,)
         if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
         self._drawn_version, self._last_draw = version, now
         if sweep_view:
             plot = sweep_plot(self.state.sweep, width, self.view)
+        elif self.view == EXAMPLES_VIEW:
+            plot = examples_plot(stats, width, message)
         else:
             view = self.view if self.view in VIEWS else "error"
             plot = run_plot(self.state.run, view, self.log_loss, width, self.compared, self.compare_self_label)
@@ -477,7 +484,7 @@ class GengapApp(PresetActions, RunsActions, App):
         self.view = "loss"
 
     def action_next_view(self) -> None:
-        views = VIEWS + SWEEP_VIEWS if self.state.sweep is not None else VIEWS
+        views = VIEWS + (EXAMPLES_VIEW,) + (SWEEP_VIEWS if self.state.sweep is not None else ())
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
 
     async def action_quit(self) -> None:
