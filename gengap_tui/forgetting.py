@@ -102,3 +102,28 @@ def for_view(run_dir: str | Path | None) -> tuple[dict[str, Any] | None, str, An
     if a is None:
         return None, "examples: examples.npz could not be read", stamp
     return stats(a), "", stamp
+
+
+def report(s: dict[str, Any]) -> str:
+    """The README's table: per group, the median first-learned epoch, the median epoch learned for
+    good, never learned, forgetting events (mean, share forgotten at least once)."""
+    lines = [f"{'':6} {'examples':>8} {'median first epoch':>18} {'never learned':>13} "
+             f"{'events (mean)':>13} {'forgotten >= 1':>14} {'histogram 0,1,2,3,4,5+':>30}"]
+    for name in GROUPS:
+        g = s[name]
+        if not g["n"]:
+            continue
+        med = "-" if g["median_first"] is None else f"{g['median_first']:g}"
+        hist = " ".join(f"{h:.2f}" for h in g["hist"][:-1])
+        lines.append(f"{name:6} {g['n']:>8} {med:>18} {g['never']:>13.1%} {g['events_mean']:>13.2f} "
+                     f"{g['forgotten']:>14.1%} {hist:>30}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m gengap_tui.forgetting RUN_DIR
+    import sys
+
+    data = load(sys.argv[1]) if len(sys.argv) == 2 else None
+    if data is None:
+        sys.exit("usage: python -m gengap_tui.forgetting RUN_DIR (a run directory with examples.npz)")
+    print(report(stats(data)))

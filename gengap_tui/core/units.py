@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from .. import runs
@@ -34,6 +35,7 @@ ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test
             "noisy_memorized", "noisy_true_acc", "weight_norm", "spectral_norm_product")
 # with run.seeds > 1, the seeds' spread per value: min and max over them (the rows' means lie between)
 BAND_KEYS = ("train_err_min", "train_err_max", "val_err_min", "val_err_max", "test_err_min", "test_err_max")
+STD_KEYS = ("train_err_std", "val_err_std", "test_err_std")  # the seeds' std (sweep.jsonl; `gengap-tui table`)
 # settings a value's data depends on: a one-at-a-time sweep over one of them loads data per value
 DATA_SECTIONS = ("data", "noise", "ratt", "seed")
 
@@ -234,6 +236,7 @@ class Unit:
                         for k in ("train_err", "val_err", "test_err"):
                             if k in m:
                                 row[k + "_min"], row[k + "_max"] = min(m[k][sl]), max(m[k][sl])
+                                row[k + "_std"] = float(np.std(m[k][sl]))
                                 prog.setdefault(k + "_min", []).append(row[k + "_min"])
                                 prog.setdefault(k + "_max", []).append(row[k + "_max"])
                     row["gap_loss"] = row["val_loss"] - row["train_loss"]
@@ -273,7 +276,7 @@ class Unit:
             s = {"status": st, "epochs_run": r["epoch"] if r else 0, "n_params": n_params[v], "reason": reason,
                  "device": device, "stop_epoch": None, "best_epoch": None, "restored_best": False}
             if r:
-                s.update({k: r.get(k) for k in ROW_KEYS + BAND_KEYS if k in r})
+                s.update({k: r.get(k) for k in ROW_KEYS + BAND_KEYS + STD_KEYS if k in r})
                 s.update(final_train_err=r["train_err"], final_val_err=r["val_err"])
                 if self.observe:
                     es = stoppers[v]
@@ -317,7 +320,7 @@ class Unit:
             sink.finish(v, s)
             # the last epoch's numbers, as the grouped sweep reports them (memorization included)
             finals[v] = {**{k: last[k] for k in ("train_clean_err", "noisy_memorized", "weight_norm",
-                                                 "spectral_norm_product", *BAND_KEYS[:4]) if k in last}, **s,
+                                                 "spectral_norm_product", *BAND_KEYS[:4], *STD_KEYS[:2]) if k in last}, **s,
                          "train_err": s.get("final_train_err"), "val_err": s.get("final_val_err")}
             if self.observe and s["epochs_run"]:  # the row's test_err is the last epoch's; kept apart
                 final = s.get("final_test_err", s.get("test_err"))
@@ -325,7 +328,7 @@ class Unit:
                                           s.get("best_epoch"), s.get("restored_best", False),
                                           lambda _e, s=s: s.get("would_stop_test_err", s.get("test_err")), final),
                                  test_err=final, test_loss=s.get("final_test_loss", s.get("test_loss")))
-                for k in ("test_err_min", "test_err_max"):  # the seeds' spread of the kept weights, not the last
+                for k in ("test_err_min", "test_err_max", "test_err_std"):  # the seeds' spread of the kept weights
                     finals[v].pop(k, None)
             if s["epochs_run"]:  # the value's test error, measured once at its end
                 f = finals[v]
