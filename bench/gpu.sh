@@ -191,7 +191,7 @@ print(f"double-descent sweep, {len(meta.get('values', []))} widths x {seeds} see
 PYEOF
 
 # ------------------------------------------------------------------------------ checks and benchmarks
-step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py
+step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py tests/test_examples.py
 # issue 14: the 8-seed double-descent sweep, and a run in a freshly opened lab with CUDA warmed
 step sweep-seeds8 90 "$PY" -m gengap_tui.cli sweep double-descent --set run.seeds=8 --device cuda --quiet \
     --runs-dir "$WORK/sweep8"

@@ -122,3 +122,28 @@ def test_run_directory_has_examples_npz(tmp_path, how):
         assert z["first_learned"].shape == (1, 300)
         assert 0 < z["noisy"].sum() <= out.summary["n_corrupted"]
         assert z["first_learned"].max() <= out.summary["epochs_run"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_counters_through_cuda_graphs_equal_reference(seeds):
+    """With CUDA graphs the evaluation is replayed: the counters read the tensor its recording
+    made (refilled by each replay), and still equal the reference."""
+    cls = MultiTrainer if seeds > 1 else Trainer
+    tr = cls(small_cfg("noise.label_noise=0.3", "optim.lr=0.05", "optim.epochs=10", "data.n_train=300",
+                       "early_stopping.enabled=false", "device=cuda", f"run.seeds={seeds}"))
+    recorded = []
+
+    def on_epoch(_row):
+        tr.model.eval()
+        with torch.no_grad():
+            out = tr.model(tr.x_train).float()
+        recorded.append((out.argmax(-1) == tr.y_train).cpu().numpy().reshape(tr.G, -1))
+
+    tr.run(on_epoch=on_epoch)
+    assert tr._graphs is not None and tr._graphs.replays >= 8
+    got = tr.examples.arrays(tr.changed)
+    ref = reference(np.stack(recorded))
+    for k in FIELDS:
+        np.testing.assert_array_equal(got[k].astype(np.int64), ref[k].astype(np.int64), err_msg=k)
