@@ -98,10 +98,17 @@ def for_view(run_dir: str | Path | None) -> tuple[dict[str, Any] | None, str, An
     except OSError:
         return None, "examples: no examples.npz yet (written every few seconds and at the end)", None
     stamp = (st.st_mtime_ns, st.st_size)
+    cached = _VIEW_CACHE.get(p)
+    if cached is not None and cached[0] == stamp:  # the lab asks on every tick: read a file once
+        return cached[1], cached[2], stamp
     a = load(p)
-    if a is None:
-        return None, "examples: examples.npz could not be read", stamp
-    return stats(a), "", stamp
+    out = (None, "examples: examples.npz could not be read") if a is None else (stats(a), "")
+    _VIEW_CACHE.clear()
+    _VIEW_CACHE[p] = (stamp, *out)
+    return out[0], out[1], stamp
+
+
+_VIEW_CACHE: dict[Path, tuple] = {}
 
 
 def report(s: dict[str, Any]) -> str:

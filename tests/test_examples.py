@@ -147,3 +147,24 @@ def test_counters_through_cuda_graphs_equal_reference(seeds):
     ref = reference(np.stack(recorded))
     for k in FIELDS:
         np.testing.assert_array_equal(got[k].astype(np.int64), ref[k].astype(np.int64), err_msg=k)
+
+
+async def test_the_examples_view_draws_a_runs_examples_npz(tmp_path):
+    from conftest import wait_for
+    from gengap_tui.session import run_session
+    from gengap_tui.tui.app import GengapApp
+
+    out = run_session(small_cfg("noise.label_noise=0.2", "optim.epochs=6", "data.n_train=300",
+                                "early_stopping.enabled=false"), tmp_path / "runs")
+    app = GengapApp(replay=out.run_dir, speed=0, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
+        plot = app.query_one("#plot")
+        builds = plot.builds
+        await pilot.press("f9", "f9", "f9")  # loss, memorization, examples
+        assert app.view == "examples"
+        assert await wait_for(pilot, lambda: plot.builds > builds, 10)
+        await pilot.pause(0.3)
+        text = "\n".join(strip.text for strip in plot._strips)
+        assert "learned by epoch" in text and "forgetting events" in text
+        assert "clean (" in text and "noisy (" in text and "never" in text

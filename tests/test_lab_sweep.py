@@ -132,7 +132,9 @@ async def test_sweep_view_plots_error_against_log_width(real_sweep, tmp_path):
             assert ys == pytest.approx([math.log10(r[key]) for r in rows])
         await pilot.press("f9")  # the run views are still there, and the sweep views join the cycle
         assert app.view == "error"
-        await pilot.press("f9", "f9", "f9")
+        await pilot.press("f9", "f9", "f9")  # loss, memorization, then the examples view (issue 25)
+        assert app.view == "examples"
+        await pilot.press("f9")
         assert app.view == "sweep"
 
 

@@ -251,12 +251,12 @@ class GengapApp(PresetActions, RunsActions, App):
         # what the picture depends on: the series, and the width its title and ticks are fit to (the
         # panels arrive after the first frame); a sweep's summary adds the threshold and peak
         version = ((self.view, self.state.sweep.series.version, self.state.sweep.summary is not None, width)
-                   if sweep_view else (self.view, self.state.run.series.version, width))
+                   if sweep_view else (self.state.run.series.version, width))
         if self.view == EXAMPLES_VIEW:  # examples.npz, re-read when it changes (numpy: imported here, not at start)
             from .. import forgetting
 
             stats, message, stamp = forgetting.for_view(self.state.run.run_dir)
-            version += (stamp,)
+            version += (self.view, stamp)
         if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
         self._drawn_version, self._last_draw = version, now
