@@ -50,6 +50,32 @@ def cmd_lab(args: argparse.Namespace) -> int:
                    record=args.record, ray=ray.to_wire() if ray else None, prewarm=not args.no_prewarm)
 
 
+def cmd_figure(args: argparse.Namespace) -> int:
+    """A publication-style figure of a run or sweep (matplotlib: the `figures` extra)."""
+    from .figures import FigureError, check, figure, missing
+
+    try:
+        check(args.source, args.view, args.out)
+    except FigureError as exc:
+        return _fail(str(exc))
+    if (problem := missing()) is not None:
+        return _fail(problem)
+    print(f"figure: {figure(args.source, args.view, args.out)}")
+    return EXIT_OK
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """A sweep's rows as text, CSV or Markdown (the seeds' mean ± std)."""
+    from .tables import TableError, table
+
+    try:
+        text = table(args.sweep_dir, "csv" if args.csv else "markdown" if args.markdown else "text")
+    except TableError as exc:
+        return _fail(str(exc))
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
 def _run_dir_arg(path: str) -> Path | None:
     p = Path(path)
     return p if (p / "config.json").is_file() else None
@@ -311,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--size", default="120x36", help="COLSxROWS (default 120x36)")
     sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     sh.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
-    sh.add_argument("--view", choices=["error", "loss", "memorization", "system", "sweep", "sweep-params",
+    sh.add_argument("--view", choices=["error", "loss", "memorization", "examples", "system", "sweep", "sweep-params",
                                        "sweep-norms"],
                     default="error", help="a run's views; a sweep directory's: sweep (default), sweep-params, sweep-norms")
     sh.add_argument("--log", action="store_true", help="log10 loss axis (with --view loss)")
@@ -319,6 +345,20 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--runs-dir", default=None)
     sh.add_argument("--quiet", action="store_true")
     sh.set_defaults(func=cmd_screenshot)
+
+    fg = sub.add_parser("figure", help="a publication-style figure of a run or sweep (PNG, PDF, SVG; gengap-tui[figures])")
+    fg.add_argument("source", help="a run directory or a sweep directory")
+    fg.add_argument("--view", choices=["error", "loss", "memorization", "examples", "sweep"], default=None,
+                    help="a run's: error (default), loss, memorization, examples; a sweep's: sweep")
+    fg.add_argument("--out", required=True, help="FILE.png, FILE.pdf or FILE.svg")
+    fg.set_defaults(func=cmd_figure)
+
+    tb = sub.add_parser("table", help="a sweep's rows (the seeds' mean ± std) as text, CSV or Markdown")
+    tb.add_argument("sweep_dir")
+    how = tb.add_mutually_exclusive_group()
+    how.add_argument("--csv", action="store_true", help="comma-separated, one column per number (std apart)")
+    how.add_argument("--markdown", action="store_true", help="a Markdown pipe table")
+    tb.set_defaults(func=cmd_table)
     return p
 
 

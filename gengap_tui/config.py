@@ -131,7 +131,20 @@ class OptimSection(_Section):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     batch_size: int = Field(128, ge=1, le=1_000_000)
     epochs: int = Field(200, ge=1, le=100_000)
-    schedule: Literal["constant", "cosine"] = "constant"
+    # the learning rate at each epoch (docs/ARCHITECTURE.md, "Learning-rate schedules"): `lr` times
+    # the schedule's factor, after a linear warm-up over the first `warmup_epochs`
+    schedule: Literal["constant", "cosine", "step", "exponential"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, le=100_000)
+    step_every: int = Field(30, ge=1, le=100_000)            # step: x step_factor every step_every epochs
+    step_factor: float = Field(0.1, gt=0.0, le=1.0)
+    exp_factor: float = Field(0.95, gt=0.0, le=1.0)          # exponential: x exp_factor every epoch (Zhang et al.)
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> "OptimSection":
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"optim.warmup_epochs: {self.warmup_epochs} leaves no epoch after the warm-up "
+                             f"(allowed: 0 to epochs - 1 = {self.epochs - 1})")
+        return self
 
 
 class EarlyStoppingSection(_Section):

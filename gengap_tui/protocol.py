@@ -66,7 +66,8 @@ class TweakRule:
 # the lab panel field of each setting a running run accepts
 TWEAK_FIELDS = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
                 "early_stopping.patience": "patience", "early_stopping.observe": "observe",
-                "early_stopping.min_delta": "min_delta"}
+                "early_stopping.min_delta": "min_delta", "optim.step_factor": "step_factor",
+                "optim.exp_factor": "exp_factor"}
 TWEAKABLE = tuple(TWEAK_FIELDS.values())
 
 

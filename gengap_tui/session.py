@@ -121,6 +121,15 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
     def save(name: str, obj: Any) -> None:  # checkpoint.pt (resumable state), model.pt (kept weights)
         runs.replace_atomic(run_dir / name, lambda tmp: torch.save(obj, tmp))
 
+    def save_examples() -> None:  # examples.npz: which examples were learned when (core/examples.py)
+        counters = getattr(trainer, "examples", None)
+        if counters is not None and counters.epochs:
+            runs.replace_atomic(run_dir / "examples.npz", lambda tmp: counters.save(tmp, trainer.changed))
+
+    def checkpoint(state: dict) -> None:  # with each checkpoint, the counters so far (the lab's view)
+        save("checkpoint.pt", state)
+        save_examples()
+
     def event(ev: dict) -> None:
         writer.event(ev)
         emit(Event(ev))
@@ -136,7 +145,7 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
 
     # 4. train (run() never raises for a training failure; this is a last resort)
     try:
-        summary = trainer.run(on_epoch=on_epoch, on_event=event, on_checkpoint=lambda state: save("checkpoint.pt", state))
+        summary = trainer.run(on_epoch=on_epoch, on_event=event, on_checkpoint=checkpoint)
     except BaseException as exc:  # noqa: BLE001
         summary = _failed(exc)
     finally:
@@ -150,6 +159,10 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
             save("model.pt", trainer.model.state_dict())
         except OSError as exc:
             summary["model_error"] = f"model.pt not written: {exc}"
+    try:
+        save_examples()
+    except OSError as exc:
+        summary["examples_error"] = f"examples.npz not written: {exc}"
     writer.finish(summary)
     emit(Summary(summary))
     return Outcome(run_dir, summary)

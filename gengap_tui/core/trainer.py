@@ -30,9 +30,11 @@ from .data import Dataset, load
 from .early_stopping import EarlyStopping
 from .checkpoints import Checkpoints, Resumable
 from .evaluation import EVAL_CHUNK, Evaluation  # noqa: F401 - EVAL_CHUNK: importable here too
+from .examples import ExampleCounters
 from .graphs import EpochGraphs
 from .models import build_model, conv_format, count_params, is_image_model
 from .norms import NormTracker
+from .schedules import lr_factor
 from .sysmetrics import Sampler
 
 
@@ -64,6 +66,7 @@ class Trainer(Resumable, Evaluation):
     from `checkpoints.Resumable`."""
 
     G = 1  # models trained at once (`MultiTrainer`: one per member)
+    track_examples = True  # per-example counters (core/examples.py); bench/examples_cost.py turns them off
 
     def __init__(self, config, device: str | torch.device | None = None, data: Dataset | None = None):
         self.cfg = config
@@ -75,12 +78,17 @@ class Trainer(Resumable, Evaluation):
         self._stop_reason: str | None = None
         self._build_model()  # seeds torch first: a model's initial weights depend on its seed only
         self.base_lr = config.optim.lr
+        self.sched = {"step_factor": config.optim.step_factor, "exp_factor": config.optim.exp_factor}  # tweakable
         self.weight_decay = config.regularization.weight_decay
         self.es = EarlyStopping.from_config(config.early_stopping)
         self._make_optimizer()
         self._to_device()
         self._make_generators()
         self.norms = NormTracker(self.model, self.G)  # weight_norm, spectral_norm_product per epoch
+        # which training examples are learned when (examples.npz), from evaluate()'s predictions
+        self.examples = ExampleCounters((self.G, self.x_train.shape[0]), self.device) if self.track_examples else None
+        self._train_correct: torch.Tensor | None = None  # the last evaluation's prediction == label
+        self._correct_at: dict[Any, torch.Tensor] = {}  # the same, per evaluation graph
         self.best_state: dict[str, torch.Tensor] | None = None
         self.would_keep: dict[str, torch.Tensor] | None = None
         self.would_keep_epoch: int | None = None
@@ -161,10 +169,9 @@ class Trainer(Resumable, Evaluation):
                               cache_enabled=not self._capturing)
 
     def _lr_at(self, epoch: int) -> float:
-        o = self.cfg.optim
-        if o.schedule == "cosine":
-            return self.base_lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / o.epochs))
-        return self.base_lr
+        """`lr` (live-tweakable) times the schedule's factor at `epoch` (docs/ARCHITECTURE.md,
+        "Learning-rate schedules")."""
+        return self.base_lr * lr_factor(self.cfg.optim, epoch, self.sched)
 
     # ----------------------------------------------------------------------------- control
     def tweak(self, **changes: Any) -> None:
@@ -192,6 +199,8 @@ class Trainer(Resumable, Evaluation):
         for k, v in changes.items():
             if k == "lr":
                 self.base_lr = v
+            elif k in self.sched:
+                self.sched[k] = v
             elif k == "weight_decay":
                 self.weight_decay = v
                 if self.cfg.optim.optimizer != "sgd" or not self.decoupled:
@@ -246,7 +255,7 @@ class Trainer(Resumable, Evaluation):
         """CUDA graphs (`run.cuda_graphs = "auto"`): on a CUDA device, with a constant learning
         rate (a cosine schedule changes the rate every epoch, which a graph bakes in)."""
         return (self.device.type == "cuda" and self.cfg.run.cuda_graphs == "auto"
-                and self.cfg.optim.schedule == "constant")
+                and self.cfg.optim.schedule == "constant" and self.cfg.optim.warmup_epochs == 0)
 
     def _epochs_atomic(self) -> bool:
         """Whether an epoch always runs to its end once started (a graphed epoch cannot stop
@@ -400,6 +409,8 @@ class Trainer(Resumable, Evaluation):
             summary.update(status="diverged", reason=f"{bad} became {m[bad]} at epoch {epoch}")
             emit("diverged", epoch=epoch, key=bad, value=str(m[bad]))
             return None
+        if self.examples is not None:  # which examples are predicted right now (device ops only)
+            self.examples.update(epoch, self._train_correct)
         step = self.es.step(epoch, m[self.cfg.early_stopping.monitor])
         es_cfg = self.cfg.early_stopping
         if step.improved and es_cfg.enabled and (es_cfg.restore_best or self.es.observe):

@@ -35,7 +35,7 @@ from ..protocol import TWEAK_FIELDS, run_config
 from ..sources import LiveRunSource, LiveSweepSource, Source, open_source
 from .commands import LabCommands
 from .dialogs import MAX_COMPARE
-from .plots import SWEEP_VIEW, SWEEP_VIEWS, VIEWS, run_plot, sweep_plot
+from .plots import EXAMPLES_VIEW, SWEEP_VIEW, SWEEP_VIEWS, VIEWS, examples_plot, run_plot, sweep_plot
 from .preset_actions import PresetActions
 from .runs_actions import RunsActions
 from .series import RunSeries
@@ -282,6 +282,11 @@ class GengapApp(PresetActions, RunsActions, App):
         # panels arrive after the first frame); a sweep's summary adds the threshold and peak
         version = ((self.view, self.state.sweep.series.version, self.state.sweep.summary is not None, width)
                    if sweep_view else (self.state.run.series.version, width))
+        if self.view == EXAMPLES_VIEW:  # examples.npz, re-read when it changes (numpy: imported here, not at start)
+            from .. import forgetting
+
+            stats, message, stamp = forgetting.for_view(self.state.run.run_dir)
+            version += (self.view, stamp)
         if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
         self._drawn_version, self._last_draw = version, now
@@ -289,6 +294,8 @@ class GengapApp(PresetActions, RunsActions, App):
             plot = sweep_plot(self.state.sweep, width, self.view)
         elif self.view == SYSTEM_VIEW:
             plot = system_plot(self.state.run, width)
+        elif self.view == EXAMPLES_VIEW:
+            plot = examples_plot(stats, width, message)
         else:
             view = self.view if self.view in VIEWS else "error"
             plot = run_plot(self.state.run, view, self.log_loss, width, self.compared, self.compare_self_label)
@@ -521,7 +528,7 @@ class GengapApp(PresetActions, RunsActions, App):
         # a sweep on screen (live or a directory) has only its own views: the error / loss views
         # would show the run before it, and its status bar, under "sweeping"
         sweeping = self.source is not None and self.source.kind == "sweep"
-        run_views = VIEWS + (SYSTEM_VIEW,)
+        run_views = VIEWS + (EXAMPLES_VIEW, SYSTEM_VIEW)
         views = SWEEP_VIEWS if sweeping else run_views + SWEEP_VIEWS if self.state.sweep is not None else run_views
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
 
