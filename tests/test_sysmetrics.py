@@ -379,7 +379,7 @@ async def test_the_lab_shows_the_system_line_and_view(tmp_path):
         assert not line.display
         await pilot.press("ctrl+g")
         assert line.display
-        for _ in range(3):
+        for _ in range(4):  # error -> loss -> memorization -> examples -> system
             await pilot.press("f9")
         assert app.view == "system"
         await pilot.pause(0.3)
