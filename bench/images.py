@@ -39,7 +39,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from gengap_tui.config import build, cpu_threads
 from gengap_tui.core.data import Dataset, channel_stats
-from gengap_tui.core.models import build_model
+from gengap_tui.core.models import build_model, conv_format
 from gengap_tui.core.trainer import Trainer, device_name
 
 
@@ -97,9 +97,10 @@ class Augmented(TorchDataset):
 def plain_epochs(cfg, data: Dataset, device: torch.device, epochs: int, workers: int, image: bool) -> list[float]:
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.run.precision == "bfloat16")
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, data.input_dim, data.num_classes, **_shape_kw(data)).to(device)
+    model = build_model(cfg, data.input_dim, data.num_classes, data.image_shape).to(device)
+    fmt = conv_format(device)  # channels_last on CUDA, NCHW on a CPU: as the lab
     if image:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
     bs = cfg.optim.batch_size
     kw = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=device.type == "cuda")
@@ -110,7 +111,7 @@ def plain_epochs(cfg, data: Dataset, device: torch.device, epochs: int, workers:
 
     def inputs(xb: torch.Tensor) -> torch.Tensor:
         xb = xb.to(device, non_blocking=True)
-        return xb.contiguous(memory_format=torch.channels_last) if image else xb.flatten(1)
+        return xb.contiguous(memory_format=fmt) if image else xb.flatten(1)
 
     times = []
     for _ in range(epochs):
@@ -137,13 +138,6 @@ def plain_epochs(cfg, data: Dataset, device: torch.device, epochs: int, workers:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return times
-
-
-def _shape_kw(data: Dataset) -> dict:
-    """`build_model`'s image_shape argument, where this version of the models takes one."""
-    import inspect
-
-    return {"image_shape": data.image_shape} if "image_shape" in inspect.signature(build_model).parameters else {}
 
 
 # -------------------------------------------------------------------------------------- the lab
