@@ -191,7 +191,8 @@ print(f"double-descent sweep, {len(meta.get('values', []))} widths x {seeds} see
 PYEOF
 
 # ------------------------------------------------------------------------------ checks and benchmarks
-step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py
+step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py \
+    tests/test_gpu_images.py
 # issue 23: a whole lab epoch on CIFAR-sized data (50,000 training + 10,000 validation images, crop-flip,
 # resnet18 k = 64, bfloat16) against a DataLoader loop with per-sample transforms (target >= 3x)
 step images-epoch 150 "$PY" bench/images.py --model resnet18 --width 64 --n-train 50000 --n-val 10000 \
