@@ -192,10 +192,10 @@ PYEOF
 
 # ------------------------------------------------------------------------------ checks and benchmarks
 step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py \
-    tests/test_gpu_images.py
+    tests/test_gpu_augment.py
 # issue 23: a whole lab epoch on CIFAR-sized data (50,000 training + 10,000 validation images, crop-flip,
 # resnet18 k = 64, bfloat16) against a DataLoader loop with per-sample transforms (target >= 3x)
-step images-epoch 150 "$PY" bench/images.py --model resnet18 --width 64 --n-train 50000 --n-val 10000 \
+step images-epoch 150 "$PY" bench/image_epoch.py --model resnet18 --width 64 --n-train 50000 --n-val 10000 \
     --device cuda --precision bfloat16 --epochs 2 --rounds 1
 # issue 14: the 8-seed double-descent sweep, and a run in a freshly opened lab with CUDA warmed
 step sweep-seeds8 90 "$PY" -m gengap_tui.cli sweep double-descent --set run.seeds=8 --device cuda --quiet \

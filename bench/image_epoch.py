@@ -14,7 +14,7 @@ RandomHorizontalFlip, Normalize, written in torch: torchvision is not installed 
 the same evaluation through DataLoaders without augmentation, `.item()` per batch. Persistent
 workers spare the plain loop its workers' start every epoch (in its favour).
 
-    python bench/images.py [--model mlp|cnn2d|resnet18] [--width 256] [--n-train 5000] [--n-val 1000]
+    python bench/image_epoch.py [--model mlp|cnn2d|resnet18] [--width 256] [--n-train 5000] [--n-val 1000]
                            [--size 32] [--epochs 3] [--rounds 2] [--device cpu|cuda] [--workers N]
                            [--precision float32|bfloat16]
 
