@@ -20,6 +20,11 @@ Sections:
   H100: >= 45,000 training images/s (~150 TFLOP/s at ~3.3 GFLOP per training image). On a CPU: one
   small batch in float32 (a CPU emulates bf16), for the code path only.
 
+- `epoch`: a whole lab epoch (training with crop-flip drawn on the device from uint8 images, then
+  the full-split evaluation) against a plain loop with a DataLoader and per-sample crop / flip
+  transforms (num_workers = cores), same network, same process: `bench/image_epoch.py` (its own
+  options there). Target on a GPU: >= 3x.
+
 Data are random tensors of the right shape (no files; the speed does not depend on the pixels).
 """
 
@@ -179,7 +184,22 @@ def section_resnet(device: torch.device, steps: int, batch: int | None, width: i
     return {"plain_images_per_s": plain, "lab_images_per_s": lab}
 
 
-SECTIONS = ("widths", "resnet")
+def section_epoch(device: torch.device, threads: int) -> int:
+    """A whole lab epoch with crop-flip against a DataLoader loop with per-sample transforms
+    (`bench/image_epoch.py`, where its options live): resnet18 k = 64 on CIFAR-sized data in bf16
+    on CUDA; a small cnn2d on a CPU."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import image_epoch
+
+    if device.type == "cuda":
+        args = ["--model", "resnet18", "--width", "64", "--n-train", "50000", "--n-val", "10000",
+                "--precision", "bfloat16", "--epochs", "2", "--rounds", "1"]
+    else:
+        args = ["--model", "cnn2d", "--width", "8", "--n-train", "2000", "--n-val", "500", "--epochs", "2"]
+    return image_epoch.main(args + ["--device", device.type, "--threads", str(threads)])
+
+
+SECTIONS = ("widths", "resnet", "epoch")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             section_widths(device, a.rounds, a.max_waste)
         elif name == "resnet":
             section_resnet(device, a.steps, a.batch, a.width, a.precision)
+        elif name == "epoch":
+            section_epoch(device, a.threads)
     return 0
 
 
