@@ -156,7 +156,7 @@ def section_resnet(device: torch.device, steps: int, batch: int | None, width: i
         step()
     sync(device)
     plain = batch * steps / (time.perf_counter() - t0)
-    del model, opt
+    model = opt = None  # free the plain loop's memory before the lab's model
 
     # the lab's trainer on the same model: a training pass over n images, then its evaluation
     n = batch * steps
