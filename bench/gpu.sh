@@ -11,9 +11,13 @@
 #   bash bench/gpu.sh             # on the GPU machine; with the device tool: carry [".whl"]
 #   GPU_STEPS="pytest-gpu run200 run200-read" bash bench/gpu.sh   # only the steps named
 #   GPU_STEPS="sweep-seeds8 sweep-seeds8-read lab-warm" bash bench/gpu.sh   # issue 14's two numbers
+#   GPU_STEPS="pytest-images images-resnet images-widths" bash bench/gpu.sh   # issue 23's image networks
 #
 # Steps, most wanted first (a short budget drops the last ones): nvidia-smi and torch device info;
-# pytest -m gpu tests/test_gpu.py tests/test_ntk.py; issue 24's system metrics (a 50-epoch run on
+# pytest -m gpu tests/test_gpu.py tests/test_ntk.py tests/test_examples.py; issue 23's image networks: pytest -m gpu
+# tests/test_gpu_images.py, bench/images.py --section resnet (resnet18 k=64, bf16, channels_last:
+# target >= 45,000 training images/s on an H100) and --section widths (cnn2d k=1..64 x 4 seeds
+# grouped vs one at a time: target >= 3x); issue 24's system metrics (a 50-epoch run on
 # `--device cuda:0`: the GPU fields in every row, the GPU in config.json and the summary; a GPU index
 # past the last refused with exit 2 naming the GPUs; bench/sysmetrics.py, the sampling cost <= 1%); `gengap-tui sweep double-descent --set run.seeds=8
 # --device cuda` (20 widths x 8 seeds x 500 epochs, target < 30 s); a default 200-epoch run in a
@@ -228,9 +232,14 @@ PYEOF
 
 # ------------------------------------------------------------------------------ checks and benchmarks
 step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py tests/test_examples.py
-# issue 23: a whole lab epoch on CIFAR-sized data (50,000 training + 10,000 validation images, crop-flip,
-# resnet18 k = 64, bfloat16) against a DataLoader loop with per-sample transforms (target >= 3x)
-step images-epoch 150 "$PY" bench/images.py --model resnet18 --width 64 --n-train 50000 --n-val 10000 \
+# issue 23: the image networks on CUDA (channels_last, grouped convolutions, bf16) and the image path
+# (uint8 storage, augmentation inside the recorded epoch)
+step pytest-images 90 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu_images.py tests/test_gpu_augment.py
+step images-resnet 60 "$PY" bench/images.py --device cuda --section resnet
+step images-widths 120 "$PY" bench/images.py --device cuda --section widths
+# a whole lab epoch on CIFAR-sized data (50,000 training + 10,000 validation images, crop-flip, resnet18
+# k = 64, bfloat16) against a DataLoader loop with per-sample transforms (target >= 3x)
+step images-epoch 150 "$PY" bench/image_epoch.py --model resnet18 --width 64 --n-train 50000 --n-val 10000 \
     --device cuda --precision bfloat16 --epochs 2 --rounds 1
 step sys-run 60 "$PY" -m gengap_tui.cli run default --set optim.epochs=50 --set early_stopping.enabled=false \
     --device cuda:0 --quiet --runs-dir "$WORK/runs-sys"
@@ -270,6 +279,9 @@ echo
 echo "== summary (${SECONDS}s in all)"
 cat "$SUMMARY"
 keys pytest-gpu "[0-9]+ (passed|failed|skipped|error)"
+keys pytest-images "[0-9]+ (passed|failed|skipped|error)"
+keys images-resnet "images/s|CUDA graphs"
+keys images-widths "ratio|buckets"
 keys images-epoch "ratio|lab epoch|plain epoch"
 keys sys-read "system fields|last row|--device cuda"
 keys sys-cost "ratio|sampling cost|Sampler.epoch|thread"
@@ -300,6 +312,8 @@ row() {  # row NAME COMMAND: one RESULTS.md row from a step's key lines
 }
 row sweep-seeds8-read "gengap-tui sweep double-descent --set run.seeds=8 --device cuda" "wall_seconds"
 row lab-warm "python bench/lab_warm_run.py --device cuda --epochs 200" "warm lab|cold run"
+row images-resnet "python bench/images.py --device cuda --section resnet" "images/s"
+row images-widths "python bench/images.py --device cuda --section widths" "ratio"
 if [ -s "$ROWS" ]; then
     echo
     echo "== rows for bench/RESULTS.md (appended there; log: bench/$LOG_NAME)"

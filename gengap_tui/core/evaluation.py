@@ -28,12 +28,16 @@ SPREAD_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "gap_loss", "ga
                "spectral_norm_product")
 
 
+ACT_BUDGET_IMAGES = 1 << 26  # the same for image models: 1024 CIFAR images of resnet18 at k = 64
+
+
 def image_chunk(x: torch.Tensor, width: int, members: int = 1) -> int | None:
     """Images per evaluation chunk for an image model: the first layer's activations (`width`
-    channels per member at the input's resolution) within `ACT_BUDGET`; None for flat inputs."""
+    channels per member at the input's resolution) within `ACT_BUDGET_IMAGES`; None for flat
+    inputs."""
     if x.dim() != 4:
         return None
-    return max(64, ACT_BUDGET // (members * width * x.shape[2] * x.shape[3]))
+    return max(64, ACT_BUDGET_IMAGES // (members * width * x.shape[2] * x.shape[3]))
 
 
 class Evaluation:
