@@ -57,8 +57,8 @@ REWRITES = {
         ("gengap-tui run default --set optim.epochs=2000 --set early_stopping.observe=true "
          "--set data.n_train=300 --set data.n_val=300 --detach", "a smaller data set: the run is stopped anyway"),
     "gengap-tui run default --set noise.label_noise=0 --set model.kind=cnn1d --runs-dir /tmp/runs":
-        ("gengap-tui run default --set noise.label_noise=0 --set model.kind=cnn1d --runs-dir runs-elsewhere",
-         "a folder of the test's own, not the machine's /tmp/runs"),
+        ("gengap-tui run default --set noise.label_noise=0 --set model.kind=cnn1d --runs-dir runs-elsewhere "
+         "--set optim.epochs=2", "a folder of the test's own, not the machine's /tmp/runs; two epochs"),
     # a whole tour, recorded without a terminal: its pauses 20 times shorter
     "gengap-tui tour memorization --record memorization.cast":
         ("gengap-tui tour memorization --record memorization.cast --speed 20", "the tour's pauses shortened"),
