@@ -178,6 +178,9 @@ def _in_lab(argv: list[str], cwd: Path) -> None:
     lab = InPty(cwd, argv=argv)
     try:
         assert lab.wait_drawn("patience", 180), lab.screen_text()[-2000:]
+        # and its settings panel (mounted after the first frame): a ctrl+q before it ended the lab
+        # with exit code 1 and Textual errors on this machine (issue 26's note to the lead)
+        assert wait_until(lambda: "label_noise" in lab.screen_text(), 120), lab.screen_text()[-2000:]
         os.write(lab.master, b"\x11")  # ctrl+q
         assert lab.exit_within(time.monotonic(), 60) is not None, "the lab did not quit"
         assert lab.proc.returncode == 0, (lab.proc.returncode, lab.screen_text()[-2000:])
