@@ -250,7 +250,7 @@ def test_a_stop_cancels_the_units_not_started(cluster, tmp_path, monkeypatch):
     from gengap_tui.core import raysweep
 
     monkeypatch.setattr(raysweep, "STOP_S", 60.0)
-    lab_stop = "stopped by the user from the lab"  # tui/app.py's LAB_STOP
+    lab_stop = "stopped by the user from the lab"  # tui/train_actions.py's LAB_STOP
     cfg = small_cfg("optim.epochs=100", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05")
     control = RunControl()
     d, s = sweep(cfg, tmp_path, "stop", RayOptions(cluster), values=[2.0, 4.0, 8.0],

@@ -16,7 +16,7 @@ class LabCommands(Provider):
         ("Stop the run", "stop", "end it as cancelled; every finished epoch is kept (f7)"),
         ("Toggle log scale of the loss", "toggle_log", "plot log10(loss) (f8)"),
         ("Next plot: error / loss / memorization", "next_view", "cycle the curves (f9)"),
-        ("Sweep model.width over the preset's \\[sweep] values", "sweep",
+        ("Sweep model.width over the sweep panel's values", "sweep",
          "one model per value in a child process; error against the value, live (f4; f7 stops it)"),
         ("Show or hide the settings panels", "toggle_panels", "the drawer (f2)"),
         ("Compare past runs", "compare", "overlay up to 4 recorded runs (f3)"),
@@ -30,7 +30,7 @@ class LabCommands(Provider):
         if sweep is None:
             return self.COMMANDS
         what = f"{sweep.param} x {sweep.param2} (a grid)" if sweep.param2 else sweep.param
-        return [(f"Sweep {what} over the preset's \\[sweep] values", a, h) if a == "sweep" else (t, a, h)
+        return [(f"Sweep {what} over the sweep panel's values", a, h) if a == "sweep" else (t, a, h)
                 for t, a, h in self.COMMANDS]
 
     async def discover(self) -> Hits:

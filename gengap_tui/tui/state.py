@@ -15,7 +15,7 @@ from .. import presets, runs
 from ..compare import diff_labels
 from ..config import ConfigError, build, validate
 from ..protocol import (Epoch, Error, Event, Progress, RunDir, Summary, SweepMeta, SweepRows, SweepSummary,
-                        TWEAK_FIELDS, Warning, run_config)
+                        TWEAK_FIELDS, Warning, point_dir_name, run_config)
 from .series import RunSeries, SweepSeries
 
 
@@ -42,11 +42,13 @@ class RunState:
     def change(self, cfg, dotted: str | None):
         """What the panels' `cfg` (just edited at field `dotted`) means for this run: a live tweak
         `(dotted, value)`, "restart" (a setting a run cannot change while it trains), or None
-        (nothing the run uses changed)."""
+        (nothing the run uses changed; the sweep panel's [sweep] is not a run's business)."""
         if dotted in TWEAK_FIELDS:
             value = _value(cfg, dotted)
             return None if value == self.applied.get(dotted) else (dotted, value)
         a, b = cfg.dump(), self.cfg.dump()
+        a.pop("sweep", None)
+        b.pop("sweep", None)
         for d in TWEAK_FIELDS:
             section, name = d.split(".")
             a[section].pop(name, None)
@@ -97,6 +99,40 @@ class SweepState:
     sweep_dir: Path | None = None
     paused: bool = False
     param2: str | None = None
+    cursor: int | None = None   # the sweep view's cursor: an index into `series.order()`, or None
+    cursor_line: int = 0        # ... and a grid's line (an index into `series.lines`)
+
+    def move(self, dx: int = 0, dy: int = 0) -> tuple | None:
+        """Move the cursor by `dx` values and `dy` lines (clamped); the first move puts it on the
+        interpolation threshold (the value everybody asks about), else the first value. Returns
+        the point under it: (value, a grid's value2 or None)."""
+        order, lines = self.series.order(), self.series.lines
+        if not order:
+            return None
+        if self.cursor is None:
+            thr = self.series.threshold(lines[min(self.cursor_line, len(lines) - 1)])
+            self.cursor = order.index(thr) if thr in order else 0
+        else:
+            self.cursor += dx
+        self.cursor = max(0, min(len(order) - 1, self.cursor))
+        self.cursor_line = max(0, min(len(lines) - 1, self.cursor_line + dy))
+        return self.point
+
+    @property
+    def point(self) -> tuple | None:
+        """(value, value2 or None) under the cursor, or None."""
+        order, lines = self.series.order(), self.series.lines
+        if self.cursor is None or not order:
+            return None
+        return order[min(self.cursor, len(order) - 1)], lines[min(self.cursor_line, len(lines) - 1)]
+
+    def point_dir(self, sweep_dir: Path | None = None) -> Path | None:
+        """The run directory of the point under the cursor (it may not exist yet), in this sweep's
+        directory (or `sweep_dir`: the one a sweep directory source reads)."""
+        p, base = self.point, self.sweep_dir or sweep_dir
+        if p is None or base is None:
+            return None
+        return Path(base) / point_dir_name(self.param, p[0], p[1], self.param2)
 
     @classmethod
     def expecting(cls, param: str, values: list, param2: str | None = None,
