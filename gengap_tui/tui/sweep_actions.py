@@ -12,7 +12,15 @@ from .texts import point_text, short_path
 from .widgets.sweep_cursor import SweepCursor
 
 
+# what the lab's keys cannot do over a sweep point's curves (they act on the panels and the
+# sweep view underneath: escape first); pause, stop, the views and quit still work
+NOT_OVER_A_POINT = {"start", "sweep", "toggle_panels", "compare", "load_preset", "save_preset"}
+
+
 class SweepActions:
+    def check_action(self, action: str, parameters: tuple) -> bool | None:  # noqa: ARG002
+        return not (action in NOT_OVER_A_POINT and isinstance(self.screen, PointScreen))
+
     # named by Textual's convention: it registers @on handlers of its own classes only
     def on_sweep_cursor_move(self, event: SweepCursor.Move) -> None:
         sw = self.state.sweep

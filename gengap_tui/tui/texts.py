@@ -167,7 +167,7 @@ def point_text(sweep: SweepState | None) -> str:
                                                       ("test_err", "test"), ("test_err_kept", "test kept"))
              if k in nums]
     if "n_params" in nums:
-        shown.append(f"{int(nums['n_params']):,} params")
+        shown.append(f"{int(nums['n_params']):,}p")
     if "epoch" in nums:
         shown.append(f"epoch {int(nums['epoch'])}")
-    return f"[b]▶ {where}[/]: " + ("  ".join(shown) if shown else "no numbers yet") + f"  [dim]({keys})[/]"
+    return f"[b]▶ {where}[/]: " + ("  ".join(shown) if shown else "no numbers yet") + "  [dim]←/→ ⏎[/]"

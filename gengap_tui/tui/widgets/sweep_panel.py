@@ -19,6 +19,7 @@ from textual.widgets import Label, Static
 
 from ...config import SECTIONS, UNSWEPT_SECTIONS, Config
 from ...sweep_values import MAX_VALUES, as_text, parse_values, shown
+from .fields import Field, Tick
 
 # the panel's fields: dotted name of the [sweep] key (or of the setting a mirror shows), its label
 SWEEP_FIELDS = ("sweep.param", "sweep.values", "sweep.param2", "sweep.values2")
@@ -84,8 +85,6 @@ class SweepPanel(Vertical):
         self.problems: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        from .settings import Field, Tick
-
         yield Label("Sweep (f4 starts it)", classes="section")
         names = sweepable()
         for dotted in SWEEP_FIELDS:
