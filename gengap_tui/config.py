@@ -8,7 +8,6 @@ touches the disk except reading a preset file.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin

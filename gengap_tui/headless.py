@@ -299,7 +299,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     leaf2 = (param2 or "").split(".")[-1]
 
     def ready(sw, out_dir: Path) -> None:
-        mode = ("together" if sw.together else "one at a time") + (f", units on Ray ({ray.address})" if ray else "")
+        mode = ("together" if sw.together else "one at a time" if not any(sw.line_together)
+                else f"together in {sum(sw.line_together)} of {len(sw.lines)} lines")
+        mode += f", units on Ray ({ray.address})" if ray else ""
         what = (f"{param} over {len(values)} values x {param2} over {len(values2)} values ({len(sw.points)} points"
                 if param2 else f"{param} over {len(values)} values (")
         print(f"sweep {what}, {mode}), {cfg.optim.epochs} epochs each: {out_dir}", flush=True)

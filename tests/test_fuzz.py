@@ -277,6 +277,31 @@ def field_value(info, name: str, clean: bool = False) -> st.SearchStrategy:
     return good if clean else st.one_of(good, good, hostile())
 
 
+SWEEPABLE = [(f"{s}.{f}", i) for s, m in SECTIONS.items() if s not in config.UNSWEPT_SECTIONS
+             for f, i in m.model_fields.items()
+             if i.annotation in (int, float, bool, str) or get_origin(i.annotation) is Literal]
+
+
+@st.composite
+def sweep_table(draw) -> dict:
+    """A [sweep] table that validates: a sweepable setting and distinct values it accepts, and
+    sometimes a grid's second setting with its own values (any number, switch or choice)."""
+
+    def setting(exclude=None):
+        dotted, info = draw(st.sampled_from([si for si in SWEEPABLE if si[0] != exclude]))
+        values = draw(st.lists(valid_for(info, dotted.split(".")[1]), max_size=6,
+                               unique_by=lambda v: repr(float(v) if type(v) is int else v)))
+        return dotted, values
+
+    param, values = setting()
+    table = {"param": param, "values": values}
+    if draw(st.booleans()):
+        param2, values2 = setting(param)
+        if values2:
+            table.update(param2=param2, values2=values2)
+    return {k: v for k, v in table.items() if draw(st.integers(0, 3))}  # (a missing key: its default)
+
+
 @st.composite
 def section_table(draw, section: str, clean: bool = False) -> dict:
     fields = SECTIONS[section].model_fields
@@ -284,6 +309,8 @@ def section_table(draw, section: str, clean: bool = False) -> dict:
     keys = draw(st.lists(key, max_size=8, unique=True))
     keys = [k for k in keys if k in fields] + [k for k in keys if k not in fields][:3]
     table = {k: draw(field_value(fields[k], k, clean) if k in fields else hostile()) for k in keys}
+    if clean and section == "sweep":  # a setting and values it accepts (config.check_sweep)
+        table = {k: (v, lit(v)) for k, v in draw(sweep_table()).items()}
     if clean and section == "data":  # steer around the cross-field checks
         ds = table.get("dataset", ("mnist1d",))[0]
         if ds == "mnist1d" and "n_test" in table:
@@ -466,7 +493,7 @@ def assert_round_trip(cfg: Config, path: Path) -> None:
     path.write_text(config.to_toml(cfg), encoding="utf-8")
     back = config.validate(config.read_toml(path), str(path))  # control characters too (bug 7, fixed)
     assert _nan_eq(back.dump(), cfg.dump()), (cfg.dump(), back.dump())
-    if not any(math.isnan(v) for v in cfg.sweep.values):  # nan != nan, so only without nan
+    if not any(isinstance(v, float) and math.isnan(v) for v in cfg.sweep.values):  # nan != nan: only without
         assert back == cfg
 
 
@@ -595,6 +622,8 @@ def valid_raw(draw) -> dict:
         data["path"] = "datasets/x"
     if ds not in SEQUENCE_DATASETS and raw.get("model", {}).get("kind") == "cnn1d":
         raw["model"]["kind"] = "mlp"
+    if "sweep" in raw:  # a setting and values it accepts (config.check_sweep)
+        raw["sweep"] = draw(sweep_table())
     return raw
 
 
@@ -605,7 +634,8 @@ def test_round_trip(raw, via_save, fuzz_dir):
         cfg = config.validate(raw)
     except ConfigError:
         assume(False)
-    event("round trip: " + ("nan in sweep.values" if any(map(math.isnan, cfg.sweep.values))
+    event("round trip: " + ("nan in sweep.values" if any(isinstance(v, float) and math.isnan(v)
+                                                         for v in cfg.sweep.values)
                             else "control chars (bug 7)" if _has_raw_control(cfg) else "plain"))
     if not via_save:
         assert_round_trip(cfg, fuzz_dir / "fuzz-rt.toml")
@@ -758,11 +788,18 @@ def test_bug_overlong_preset_path(ref):
     _assert_clean(presets.load, ref)
 
 
-@pytest.mark.parametrize("field", ["description", "data.path", "sweep.param"])
+@pytest.mark.parametrize("field", ["description", "data.path", "sweep.values"])
 def test_bug_control_chars_break_round_trip(field, fuzz_dir):
-    cfg = config.build({}, [f'{field}="a\\rb\\u0001c\\u007f"'])
+    text = '"a\\rb\\u0001c\\u007f"'
+    extra = ["sweep.param=data.path"] if field == "sweep.values" else []  # a swept text setting's values
+    cfg = config.build({}, [*extra, f"{field}={f'[{text}]' if field == 'sweep.values' else text}"])
     path = presets.save(cfg, str(fuzz_dir / "ctrl.toml"))
     assert presets.load(str(path)) == cfg
+
+
+def test_a_sweep_param_with_control_chars_is_refused_cleanly():
+    err = _assert_clean(config.build, {}, ['sweep.param="a\\rb\\u0001c\\u007f"'])
+    assert any(p.startswith("sweep.param: ") and "is not a setting" in p for p in err.problems), err.problems
 
 
 def test_bug_name_with_trailing_newline(user_presets):

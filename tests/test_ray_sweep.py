@@ -263,3 +263,22 @@ def test_a_stop_cancels_the_units_not_started(cluster, tmp_path, monkeypatch):
         assert r["epochs_run"] == 0 and runs.read_jsonl(d / r["run_dir"] / "metrics.jsonl") == [], r
         if r["status"] == "cancelled":
             assert r["reason"] == f"{lab_stop} during epoch 0", r
+
+
+def test_a_grid_on_ray_is_cut_into_each_lines_units_and_equals_the_local_grid(cluster, tmp_path):
+    cfg = small_cfg("optim.epochs=3", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05")
+    grid = {"param2": "noise.label_noise", "values2": [0.0, 0.2]}
+    local = sweep_session(cfg, "model.width", [4.0, 16.0], tmp_path / "local", **grid)
+    on_ray = sweep_session(cfg, "model.width", [4.0, 16.0], tmp_path / "ray", ray=RayOptions(cluster), **grid)
+    assert local.error is None and on_ray.error is None, (local.error, on_ray.error)
+    assert local.summary["status"] == on_ray.summary["status"] == "completed"
+    assert layout(local.run_dir) == layout(on_ray.run_dir)
+    units = runs.read_json(on_ray.run_dir / "sweep.json")["units"]
+    assert all(len({v2 for _, v2 in unit}) == 1 for unit in units)  # a unit never spans two lines
+    assert sorted(tuple(p) for unit in units for p in unit) == [(4.0, 0.0), (4.0, 0.2), (16.0, 0.0), (16.0, 0.2)]
+    a, b = runs.read_jsonl(local.run_dir / "sweep.jsonl"), runs.read_jsonl(on_ray.run_dir / "sweep.jsonl")
+    assert [(r["value"], r["value2"]) for r in a] == [(r["value"], r["value2"]) for r in b]
+    for ra, rb in zip(a, b):
+        for k in ("train_err", "test_err", "noisy_memorized"):
+            assert ra[k] == pytest.approx(rb[k], abs=2.5e-3), (ra["value"], ra["value2"], k)
+    assert [ln["value2"] for ln in on_ray.summary["lines"]] == [0.0, 0.2]

@@ -4,10 +4,15 @@
     sw = Sweep(cfg, "model.width", [2, 4, 8, 16])
     summary = sw.run(out_dir)                       # writes sweep.json, progress.jsonl, sweep.jsonl
 
-A width sweep of the MLP (`model.width`) trains every width, times `run.seeds` seeds, as one
-`GroupedMLP` (stacked weights in buckets of similar width, `models/grouped.py`): one optimizer step
-per batch for all of them; of an image network (`cnn2d`, `resnet18`) as one `Stacked2D` (grouped
-convolutions, buckets of similar cost, `models/stacked2d.py`). Any other setting (or `together=False`) trains the values one after another
+    grid = Sweep(cfg, "model.width", [2, 8, 32], param2="noise.label_noise", values2=[0.0, 0.2])
+
+Any number, switch or choice of the schema can be swept (`config.sweep_field`); with `param2` the
+sweep is the grid of two settings: one line of `param` per value of `param2`, trained one line after
+another, each line a unit of its own. A width sweep of the MLP (`model.width`, or a grid line of
+one) trains every width, times `run.seeds` seeds, as one `GroupedMLP` (stacked weights in buckets
+of similar width, `models/grouped.py`): one optimizer step per batch for all of them; of an image
+network (`cnn2d`, `resnet18`) as one `Stacked2D` (grouped convolutions, buckets of similar cost,
+`models/stacked2d.py`). Any other setting (or `together=False`) trains the values one after another
 with the ordinary trainer. Either way, sweeps train every value for `optim.epochs` epochs with early
 stopping off: the numbers are the final epoch's, as in Nakkiran et al.'s double-descent curves.
 
@@ -16,15 +21,17 @@ Files in `out_dir` (docs/ARCHITECTURE.md, "Run directory"):
     progress.jsonl   one line per epoch: epoch, values, train_err, val_err, test_err, train_loss,
                      val_loss, test_loss (lists aligned with `values`; in one-at-a-time mode just
                      the value being trained) — what the lab's sweep view follows live
-    sweep.jsonl      one line per value when the sweep ends: param, value, width, n_params,
-                     train_err, val_err, test_err, test_loss, epochs_run, status, run_dir
+    sweep.jsonl      one line per value (a grid: per point) when the sweep ends: param, value,
+                     [param2, value2,] width, n_params, train_err, val_err, test_err, test_loss,
+                     epochs_run, status, run_dir
     summary.json     status, wall_seconds, interpolation_threshold (the first value whose final
                      training error is <= 1%), peak_value / peak_test_err, dip_value / dip_test_err
                      (the lowest test error before the peak; all four null when no value is a
                      peak), last_test_err, peak_prominence (`shape_of`)
-    <param>-<value>/ one run directory per value (config.json, metrics.jsonl, summary.json)
+    <param>-<value>/ one run directory per value (config.json, metrics.jsonl, summary.json); a
+                     grid's are <param>-<value>+<param2>-<value2>/, and its summary has `lines`
 
-The training itself is a `units.Unit` (here one of all the values) writing through a
+The training itself is a `units.Unit` (here one of all the values; a grid's: one per line) writing through a
 `units.FileSink`; `raysweep.py` trains several units in Ray tasks into the same files.
 """
 
@@ -244,7 +251,8 @@ class Sweep:
             f = finals.get(p)
             v, v2 = split_point(p)
             row = {"param": self.param, "value": v, **({"param2": self.param2, "value2": v2} if self.param2 else {}),
-                   "width": c.model.width if "model.width" in (self.param, self.param2) else None, "n_params": None, "train_err": None, "val_err": None, "test_err": None, "test_loss": None,
+                   "width": c.model.width if "model.width" in (self.param, self.param2) else None,
+                   "n_params": None, "train_err": None, "val_err": None, "test_err": None, "test_loss": None,
                    "epochs_run": 0, "status": "not_run", "run_dir": self._value_dir(out_dir, p).name}
             if f:
                 row.update({k: f.get(k) for k in FINAL_KEYS if self.observe or k not in OBSERVED_KEYS})

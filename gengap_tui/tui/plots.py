@@ -239,6 +239,8 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
         parts = [f"sweep: {what} against {against}" + (" (log x)" if log else "")]
     if not plot.lines:
         parts.append("waiting for the first epoch")
+    elif not ended and sw.grid and sw.line is not None:  # the line being trained, and its epoch
+        parts.append(f"{(sweep.param2 or '').split('.')[-1]} {fmt_value(sw.line)}: epoch {sw.line_epoch}")
     elif not ended and sw.epoch:
         parts.append(f"epoch {sw.epoch}")
     if sw.grid:

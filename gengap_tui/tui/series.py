@@ -143,6 +143,8 @@ class SweepSeries:
         self.values2: list = [sweep_key(v) for v in values2 or []]
         self.latest: dict = {}
         self.epoch = 0  # the newest epoch seen
+        self.line = None  # a grid: the line of the newest progress row, and its epoch
+        self.line_epoch = 0
         self.version = 0
 
     def set_values(self, values: list, values2: list | None = None) -> None:
@@ -197,6 +199,8 @@ class SweepSeries:
             self._remember(v, v2)
         if isinstance(epoch, int):
             self.epoch = max(self.epoch, epoch)
+            if values and values2[0] is not None:  # a grid trains one line after another
+                self.line, self.line_epoch = sweep_key(values2[0]), epoch
         self.version += 1
 
     def add_final(self, rows: list[dict]) -> None:

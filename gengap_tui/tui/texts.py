@@ -53,8 +53,13 @@ def sweep_head(sweep: SweepState, epochs_default: int, live: bool) -> str:
     where = short_path(sweep.sweep_dir) if sweep.sweep_dir is not None else "-"
     paused = " (paused)" if sweep.paused and live else ""
     what = f"{sweep.param} x {sweep.param2}" if sweep.param2 else sweep.param
+    epoch = f"epoch {sw.epoch or '-'}/{epochs}"
+    if sweep.param2 and sw.line is not None and live:  # a grid trains line after line: which one
+        lines = sw.lines
+        at = f" ({lines.index(sw.line) + 1}/{len(lines)})" if sw.line in lines else ""
+        epoch = f"{sweep.param2.split('.')[-1]} {fmt_value(sw.line)}{at}: epoch {sw.line_epoch}/{epochs}"
     return (f"[b]sweep {what}[/] | {meta.get('device') or 'device -'} | "
-            f"epoch {sw.epoch or '-'}/{epochs}{paused} | {sw.known}/{sw.size or '-'} "
+            f"{epoch}{paused} | {sw.known}/{sw.size or '-'} "
             f"{'points' if sweep.param2 else 'values'} | {where}")
 
 
