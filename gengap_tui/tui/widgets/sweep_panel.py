@@ -83,6 +83,14 @@ class SweepPanel(Vertical):
                          for d in MIRRORS.values()}
         self.table: dict[str, Any] = {}
         self.problems: dict[str, str] = {}
+        self._widgets: dict[str, Any] = {}
+
+    def _w(self, wid: str):
+        """A widget of the panel by id, looked up once (the form validates on every keystroke)."""
+        w = self._widgets.get(wid)
+        if w is None:
+            w = self._widgets[wid] = self.query_one("#" + wid)
+        return w
 
     def compose(self) -> ComposeResult:
         yield Label("Sweep (f4 starts it)", classes="section")
@@ -104,7 +112,7 @@ class SweepPanel(Vertical):
         """The [sweep] table the panel says (its problems in `problems`)."""
         if self.is_mounted and self.children:
             for dotted in SWEEP_FIELDS:
-                self.texts[dotted] = self.query_one("#" + sweep_id(dotted)).value
+                self.texts[dotted] = self._w(sweep_id(dotted)).value
         self.table, self.problems = parse_sweep(self.texts)
         return self.table
 
@@ -115,13 +123,13 @@ class SweepPanel(Vertical):
             return
         for dotted in SWEEP_FIELDS:
             msg = errors.get(dotted, "")
-            self.query_one("#" + sweep_id(dotted)).set_class(bool(msg), "-invalid")
-            label = self.query_one("#" + sweep_id(dotted) + "-err", Label)
+            self._w(sweep_id(dotted)).set_class(bool(msg), "-invalid")
+            label = self._w(sweep_id(dotted) + "-err")
             label.update(msg)
             label.set_class(bool(msg), "-shown")
         for wid, dotted in MIRRORS.items():
-            self.query_one("#" + wid).set_class(dotted in errors, "-invalid")
-        self.query_one("#sweep-note", Static).update(self.note(errors))
+            self._w(wid).set_class(dotted in errors, "-invalid")
+        self._w("sweep-note").update(self.note(errors))
 
     def note(self, errors: dict[str, str]) -> str:
         t = self.table
@@ -138,12 +146,12 @@ class SweepPanel(Vertical):
         self.texts = texts_of(cfg)
         if self.is_mounted and self.children:
             for dotted in SWEEP_FIELDS:
-                self.query_one("#" + sweep_id(dotted)).value = self.texts[dotted]
+                self._w(sweep_id(dotted)).value = self.texts[dotted]
 
     def show_mirror(self, dotted: str, value: Any) -> None:
         """Show a run setting's value in its field here (the form keeps the two in step)."""
         self.mirrored[dotted] = value
         if self.is_mounted and self.children:
             wid = next(w for w, d in MIRRORS.items() if d == dotted)
-            w = self.query_one("#" + wid)
+            w = self._w(wid)
             w.value = str(value) if wid == "sw-seeds" else bool(value)
