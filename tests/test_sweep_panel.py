@@ -85,6 +85,8 @@ async def test_the_sweep_panel_validates_as_you_type_and_refuses_a_bad_range(tmp
         await pilot.pause()
         assert app.source is None and "cannot sweep: sweep.values: model.width = 0" in app.state.status
         assert app.validate_form() is not None  # a run (ctrl+r) is not held up by the sweep panel
+        assert app.save_preset("bad-sweep") is None  # ctrl+s saves no sweep but the panel's
+        assert not (presets.user_dir() / "bad-sweep.toml").exists()
         await type_into(pilot, app, sweep_id("sweep.param"), "model.widht")
         assert "did you mean model.width" in app.form.sweep_errors["sweep.param"]
         await type_into(pilot, app, sweep_id("sweep.param"), "model.width")
@@ -165,8 +167,10 @@ async def test_the_cursor_opens_width_n_s_run_and_escape_returns(grid_sweep, tmp
         assert await wait_for(pilot, lambda: app.state.sweep.summary is not None, 10)
         assert app.view == "sweep"
         assert await wait_for(pilot, lambda: app.focused is app.query_one("#cursor"), 5)  # its keys move the cursor
-        await pilot.press("home")  # the first move puts the cursor on the threshold, home on the first value
-        await pilot.press("home", "right", "right")
+        await pilot.press("right")  # the first move puts the cursor on the threshold (none: the first value)
+        assert app.state.sweep.cursor == (VALUES.index(app.state.sweep.series.threshold(0.0))
+                                          if app.state.sweep.series.threshold(0.0) else 0)
+        await pilot.press("end", "home", "right", "right")
         assert app.state.sweep.point == (8.0, 0.0)
         await pilot.press("down")  # the grid's next line
         sw = app.state.sweep
@@ -194,6 +198,10 @@ async def test_the_cursor_opens_width_n_s_run_and_escape_returns(grid_sweep, tmp
         assert "width 8, label_noise 0.2 of the sweep" in status
         await pilot.press("f9")  # the run views cycle on the point's curves
         assert screen.view == "loss" and app.view == "sweep"
+        await pilot.press("f2", "ctrl+r")  # what acts on the panels underneath does nothing here
+        await pilot.resize_terminal(100, 30)  # (the lab's resize handler finds its panels underneath)
+        await pilot.pause()
+        assert app.source.kind == "sweep" and isinstance(app.screen, PointScreen) and app.is_running
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, PointScreen) and app.view == "sweep"

@@ -161,7 +161,7 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
         self._fit_panels()
         src = self.source
         if src is not None:
-            self.query_one("#patience").display = self.view not in SWEEP_VIEWS
+            self._lines[1].display = self.view not in SWEEP_VIEWS
             if self.state.status == "ready":
                 self.state.status = f"{src.verb} {short_path(src.path)}"
             self._poll()
@@ -200,7 +200,7 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
     def _focus_first_field(self) -> None:
         if self.focused is None and self.view in SWEEP_VIEWS:  # a sweep directory: the cursor's keys
             self._cursor.focus()
-        elif self.focused is None and self.query_one("#panels").display:
+        elif self.focused is None and self.form.display:
             self.screen.focus_next()
 
     cast = None  # a recording of the session (run_lab's --record): told of each resize
@@ -214,10 +214,10 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
     def _fit_panels(self, width: int | None = None) -> None:
         width = self.size.width if width is None else width
         show = self.panels_open if self.panels_open is not None else width >= NARROW
-        self.query_one("#panels").display = show
+        self.form.display = show
 
     def action_toggle_panels(self) -> None:
-        self.panels_open = not self.query_one("#panels").display
+        self.panels_open = not self.form.display
         self._fit_panels()
 
     # ------------------------------------------------------------------ showing the state
@@ -273,7 +273,7 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
         """Switch the plot; the sweep view has no patience counter, its own summary line and the
         cursor line (focused: its keys move the cursor)."""
         if (old in SWEEP_VIEWS) != (new in SWEEP_VIEWS):
-            self.query_one("#patience").display = new not in SWEEP_VIEWS
+            self._lines[1].display = new not in SWEEP_VIEWS
             self._cursor.display = new in SWEEP_VIEWS
             if new in SWEEP_VIEWS:
                 self._cursor.focus()

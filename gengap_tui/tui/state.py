@@ -102,14 +102,17 @@ class SweepState:
     cursor: int | None = None   # the sweep view's cursor: an index into `series.order()`, or None
     cursor_line: int = 0        # ... and a grid's line (an index into `series.lines`)
 
-    def move(self, dx: int = 0, dy: int = 0) -> tuple | None:
-        """Move the cursor by `dx` values and `dy` lines (clamped); the first move puts it on the
-        interpolation threshold (the value everybody asks about), else the first value. Returns
-        the point under it: (value, a grid's value2 or None)."""
+    def move(self, dx: int = 0, dy: int = 0, to: int | None = None) -> tuple | None:
+        """Move the cursor by `dx` values and `dy` lines (clamped), or to value index `to` (-1:
+        the last); the first relative move puts it on the interpolation threshold (the value
+        everybody asks about), else the first value. Returns the point under it: (value, a grid's
+        value2 or None)."""
         order, lines = self.series.order(), self.series.lines
         if not order:
             return None
-        if self.cursor is None:
+        if to is not None:
+            self.cursor = to % len(order)
+        elif self.cursor is None:
             thr = self.series.threshold(lines[min(self.cursor_line, len(lines) - 1)])
             self.cursor = order.index(thr) if thr in order else 0
         else:

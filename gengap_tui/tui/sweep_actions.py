@@ -24,7 +24,7 @@ class SweepActions:
     # named by Textual's convention: it registers @on handlers of its own classes only
     def on_sweep_cursor_move(self, event: SweepCursor.Move) -> None:
         sw = self.state.sweep
-        if sw is None or sw.move(event.dx, event.dy) is None:
+        if sw is None or sw.move(event.dx, event.dy, event.to) is None:
             self.say("no swept value has numbers yet")
             return
         self.show_state()
