@@ -206,3 +206,12 @@ async def test_the_cursor_opens_width_n_s_run_and_escape_returns(grid_sweep, tmp
         await pilot.pause()
         assert not isinstance(app.screen, PointScreen) and app.view == "sweep"
         assert app.state.sweep.point == (8.0, 0.2)  # the cursor is where it was
+
+
+async def test_a_sweep_directory_shows_what_it_swept_in_the_sweep_panel(grid_sweep, tmp_path):
+    app = GengapApp(sweep=grid_sweep, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 40)):
+        s = app.cfg.sweep
+        assert (s.param, s.values, s.param2, s.values2) == ("model.width", VALUES, "noise.label_noise", [0.0, 0.2])
+        assert app.query_one("#" + sweep_id("sweep.values"), Input).value == "2,4,8,16"
+        assert app.query_one("#" + sweep_id("sweep.param2"), Input).value == "noise.label_noise"

@@ -280,13 +280,18 @@ def load_compared(dirs: list[str], cfg) -> tuple[list[tuple[str, RunSeries]], st
 
 
 def sweep_config(sweep_dir: Path, preset: str) -> tuple[dict, Any, str]:
-    """The config a sweep directory was made with (sweep.json), for the panels, and a note; the
-    preset's when sweep.json is not written yet or does not validate here (the view needs neither)."""
-    raw = (runs.read_json(sweep_dir / "sweep.json") or {}).get("config")
+    """The config a sweep directory was made with (sweep.json), for the panels, its [sweep] what
+    the sweep swept (the sweep panel shows it: f4 sweeps it again), and a note; the preset's when sweep.json is not written yet or does not validate here (the view needs neither)."""
+    meta = runs.read_json(sweep_dir / "sweep.json") or {}
+    raw = meta.get("config")
     note = ""
     if isinstance(raw, dict):
+        raw = run_config(raw)
+        if meta.get("param") and isinstance(meta.get("values"), list):  # the sweep panel: what was swept
+            raw["sweep"] = {"param": meta["param"], "values": meta["values"], "param2": meta.get("param2") or "",
+                            "values2": (meta.get("values2") or []) if meta.get("param2") else []}
         try:
-            return run_config(raw), validate(run_config(raw), str(sweep_dir / "sweep.json")), ""
+            return raw, validate(raw, str(sweep_dir / "sweep.json")), ""
         except ConfigError as exc:
             note = f"the sweep's config does not validate here ({exc}): the panels show {preset}"
     base = presets.load_raw(preset)

@@ -28,7 +28,7 @@ LABELS = {"sweep.param": "parameter", "sweep.values": "values", "sweep.param2": 
 # the run settings a sweep trains with, shown here too (one value, two fields): widget id -> dotted
 MIRRORS = {"sw-seeds": "run.seeds", "sw-observe": "early_stopping.observe"}
 PLACEHOLDERS = {"sweep.param": "model.width", "sweep.values": "2..300 x20 log  or  2,4,8",
-                "sweep.param2": "(none: one line; a setting: a grid)", "sweep.values2": "0,0.2"}
+                "sweep.param2": "none (a grid: a 2nd setting)", "sweep.values2": "its values"}
 
 
 def sweepable() -> list[str]:
