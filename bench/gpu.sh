@@ -7,13 +7,19 @@
 #
 #   bash bench/gpu.sh --prepare   # on the development machine (has a registry): fetch the wheels the
 #                                 # GPU image lacks (pydantic, pydantic-core, annotated-types,
-#                                 # typing-inspection, typing-extensions, mnist1d) into .whl/
+#                                 # typing-inspection, typing-extensions, mnist1d, psutil, nvidia-ml-py) into .whl/
 #   bash bench/gpu.sh             # on the GPU machine; with the device tool: carry [".whl"]
 #   GPU_STEPS="pytest-gpu run200 run200-read" bash bench/gpu.sh   # only the steps named
 #   GPU_STEPS="sweep-seeds8 sweep-seeds8-read lab-warm" bash bench/gpu.sh   # issue 14's two numbers
+#   GPU_STEPS="pytest-images images-resnet images-widths" bash bench/gpu.sh   # issue 23's image networks
 #
 # Steps, most wanted first (a short budget drops the last ones): nvidia-smi and torch device info;
-# pytest -m gpu tests/test_gpu.py tests/test_ntk.py; `gengap-tui sweep double-descent --set run.seeds=8
+# pytest -m gpu tests/test_gpu.py tests/test_ntk.py tests/test_examples.py; issue 23's image networks: pytest -m gpu
+# tests/test_gpu_images.py, bench/images.py --section resnet (resnet18 k=64, bf16, channels_last:
+# target >= 45,000 training images/s on an H100) and --section widths (cnn2d k=1..64 x 4 seeds
+# grouped vs one at a time: target >= 3x); issue 24's system metrics (a 50-epoch run on
+# `--device cuda:0`: the GPU fields in every row, the GPU in config.json and the summary; a GPU index
+# past the last refused with exit 2 naming the GPUs; bench/sysmetrics.py, the sampling cost <= 1%); `gengap-tui sweep double-descent --set run.seeds=8
 # --device cuda` (20 widths x 8 seeds x 500 epochs, target < 30 s); a default 200-epoch run in a
 # freshly opened lab with CUDA warmed (bench/lab_warm_run.py: target >= 200 epochs/s whole run, and
 # the same numbers as a cold `gengap-tui run`); a default-preset 200-epoch `gengap-tui run` with CUDA graphs (the
@@ -36,7 +42,7 @@ if [ "${1:-}" = "--prepare" ]; then
     PY=${PYTHON:-python3}
     [ -x /work/venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=/work/venv/bin/python
     pins=()
-    for p in pydantic pydantic-core annotated-types typing-inspection typing-extensions mnist1d; do
+    for p in pydantic pydantic-core annotated-types typing-inspection typing-extensions mnist1d psutil nvidia-ml-py; do
         if v=$("$PY" -c "import importlib.metadata as m; print(m.version('$p'))" 2>/dev/null); then
             pins+=("$p==$v")
         else
@@ -190,12 +196,55 @@ print(f"double-descent sweep, {len(meta.get('values', []))} widths x {seeds} see
       f"{s.get('peak_value')}, last width's test_err {s.get('last_test_err')}")
 PYEOF
 
+# issue 24: the system fields of a run on cuda:0 (named by index), and a GPU that is not there
+cat >"$WORK/read_sys.py" <<'PYEOF'
+import json, subprocess, sys
+from pathlib import Path
+import torch
+d = sorted(Path(sys.argv[1]).glob("*/summary.json"))[-1].parent
+s = json.loads((d / "summary.json").read_text())
+cfg = json.loads((d / "config.json").read_text())
+rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
+try:
+    import pynvml  # noqa: F401
+    nvml = True
+except ImportError:
+    nvml = False
+want = ["cpu_percent", "rss_mb", "gpu_mem_peak_mb"] + (["gpu_util", "gpu_mem_used_mb", "gpu_mem_run_mb",
+                                                        "gpu_power_w", "gpu_temp_c"] if nvml else [])
+missing = sorted({k for r in rows for k in want if r.get(k) is None})
+gpu = cfg.get("gpu") or {}
+gkeys = ["index", "name", "memory_mb"] + (["driver"] if nvml else [])
+bad = [k for k in gkeys if gpu.get(k) is None] + ([] if gpu.get("index") == 0 else ["index != 0"])
+last = rows[-1]
+print(f"system fields ({'with' if nvml else 'WITHOUT'} nvidia-ml-py) in {len(rows)} rows on {s['device']}: "
+      f"{'OK' if not missing else 'MISSING ' + ', '.join(missing)}; config.json gpu {gpu}: "
+      f"{'OK' if not bad else 'MISSING ' + ', '.join(bad)}; summary gpu_mem_peak_mb {s.get('gpu_mem_peak_mb')}")
+print("last row: " + ", ".join(f"{k} {last.get(k)}" for k in want))
+n = torch.cuda.device_count()
+p = subprocess.run([sys.executable, "-m", "gengap_tui.cli", "run", "default", "--device", f"cuda:{n}", "--quiet",
+                    "--runs-dir", sys.argv[1] + "-missing"], capture_output=True, text=True, timeout=120)
+named = "cuda:0 (" in p.stderr
+print(f"--device cuda:{n} (one past the last of {n}): exit {p.returncode} "
+      f"({'OK' if p.returncode == 2 and named else 'WRONG'}): {p.stderr.strip()[:200]}")
+sys.exit(0 if not missing and not bad and p.returncode == 2 and named and s["device"].endswith("(cuda:0)") else 1)
+PYEOF
+
 # ------------------------------------------------------------------------------ checks and benchmarks
-step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py
-# issue 23: a whole lab epoch on CIFAR-sized data (50,000 training + 10,000 validation images, crop-flip,
-# resnet18 k = 64, bfloat16) against a DataLoader loop with per-sample transforms (target >= 3x)
-step images-epoch 150 "$PY" bench/images.py --model resnet18 --width 64 --n-train 50000 --n-val 10000 \
+step pytest-gpu 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu.py tests/test_ntk.py tests/test_examples.py
+# issue 23: the image networks on CUDA (channels_last, grouped convolutions, bf16) and the image path
+# (uint8 storage, augmentation inside the recorded epoch)
+step pytest-images 90 "$PY" -m pytest -q -m gpu -p no:cacheprovider -rs tests/test_gpu_images.py tests/test_gpu_augment.py
+step images-resnet 60 "$PY" bench/images.py --device cuda --section resnet
+step images-widths 120 "$PY" bench/images.py --device cuda --section widths
+# a whole lab epoch on CIFAR-sized data (50,000 training + 10,000 validation images, crop-flip, resnet18
+# k = 64, bfloat16) against a DataLoader loop with per-sample transforms (target >= 3x)
+step images-epoch 150 "$PY" bench/image_epoch.py --model resnet18 --width 64 --n-train 50000 --n-val 10000 \
     --device cuda --precision bfloat16 --epochs 2 --rounds 1
+step sys-run 60 "$PY" -m gengap_tui.cli run default --set optim.epochs=50 --set early_stopping.enabled=false \
+    --device cuda:0 --quiet --runs-dir "$WORK/runs-sys"
+step sys-read 150 "$PY" "$WORK/read_sys.py" "$WORK/runs-sys"
+step sys-cost 60 "$PY" bench/sysmetrics.py --device cuda:0 --epochs 60
 # issue 14: the 8-seed double-descent sweep, and a run in a freshly opened lab with CUDA warmed
 step sweep-seeds8 90 "$PY" -m gengap_tui.cli sweep double-descent --set run.seeds=8 --device cuda --quiet \
     --runs-dir "$WORK/sweep8"
@@ -230,7 +279,12 @@ echo
 echo "== summary (${SECONDS}s in all)"
 cat "$SUMMARY"
 keys pytest-gpu "[0-9]+ (passed|failed|skipped|error)"
+keys pytest-images "[0-9]+ (passed|failed|skipped|error)"
+keys images-resnet "images/s|CUDA graphs"
+keys images-widths "ratio|buckets"
 keys images-epoch "ratio|lab epoch|plain epoch"
+keys sys-read "system fields|last row|--device cuda"
+keys sys-cost "ratio|sampling cost|Sampler.epoch|thread"
 keys sweep-seeds8-read "wall_seconds"
 keys lab-warm "warm lab|cold run"
 keys throughput "ratio|ms/epoch"
@@ -258,6 +312,8 @@ row() {  # row NAME COMMAND: one RESULTS.md row from a step's key lines
 }
 row sweep-seeds8-read "gengap-tui sweep double-descent --set run.seeds=8 --device cuda" "wall_seconds"
 row lab-warm "python bench/lab_warm_run.py --device cuda --epochs 200" "warm lab|cold run"
+row images-resnet "python bench/images.py --device cuda --section resnet" "images/s"
+row images-widths "python bench/images.py --device cuda --section widths" "ratio"
 if [ -s "$ROWS" ]; then
     echo
     echo "== rows for bench/RESULTS.md (appended there; log: bench/$LOG_NAME)"

@@ -1,27 +1,31 @@
-"""Image pipeline: a whole lab epoch against a plain PyTorch loop with a DataLoader, same process.
+"""Image networks at speed (issue 23, item 9): each section is a function of its own, run with
+`--section NAME` (repeatable; default: all), and prints its numbers and ratios.
 
-The lab's epoch (`Trainer`, the `epoch_seconds` of its metrics rows): one training pass over the
-shuffled training split with random crops (padding 4) and horizontal flips drawn per example on
-the device (`core/augment.py`) from uint8 images stored once on the device (`core/images.py`),
-normalized per channel as batches are taken, then loss and error on the full training and
-validation splits in eval mode, weight norms and early stopping's bookkeeping.
+    python bench/images.py [--device cpu|cuda|auto] [--section widths] [--section resnet] [--threads N]
 
-The plain loop is what a tutorial writes for the same work on the same network (built by the same
-`build_model`, same seed, optimizer, batch size): a torch `Dataset` over the uint8 images whose
-`__getitem__` pads, crops, flips and normalizes one image (torchvision's RandomCrop(32, padding=4),
-RandomHorizontalFlip, Normalize, written in torch: torchvision is not installed here), a
-`DataLoader(shuffle=True, num_workers=cores, persistent_workers=True, pin_memory on CUDA)`, then
-the same evaluation through DataLoaders without augmentation, `.item()` per batch. Persistent
-workers spare the plain loop its workers' start every epoch (in its favour).
+Sections:
 
-    python bench/images.py [--model mlp|cnn2d|resnet18] [--width 256] [--n-train 5000] [--n-val 1000]
-                           [--size 32] [--epochs 3] [--rounds 2] [--device cpu|cuda] [--workers N]
-                           [--precision float32|bfloat16]
+- `widths`: a cnn2d width sweep, k = 1..64 (14 widths) x 4 seeds (56 members), trained *grouped*
+  (one `MultiTrainer`: grouped convolutions, width buckets padded to their widest, `Stacked2D`)
+  against *one at a time* (56 solo `Trainer`s one after another), same process, same data. Each
+  contender does what a sweep's epoch does: one training pass plus loss and error on the full
+  training and validation splits in eval mode, ended by the one device-to-host copy. Interleaved
+  rounds after a warm-up epoch; medians. Target on a GPU: grouped >= 3x faster. On a CPU the
+  images are tiny (3x8x8, 256 training images): a CPU pays for every multiply-add, so grouping
+  saves little there beyond Python and launch overhead; the GPU path is the one that matters.
+- `resnet`: the pre-activation ResNet-18 at k = 64 on CIFAR-shaped random tensors (3x32x32, 10
+  classes): training images/s of a plain PyTorch loop (SGD with momentum, bf16 autocast,
+  channels_last on CUDA) and of the lab's own trainer (`run.precision = "bfloat16"`) on the same
+  model and batch size, its training pass and its full-split evaluation timed apart. Target on an
+  H100: >= 45,000 training images/s (~150 TFLOP/s at ~3.3 GFLOP per training image). On a CPU: one
+  small batch in float32 (a CPU emulates bf16), for the code path only.
 
-CIFAR-shaped synthetic data (uint8 3x32x32 images, 10 classes): the data pipeline's cost does not
-depend on what the pixels show. Prints the median epoch of each, interleaved in rounds after a
-warm-up epoch, and the ratio plain / lab (> 1: the lab is faster). Target (issue 23): >= 3x on a
-GPU (`bench/gpu.sh`).
+- `epoch`: a whole lab epoch (training with crop-flip drawn on the device from uint8 images, then
+  the full-split evaluation) against a plain loop with a DataLoader and per-sample crop / flip
+  transforms (num_workers = cores), same network, same process: `bench/image_epoch.py` (its own
+  options there). Target on a GPU: >= 3x.
+
+Data are random tensors of the right shape (no files; the speed does not depend on the pixels).
 """
 
 from __future__ import annotations
@@ -29,170 +33,201 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
-from torch.utils.data import Dataset as TorchDataset
 
-from gengap_tui.config import build, cpu_threads
-from gengap_tui.core.data import Dataset, channel_stats
-from gengap_tui.core.models import build_model
-from gengap_tui.core.trainer import Trainer, device_name
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gengap_tui.config import build  # noqa: E402
+from gengap_tui.core.data import Dataset  # noqa: E402
+from gengap_tui.core.models import PreActResNet18, conv_format  # noqa: E402
+from gengap_tui.core.multi import MultiTrainer  # noqa: E402
+from gengap_tui.core.sweep import MAX_WASTE_IMAGES  # noqa: E402
+from gengap_tui.core.trainer import Trainer, device_name, pick_device  # noqa: E402
 
-def synthetic_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
-
-
-def lab_data(n_train: int, n_val: int, size: int) -> Dataset:
-    x, y = synthetic_images(n_train + n_val + 100, size)
-    xtr, ytr = x[:n_train], y[:n_train]
-    mean, std = channel_stats(xtr)
-    return Dataset(name="cifar-shaped", x_train=xtr, y_train=ytr, y_train_clean=ytr, changed=np.zeros(n_train, bool),
-                   x_val=x[n_train:n_train + n_val], y_val=y[n_train:n_train + n_val], x_test=x[-100:], y_test=y[-100:],
-                   num_classes=10, mean=mean, std=std)
+WIDTHS = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)  # 14 widths, k = 1..64
+SEEDS = 4
 
 
-def config(args, epochs: int):
+def random_images(n_train: int, n_val: int, n_test: int, shape: tuple[int, int, int], classes: int = 10) -> Dataset:
+    rng = np.random.default_rng(0)
+    D = int(np.prod(shape))
+
+    def split(n):
+        return rng.standard_normal((n, D), dtype=np.float32), rng.integers(0, classes, n).astype(np.int64)
+
+    (xtr, ytr), (xv, yv), (xte, yte) = split(n_train), split(n_val), split(n_test)
+    return Dataset(name="random-images", x_train=xtr, y_train=ytr.copy(), y_train_clean=ytr,
+                   changed=np.zeros(n_train, bool), x_val=xv, y_val=yv, x_test=xte, y_test=yte,
+                   num_classes=classes, image_shape=shape)
+
+
+def image_config(kind: str, width: int, device: torch.device, *more: str):
+    # data.dataset names an image set so that the config accepts an image model; the data come
+    # from `random_images` (passed to the trainer), never from data.path
     return build({"name": "bench-images"}, [
-        "data.dataset=cifar10", "data.path=unused", f"data.n_train={args.n_train}", f"data.n_val={args.n_val}",
-        f"model.kind={args.model}", f"model.width={args.width}", "regularization.augment=crop-flip",
-        "regularization.crop_pad=4", "optim.optimizer=adam", "optim.lr=0.001", f"optim.batch_size={args.batch_size}",
-        f"optim.epochs={epochs}", "early_stopping.enabled=false", f"device={args.device}",
-        f"run.threads={args.threads}", f"run.precision={args.precision}"])
+        "data.dataset=cifar10", "data.path=/nonexistent", f"model.kind={kind}", f"model.width={width}",
+        "early_stopping.enabled=false", f"device={device.type}", *more])
 
 
-# ------------------------------------------------------------------------------------ plain loop
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-class Augmented(TorchDataset):
-    """Per-sample transforms, as torchvision applies them: pad 4, random 32x32 crop, random
-    horizontal flip, to float, normalize per channel."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, mean, std, augment: bool, pad: int = 4):
-        self.x, self.y, self.augment, self.pad = torch.from_numpy(x), torch.from_numpy(y), augment, pad
-        self.mean = torch.as_tensor(mean).view(-1, 1, 1)
-        self.std = torch.as_tensor(std).view(-1, 1, 1)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int):
-        img = self.x[i]
-        if self.augment:
-            p = self.pad
-            _, h, w = img.shape
-            padded = F.pad(img, (p, p, p, p))
-            dy, dx = (int(v) for v in torch.randint(0, 2 * p + 1, (2,)))
-            img = padded[:, dy:dy + h, dx:dx + w]
-            if torch.rand(()) < 0.5:
-                img = img.flip(-1)
-        return (img.float() - self.mean) / self.std, self.y[i]
+def epoch_seconds(tr: Trainer) -> float:
+    """One training pass and the full-split evaluation (its one host copy ends it)."""
+    t0 = time.perf_counter()
+    tr._train_epoch(tr.gen)
+    tr.evaluate()
+    return time.perf_counter() - t0
 
 
-def plain_epochs(cfg, data: Dataset, device: torch.device, epochs: int, workers: int, image: bool) -> list[float]:
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.run.precision == "bfloat16")
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, data.input_dim, data.num_classes, **_shape_kw(data)).to(device)
-    if image:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
-    bs = cfg.optim.batch_size
-    kw = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=device.type == "cuda")
-    train = DataLoader(Augmented(data.x_train, data.y_train, data.mean, data.std, True), batch_size=bs,
-                       shuffle=True, drop_last=False, **kw)
-    evals = [DataLoader(Augmented(x, y, data.mean, data.std, False), batch_size=1024, **kw)
-             for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val))]
-
-    def inputs(xb: torch.Tensor) -> torch.Tensor:
-        xb = xb.to(device, non_blocking=True)
-        return xb.contiguous(memory_format=torch.channels_last) if image else xb.flatten(1)
-
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        model.train()
-        for xb, yb in train:
-            with amp:
-                out = model(inputs(xb))
-            loss = F.cross_entropy(out.float(), yb.to(device, non_blocking=True))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            for loader in evals:
-                total, wrong = 0.0, 0
-                for xb, yb in loader:
-                    with amp:
-                        out = model(inputs(xb)).float()
-                    yb = yb.to(device)
-                    total += F.cross_entropy(out, yb, reduction="sum").item()
-                    wrong += (out.argmax(1) != yb).sum().item()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return times
+# ------------------------------------------------------------------------------------------------
+def section_widths(device: torch.device, rounds: int, max_waste: float | None) -> dict:
+    cuda = device.type == "cuda"
+    shape, n_train, n_eval = ((3, 32, 32), 5000, 1000) if cuda else ((3, 8, 8), 256, 64)
+    data = random_images(n_train, n_eval, n_eval, shape)
+    opt = ["optim.optimizer=sgd", "optim.lr=0.01", "optim.batch_size=128"]
+    waste = MAX_WASTE_IMAGES[device.type] if max_waste is None else max_waste
+    members = [(s, w) for w in WIDTHS for s in range(SEEDS)]
+    grouped = MultiTrainer(image_config("cnn2d", WIDTHS[0], device, *opt), device, data, members=members,
+                           max_waste=waste, load_fn=lambda c: data)
+    solos = [Trainer(image_config("cnn2d", w, device, f"seed={s}", *opt), device, data) for s, w in members]
+    print(f"cnn2d width sweep: {len(WIDTHS)} widths {WIDTHS[0]}..{WIDTHS[-1]} x {SEEDS} seeds = {len(members)} "
+          f"members on {shape} images, {n_train} train / {n_eval} val, batch 128, {device_name(device)}; grouped "
+          f"in {len(grouped.model.groups)} buckets (max_waste {waste}, padded_fraction "
+          f"{grouped.model.padded_fraction():.2f})", flush=True)
+    # warm-up: one epoch each (cuDNN's algorithm choice, allocator, first-call costs)
+    epoch_seconds(grouped)
+    for tr in solos:
+        epoch_seconds(tr)
+    sync(device)
+    g_times, s_times = [], []
+    for r in range(rounds):
+        g_times.append(epoch_seconds(grouped))
+        s_times.append(sum(epoch_seconds(tr) for tr in solos))
+        print(f"  round {r + 1}: grouped {g_times[-1] * 1e3:.1f} ms/epoch, one at a time {s_times[-1] * 1e3:.1f} "
+              f"ms/epoch", flush=True)
+    g, s = statistics.median(g_times), statistics.median(s_times)
+    ratio = s / g
+    target = "target >= 3x on a GPU: " + ("met" if ratio >= 3 else "MISSED") if cuda else "CPU: information only"
+    print(f"cnn2d width sweep: grouped {g * 1e3:.1f} ms/epoch, one at a time {s * 1e3:.1f} ms/epoch -> "
+          f"ratio {ratio:.2f}x ({target})", flush=True)
+    return {"grouped_s": g, "one_at_a_time_s": s, "ratio": ratio}
 
 
-def _shape_kw(data: Dataset) -> dict:
-    """`build_model`'s image_shape argument, where this version of the models takes one."""
-    import inspect
+# ------------------------------------------------------------------------------------------------
+def section_resnet(device: torch.device, steps: int, batch: int | None, width: int, precision: str | None) -> dict:
+    cuda = device.type == "cuda"
+    batch = batch or (512 if cuda else 4)
+    steps = steps or (40 if cuda else 1)
+    # bf16 autocast is what the GPU path uses; a CPU emulates it (~10x slower than float32 here)
+    precision = precision or ("bfloat16" if cuda else "float32")
+    shape = (3, 32, 32)
+    fmt = conv_format(device)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
 
-    return {"image_shape": data.image_shape} if "image_shape" in inspect.signature(build_model).parameters else {}
+    # a plain PyTorch loop: the model, bf16 autocast, channels_last (CUDA), SGD with momentum
+    torch.manual_seed(0)
+    model = PreActResNet18(shape, 10, width).to(device, memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, *shape, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (batch,), device=device)
+
+    def step():
+        with amp:
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3 if cuda else 1):
+        step()
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    plain = batch * steps / (time.perf_counter() - t0)
+    model = opt = None  # free the plain loop's memory before the lab's model
+
+    # the lab's trainer on the same model: a training pass over n images, then its evaluation
+    n = batch * steps
+    data = random_images(n, max(10, n // 4), 10, shape)
+    tr = Trainer(image_config("resnet18", width, device, f"run.precision={precision}", "optim.optimizer=sgd",
+                              "optim.lr=0.01", f"optim.batch_size={batch}"), device, data)
+    tr._train_epoch(tr.gen)  # warm-up (on CUDA with graphs on: the eager first epoch)
+    sync(device)
+    t0 = time.perf_counter()
+    tr._train_epoch(tr.gen)
+    sync(device)
+    t_train = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tr.evaluate()
+    t_eval = time.perf_counter() - t0
+    lab = n / t_train
+    target = ("target >= 45,000 on an H100: " + ("met" if lab >= 45000 else "MISSED")) if cuda else \
+        "CPU: code path only"
+    print(f"resnet18 k={width} on {shape}, batch {batch}, {precision}, {fmt}, {device_name(device)}: plain "
+          f"PyTorch loop {plain:,.0f} training images/s; lab trainer {lab:,.0f} training images/s ({target}), "
+          f"ratio lab/plain {lab / plain:.2f}; its evaluation of {n + len(data.y_val)} images "
+          f"{(n + len(data.y_val)) / t_eval:,.0f} images/s", flush=True)
+    if tr._graphs is not None and tr._graphs.failed:
+        print(f"  (CUDA graphs: {tr._graphs.failed})")
+    return {"plain_images_per_s": plain, "lab_images_per_s": lab}
 
 
-# -------------------------------------------------------------------------------------- the lab
+def section_epoch(device: torch.device, threads: int) -> int:
+    """A whole lab epoch with crop-flip against a DataLoader loop with per-sample transforms
+    (`bench/image_epoch.py`, where its options live): resnet18 k = 64 on CIFAR-sized data in bf16
+    on CUDA; a small cnn2d on a CPU."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import image_epoch
+
+    if device.type == "cuda":
+        args = ["--model", "resnet18", "--width", "64", "--n-train", "50000", "--n-val", "10000",
+                "--precision", "bfloat16", "--epochs", "2", "--rounds", "1"]
+    else:
+        args = ["--model", "cnn2d", "--width", "8", "--n-train", "2000", "--n-val", "500", "--epochs", "2"]
+    return image_epoch.main(args + ["--device", device.type, "--threads", str(threads)])
 
 
-def lab_epochs(cfg, data: Dataset, epochs: int) -> list[float]:
-    rows: list[dict] = []
-    Trainer(cfg, data=data).run(on_epoch=rows.append)
-    return [r["epoch_seconds"] for r in rows]
+SECTIONS = ("widths", "resnet", "epoch")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="mlp", choices=["mlp", "cnn2d", "resnet18"])
-    ap.add_argument("--width", type=int, default=256)
-    ap.add_argument("--n-train", type=int, default=5000)
-    ap.add_argument("--n-val", type=int, default=1000)
-    ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--epochs", type=int, default=3, help="timed epochs per round (after one warm-up)")
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: the lab's default, cores - 1)")
-    ap.add_argument("--workers", type=int, default=-1, help="DataLoader workers (default: cores)")
-    args = ap.parse_args(argv)
-    device = torch.device(args.device)
-    torch.set_num_threads(cpu_threads(args.threads))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = cores if args.workers < 0 else args.workers
-    data = lab_data(args.n_train, args.n_val, args.size)
-    image = args.model in ("cnn2d", "resnet18")
-    print(f"device: {device_name(device)}; {args.model} width {args.width}; {args.n_train} training + {args.n_val} "
-          f"validation images 3x{args.size}x{args.size}, batch {args.batch_size}, crop-flip; plain loop: "
-          f"DataLoader with {workers} workers")
-    lab, plain = [], []
-    for r in range(args.rounds):
-        # one warm-up epoch each, then the timed ones
-        lab += lab_epochs(config(args, args.epochs + 1), data, args.epochs + 1)[1:]
-        plain += plain_epochs(config(args, 1), data, device, args.epochs + 1, workers, image)[1:]
-        print(f"round {r + 1}: lab {statistics.median(lab) * 1e3:.1f} ms/epoch, plain "
-              f"{statistics.median(plain) * 1e3:.1f} ms/epoch", flush=True)
-    ml, mp = statistics.median(lab), statistics.median(plain)
-    n = args.n_train
-    print(f"lab epoch   {ml * 1e3:9.1f} ms  ({n / ml:,.0f} training images/s, evaluation included)")
-    print(f"plain epoch {mp * 1e3:9.1f} ms  ({n / mp:,.0f} training images/s, evaluation included)")
-    print(f"ratio plain / lab: {mp / ml:.2f}x")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--section", action="append", choices=SECTIONS, help="run only these (default: all)")
+    ap.add_argument("--threads", type=int, default=max(1, (len(os.sched_getaffinity(0)) - 1)),
+                    help="CPU threads for torch (default: cores - 1, as the lab)")
+    ap.add_argument("--rounds", type=int, default=2, help="widths: timed rounds")
+    ap.add_argument("--max-waste", type=float, default=None, help="widths: padding allowed per bucket")
+    ap.add_argument("--steps", type=int, default=0, help="resnet: timed steps (default 40 on CUDA, 2 on a CPU)")
+    ap.add_argument("--batch", type=int, default=None, help="resnet: batch size (default 512 on CUDA, 8 on a CPU)")
+    ap.add_argument("--width", type=int, default=64, help="resnet: k")
+    ap.add_argument("--precision", choices=["bfloat16", "float32"], default=None,
+                    help="resnet: autocast (default: bfloat16 on CUDA, float32 on a CPU, which emulates bf16)")
+    a = ap.parse_args(argv)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    device = pick_device(a.device)
+    for name in a.section or SECTIONS:
+        if name == "widths":
+            section_widths(device, a.rounds, a.max_waste)
+        elif name == "resnet":
+            section_resnet(device, a.steps, a.batch, a.width, a.precision)
+        elif name == "epoch":
+            section_epoch(device, a.threads)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

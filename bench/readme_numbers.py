@@ -139,6 +139,18 @@ def table(runs_dir: str, full: bool) -> list[tuple[str, str]]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), which with torch's kernel set (AVX2, AVX512...) and the
+    thread count decides the summation order, hence the last digits and early stopping's epoch."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown model"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="also the two 500-epoch double-descent sweeps")
@@ -148,7 +160,8 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with tempfile.TemporaryDirectory(prefix="gengap-readme-") as runs_dir:
         rows = table(runs_dir, args.full)
-    print(f"Measured here ({cores}-core {platform.machine()} CPU, torch {torch.__version__}, "
+    print(f"Measured here ({cores}-core {platform.machine()} CPU: {cpu_model()}, torch's kernels "
+          f"{torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, "
           f"{max(1, cores - 1)} training thread(s): `run.threads = 0`, Python {platform.python_version()}, "
           f"{datetime.date.today().isoformat()}; `python bench/readme_numbers.py"
           f"{' --full' if args.full else ''}` regenerates it):")

@@ -34,8 +34,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_lab(args: argparse.Namespace) -> int:
     from . import presets
 
-    try:  # validate before the screen opens, so a bad preset is a plain message
-        presets.load(args.preset, args.set)
+    sets = args.set + ([f"device={args.device}"] if args.device else [])
+    try:  # validate before the screen opens, so a bad preset (or a GPU not there) is a plain message
+        _load_config(args.preset, sets, None)
     except ConfigError as exc:
         return _fail(str(exc))
     from .ray_options import from_args as ray_options
@@ -45,8 +46,34 @@ def cmd_lab(args: argparse.Namespace) -> int:
         ray = ray_options(args)
     except ValueError as exc:
         return _fail(str(exc))
-    return run_lab(args.preset, args.set, args.autostart, runs_dir=args.runs_dir, compare=args.compare,
+    return run_lab(args.preset, sets, args.autostart, runs_dir=args.runs_dir, compare=args.compare,
                    record=args.record, ray=ray.to_wire() if ray else None, prewarm=not args.no_prewarm)
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    """A publication-style figure of a run or sweep (matplotlib: the `figures` extra)."""
+    from .figures import FigureError, check, figure, missing
+
+    try:
+        check(args.source, args.view, args.out)
+    except FigureError as exc:
+        return _fail(str(exc))
+    if (problem := missing()) is not None:
+        return _fail(problem)
+    print(f"figure: {figure(args.source, args.view, args.out)}")
+    return EXIT_OK
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """A sweep's rows as text, CSV or Markdown (the seeds' mean ± std)."""
+    from .tables import TableError, table
+
+    try:
+        text = table(args.sweep_dir, "csv" if args.csv else "markdown" if args.markdown else "text")
+    except TableError as exc:
+        return _fail(str(exc))
+    sys.stdout.write(text)
+    return EXIT_OK
 
 
 def _run_dir_arg(path: str) -> Path | None:
@@ -122,7 +149,10 @@ def cmd_tour(args: argparse.Namespace) -> int:
         argv = [sys.executable, "-m", "gengap_tui.cli", "tour", args.tour, "--record", args.record,
                 "--speed", str(args.speed)] + (["--runs-dir", args.runs_dir] if args.runs_dir else [])
         return tours.record_in_pty(argv, size)
-    return tours.run_tour(tour, args.record, args.speed, size, args.runs_dir, headless=not sys.stderr.isatty())
+    if args.step and (args.record is not None or not sys.stderr.isatty()):
+        return _fail("--step waits for your keys at each step: it needs a terminal, and is not for --record")
+    return tours.run_tour(tour, args.record, args.speed, size, args.runs_dir, headless=not sys.stderr.isatty(),
+                          step=args.step)
 
 
 def _parse_size(text: str) -> tuple[int, int] | None:
@@ -198,6 +228,7 @@ def _unwritable(path: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+DEVICE_HELP = "auto, cpu, cuda or cuda:N (the GPU of that index)"
 RECORD_HELP = "record the session as an asciicast v2 file (asciinema play FILE.cast)"
 
 
@@ -227,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a recorded run (up to 4)")
     p.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
     add_ray_arguments(p)
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="auto, cpu, cuda or cuda:N: where the lab trains (as --set device=...)")
     p.add_argument("--no-prewarm", action="store_true",
                    help="no warm training process (by default the lab keeps one ready so that ctrl+r trains at once)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -235,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("preset", nargs="?", help="preset name (see `gengap-tui presets`) or path to a .toml")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set noise.label_noise=0.2 (repeatable)")
-    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    r.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
     r.add_argument("--runs-dir", default=None, help="where runs are written (default: $GENGAP_RUNS_DIR or ./runs)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.add_argument("--detach", action="store_true",
@@ -253,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--values", action="append", default=None,
                     help="comma-separated values of the --param before it, e.g. 2,4,8,16 or mlp,cnn1d")
     sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    sw.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    sw.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
     sw.add_argument("--runs-dir", default=None)
     sw.add_argument("--quiet", action="store_true")
     sw.add_argument("--one-at-a-time", action="store_true",
@@ -271,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("tour", nargs="?", help="a packaged tour's name (--list) or a tour FILE.toml")
     tr.add_argument("--list", action="store_true", help="list the packaged tours")
     tr.add_argument("--record", default=None, metavar="FILE.cast", help=RECORD_HELP)
-    tr.add_argument("--speed", type=float, default=1.0, help="times the tour's pace (its fixed pauses)")
+    tr.add_argument("--speed", type=float, default=1.0,
+                    help="times the tour's pace (its fixed pauses and the captions' reading times)")
+    tr.add_argument("--step", action="store_true",
+                    help="a live lecture: each step waits for a key (space / right / PageDown on, left / PageUp back)")
     tr.add_argument("--size", default="120x36", help="COLSxROWS when there is no terminal (default 120x36)")
     tr.add_argument("--runs-dir", default=None)
     tr.set_defaults(func=cmd_tour)
@@ -284,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(ssh -L with another local port; https behind a proxy: the page then uses wss)")
     sv.add_argument("--runs-dir", default=None, help="where every tab's runs go (default: $GENGAP_RUNS_DIR or ./runs)")
     sv.add_argument("--preset", default="default", help="the preset every tab opens on (name or .toml)")
+    sv.add_argument("--device", default=None, metavar="DEVICE",
+                    help="auto, cpu, cuda or cuda:N: where every tab trains")
     sv.add_argument("--no-prewarm", action="store_true", help="no warm training process per tab (each keeps one, "
                     "~320 MB, so that ctrl+r trains at once)")
     sv.set_defaults(func=cmd_serve)
@@ -304,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--out", required=True, help="FILE.svg")
     sh.add_argument("--size", default="120x36", help="COLSxROWS (default 120x36)")
     sh.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    sh.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    sh.add_argument("--view", choices=["error", "loss", "memorization", "sweep", "sweep-params", "sweep-norms"],
+    sh.add_argument("--device", default=None, metavar="DEVICE", help=DEVICE_HELP)
+    sh.add_argument("--view", choices=["error", "loss", "memorization", "examples", "system", "sweep", "sweep-params",
+                                       "sweep-norms"],
                     default="error", help="a run's views; a sweep directory's: sweep (default), sweep-params, sweep-norms")
     sh.add_argument("--log", action="store_true", help="log10 loss axis (with --view loss)")
     sh.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")
@@ -315,6 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a sweep directory: the cursor on this value (a grid: and this line), the sweep panel shown")
     sh.add_argument("--open", action="store_true", help="with --point: that point's curves (the run view of its run directory)")
     sh.set_defaults(func=cmd_screenshot)
+
+    fg = sub.add_parser("figure", help="a publication-style figure of a run or sweep (PNG, PDF, SVG; gengap-tui[figures])")
+    fg.add_argument("source", help="a run directory or a sweep directory")
+    fg.add_argument("--view", choices=["error", "loss", "memorization", "examples", "sweep"], default=None,
+                    help="a run's: error (default), loss, memorization, examples; a sweep's: sweep")
+    fg.add_argument("--out", required=True, help="FILE.png, FILE.pdf or FILE.svg")
+    fg.set_defaults(func=cmd_figure)
+
+    tb = sub.add_parser("table", help="a sweep's rows (the seeds' mean ± std) as text, CSV or Markdown")
+    tb.add_argument("sweep_dir")
+    how = tb.add_mutually_exclusive_group()
+    how.add_argument("--csv", action="store_true", help="comma-separated, one column per number (std apart)")
+    how.add_argument("--markdown", action="store_true", help="a Markdown pipe table")
+    tb.set_defaults(func=cmd_table)
     return p
 
 

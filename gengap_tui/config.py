@@ -8,7 +8,9 @@ touches the disk except reading a preset file.
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -18,7 +20,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DATASETS = ("mnist1d", "moons", "circles", "spirals", "xor", "mnist", "fashion-mnist", "cifar10", "cifar100",
             "digits", "npz")
@@ -29,6 +31,19 @@ SEQUENCE_DATASETS = ("mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100",
 IMAGE_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
 AUGMENTS = ("none", "crop", "flip", "crop-flip")
 IMAGE_MODELS = ("cnn2d", "resnet18")
+
+
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:(\d{1,2}))?)$")
+DEVICES_ALLOWED = "'auto', 'cpu', 'cuda' or 'cuda:N' (N: a GPU's index, as PyTorch counts them)"
+
+
+def parse_device(name: str) -> tuple[str, int | None]:
+    """("auto" | "cpu" | "cuda", index or None); ValueError naming what is allowed."""
+    m = DEVICE_RE.match(name or "")
+    if not m:
+        raise ValueError(f"device: {name!r} is not a device (allowed: {DEVICES_ALLOWED})")
+    kind = m.group(1).split(":")[0]
+    return kind, int(m.group(3)) if m.group(3) is not None else None
 
 
 class ConfigError(ValueError):
@@ -116,7 +131,20 @@ class OptimSection(_Section):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     batch_size: int = Field(128, ge=1, le=1_000_000)
     epochs: int = Field(200, ge=1, le=100_000)
-    schedule: Literal["constant", "cosine"] = "constant"
+    # the learning rate at each epoch (docs/ARCHITECTURE.md, "Learning-rate schedules"): `lr` times
+    # the schedule's factor, after a linear warm-up over the first `warmup_epochs`
+    schedule: Literal["constant", "cosine", "step", "exponential"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, le=100_000)
+    step_every: int = Field(30, ge=1, le=100_000)            # step: x step_factor every step_every epochs
+    step_factor: float = Field(0.1, gt=0.0, le=1.0)
+    exp_factor: float = Field(0.95, gt=0.0, le=1.0)          # exponential: x exp_factor every epoch (Zhang et al.)
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> "OptimSection":
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"optim.warmup_epochs: {self.warmup_epochs} leaves no epoch after the warm-up "
+                             f"(allowed: 0 to epochs - 1 = {self.epochs - 1})")
+        return self
 
 
 class EarlyStoppingSection(_Section):
@@ -161,7 +189,7 @@ class Config(_Section):
     name: str = Field("custom", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = Field("", max_length=2000)
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (gpus.parse_device; whether GPU N is there: core/devices.py)
     run: RunSection = Field(default_factory=RunSection)
     data: DataSection = Field(default_factory=DataSection)
     noise: NoiseSection = Field(default_factory=NoiseSection)
@@ -172,6 +200,12 @@ class Config(_Section):
     baselines: BaselinesSection = Field(default_factory=BaselinesSection)
     sweep: SweepSection = Field(default_factory=SweepSection)
     ratt: RattSection = Field(default_factory=RattSection)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        parse_device(v)  # ValueError: "device: 'gpu' is not a device (allowed: ...)"
+        return v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Config":
@@ -298,7 +332,10 @@ def explain(err: ValidationError, prefix: tuple = ()) -> list[str]:
         msg = e["msg"]
         if etype == "literal_error":
             msg = "not a known choice"
-        line = f"{dotted} = {_fmt_value(e.get('input'))}: {msg}"
+        value = e.get("input")
+        if isinstance(value, float) and not math.isfinite(value):  # nan fails `<=`: say what is wrong
+            msg = "must be a finite number"
+        line = f"{dotted} = {_fmt_value(value)}: {msg}"
         if what:
             line += f" (allowed: {what})"
         out.append(line)

@@ -81,6 +81,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
             cfg = validate({**cfg.dump(), "device": args.device})
     except ConfigError as exc:
         return _fail(str(exc))
+    from .gpus import check_device
+
+    if problem := check_device(cfg.device):  # a GPU that is not there: exit 2 before the child starts
+        return _fail(problem)
     old = runs.read_json(run_dir / "summary.json")
     if old is not None and old.get("status") not in ("cancelled", "failed"):
         return _fail(f"{run_dir} ended as {old.get('status')!r}: only a cancelled or failed run can be resumed")
@@ -131,7 +135,8 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
     from .protocol import Epoch, Event, RunDir, Warning
     from .session import run_session
 
-    progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience, not quiet)
+    progress = Progress(cfg.optim.epochs, cfg.early_stopping.patience if cfg.early_stopping.enabled else None,
+                        not quiet)
     progress.note(f"preparing {cfg.name}: {cfg.data.dataset}, {cfg.model.kind}, "
                   f"label noise {cfg.noise.label_noise:g} ({cfg.noise.kind}) ...")
 
@@ -148,6 +153,8 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
             ev = msg.event
             if msg.kind == "warning":
                 progress.note(f"warning: {ev['message']}")
+            elif msg.kind == "started" and (ev.get("gpu") or {}).get("chosen"):
+                progress.note(ev["gpu"]["chosen"])  # which GPU `auto` took, and why
             elif msg.kind == "checkpoint_failed":
                 progress.note(f"warning: checkpoint not saved after epoch {ev['epoch']} ({ev['error']}); "
                               "the run goes on")

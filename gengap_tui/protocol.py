@@ -17,7 +17,14 @@ from typing import Any, ClassVar, Union
 
 # ------------------------------------------------------------------------------ shared constants
 FIT_ERR = 0.01  # training error at which the training labels count as fitted (interpolation)
-RUN_EXTRA_KEYS = ("torch_version", "device_name", "torch_threads")  # config.json keys that are not in the schema
+# config.json keys that are not in the schema (`gpu`: the GPU's name, index, driver, memory)
+RUN_EXTRA_KEYS = ("torch_version", "device_name", "torch_threads", "gpu")
+# a metrics.jsonl row's system fields (core/sysmetrics.py; the GPU ones only where NVML reads the GPU)
+SYS_KEYS = ("gpu_util", "gpu_mem_used_mb", "gpu_mem_run_mb", "gpu_mem_peak_mb", "gpu_power_w", "gpu_temp_c",
+            "cpu_percent", "rss_mb")
+# a row's measurements of the machine rather than of the model: they differ between two runs
+# that give the same numbers (tests that compare runs leave them out)
+MEASURED_KEYS = ("epoch_seconds", "samples_per_s") + SYS_KEYS
 STATUSES = ("completed", "early_stopped", "diverged", "cancelled", "failed")
 USER_STOP = "stopped by the user"  # the reason of a stop that names no other cause
 
@@ -68,7 +75,8 @@ class TweakRule:
 # the lab panel field of each setting a running run accepts
 TWEAK_FIELDS = {"optim.lr": "lr", "regularization.weight_decay": "weight_decay",
                 "early_stopping.patience": "patience", "early_stopping.observe": "observe",
-                "early_stopping.min_delta": "min_delta"}
+                "early_stopping.min_delta": "min_delta", "optim.step_factor": "step_factor",
+                "optim.exp_factor": "exp_factor"}
 TWEAKABLE = tuple(TWEAK_FIELDS.values())
 
 

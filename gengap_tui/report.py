@@ -7,8 +7,17 @@ import sys
 import time
 from typing import Any
 
+from .config import ConfigError
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 130, 129, 143
+
+
+class DeviceMissing(ConfigError):
+    """A valid device name whose GPU is not here (exit 2): said as it is, not as an invalid config."""
+
+    def __str__(self) -> str:
+        return self.problems[0]
 
 
 def fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
@@ -21,10 +30,15 @@ def load_config(preset: str, sets: list[str], device: str | None):
     """A preset (name or path) with `--set` overrides and `--device`; raises ConfigError."""
     from . import presets
 
+    from .gpus import check_device
+
     overrides = list(sets or [])
     if device:
         overrides.append(f"device={device}")
-    return presets.load(preset, overrides)
+    cfg = presets.load(preset, overrides)
+    if problem := check_device(cfg.device):  # a GPU that is not there: before any directory
+        raise DeviceMissing([problem])
+    return cfg
 
 
 def fmt_or_dash(v: Any, spec: str = ".3f") -> str:
@@ -34,18 +48,28 @@ def fmt_or_dash(v: Any, spec: str = ".3f") -> str:
 class Progress:
     """One status line on stderr: rewritten in place on a terminal, throttled lines otherwise."""
 
-    def __init__(self, total: int, patience: int, enabled: bool):
+    def __init__(self, total: int, patience: int | None, enabled: bool):
+        """`patience`: early stopping's, None when it is off; `enabled`: show anything at all."""
         self.total, self.patience, self.enabled = total, patience, enabled
         self.tty = sys.stderr.isatty()
         self.last = 0.0
         self.pending: str | None = None
+
+    def _patience(self, row: dict) -> str:
+        """As the lab's meter: `patience 7/10`, `patience 10/10 (+8)` past it (observe mode), and
+        no count when early stopping is off (it counted on: `patience 18/10`)."""
+        if self.patience is None:
+            return "early stopping off"
+        wait = row.get("es_wait") or 0
+        over = f" (+{wait - self.patience})" if wait > self.patience else ""
+        return f"patience {min(wait, self.patience)}/{self.patience}{over}"
 
     def epoch(self, row: dict) -> None:
         if not self.enabled:
             return
         line = (f"epoch {row['epoch']:>4}/{self.total}  train_err {fmt_or_dash(row['train_err'])}  "
                 f"val_err {fmt_or_dash(row['val_err'])}  gap {fmt_or_dash(row['gap_err'], '+.3f')}  "
-                f"patience {row['es_wait']}/{self.patience}  "
+                f"{self._patience(row)}  "
                 f"best {fmt_or_dash(row['es_best'])}@{row['es_best_epoch'] or '-'}")
         if "noisy_memorized" in row:
             line += f"  memorized {fmt_or_dash(row['noisy_memorized'], '.0%')}"

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .config import ConfigError
-from .report import EXIT_OK, fail
+from .report import EXIT_OK, fail, load_config
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 INSTALL = "pip install 'gengap-tui[serve]'"
@@ -91,18 +91,20 @@ def public_url(host: str, port: int, given: str | None) -> str:
     return given.rstrip("/")
 
 
-def tab_command(preset: str, runs_dir: Path, prewarm: bool = True) -> str:
+def tab_command(preset: str, runs_dir: Path, prewarm: bool = True, device: str | None = None) -> str:
     """The shell command textual-serve runs for each tab: the lab itself, with this process's
     Python (`exec`: the lab is the server's child, no shell in between). Each tab's lab keeps its
-    own warm training process (~320 MB) unless `prewarm` is off (`serve --no-prewarm`)."""
+    own warm training process (~320 MB) unless `prewarm` is off (`serve --no-prewarm`); `device`
+    (`serve --device cuda:1`) is every tab's."""
     if Path(preset).is_file():
         preset = str(Path(preset).resolve())
     argv = [sys.executable, "-m", "gengap_tui.cli", "--preset", preset, "--runs-dir", str(runs_dir)]
+    argv += ["--device", device] if device else []
     return "exec " + shlex.join(argv + ([] if prewarm else ["--no-prewarm"]))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from . import presets, runs
+    from . import runs
 
     host = DEFAULT_HOST if args.host is None else args.host
     if not 1 <= args.port <= 65535:
@@ -111,8 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         url = public_url(host, args.port, args.public_url)
     except ValueError as exc:
         return fail(str(exc))
-    try:
-        presets.load(args.preset)
+    try:  # (a GPU that is not there: before serving)
+        load_config(args.preset, [], getattr(args, "device", None))
     except ConfigError as exc:
         return fail(str(exc))
     runs_dir = runs.default_runs_dir(args.runs_dir).resolve()
@@ -128,7 +130,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"gengap-tui: {warning}", file=sys.stderr)
     if (problem := port_problem(host, args.port)) is not None:
         return fail(problem)
-    server = make_server(tab_command(args.preset, runs_dir, not args.no_prewarm), host, args.port, url, runs_dir)
+    command = tab_command(args.preset, runs_dir, not args.no_prewarm, getattr(args, "device", None))
+    server = make_server(command, host, args.port, url, runs_dir)
     try:
         server.serve()
     except OSError as exc:  # taken between the check and the bind

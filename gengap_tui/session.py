@@ -107,15 +107,28 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
         run_dir, writer = into, runs.RunWriter(into, None)
     else:
         run_dir = into if into is not None else runs.new_run_dir(runs_path, cfg.name)
+        from .core.sysmetrics import gpu_facts
+
+        gpu = gpu_facts(trainer.device)  # the GPU's name, index, driver, memory (None on a CPU)
         writer = runs.RunWriter(run_dir, cfg.dump(), {"torch_version": torch.__version__,
                                                       "device_name": device_name(trainer.device),
-                                                      "torch_threads": torch.get_num_threads()})
+                                                      "torch_threads": torch.get_num_threads(),
+                                                      **({"gpu": gpu} if gpu else {})})
     if on_ready is not None:
         on_ready(trainer, run_dir)
     emit(RunDir(str(run_dir)))
 
     def save(name: str, obj: Any) -> None:  # checkpoint.pt (resumable state), model.pt (kept weights)
         runs.replace_atomic(run_dir / name, lambda tmp: torch.save(obj, tmp))
+
+    def save_examples() -> None:  # examples.npz: which examples were learned when (core/examples.py)
+        counters = getattr(trainer, "examples", None)
+        if counters is not None and counters.epochs:
+            runs.replace_atomic(run_dir / "examples.npz", lambda tmp: counters.save(tmp, trainer.changed))
+
+    def checkpoint(state: dict) -> None:  # with each checkpoint, the counters so far (the lab's view)
+        save("checkpoint.pt", state)
+        save_examples()
 
     def event(ev: dict) -> None:
         writer.event(ev)
@@ -132,7 +145,7 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
 
     # 4. train (run() never raises for a training failure; this is a last resort)
     try:
-        summary = trainer.run(on_epoch=on_epoch, on_event=event, on_checkpoint=lambda state: save("checkpoint.pt", state))
+        summary = trainer.run(on_epoch=on_epoch, on_event=event, on_checkpoint=checkpoint)
     except BaseException as exc:  # noqa: BLE001
         summary = _failed(exc)
     finally:
@@ -146,6 +159,10 @@ def run_session(cfg, runs_dir: str | os.PathLike | None = None, *, into: Path | 
             save("model.pt", trainer.model.state_dict())
         except OSError as exc:
             summary["model_error"] = f"model.pt not written: {exc}"
+    try:
+        save_examples()
+    except OSError as exc:
+        summary["examples_error"] = f"examples.npz not written: {exc}"
     writer.finish(summary)
     emit(Summary(summary))
     return Outcome(run_dir, summary)
@@ -211,6 +228,10 @@ def sweep_session(cfg, param: str, values: list[float], runs_dir: str | os.PathL
     feed = FileFeed(control, out_dir).start()
     # 3. train every value (Sweep.run keeps training failures; this is data loading etc.)
     extra = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
+    if runner is None and sweep.device.type == "cuda":
+        from .core.sysmetrics import gpu_facts
+
+        extra["gpu"] = gpu_facts(sweep.device)  # sweep.json and each value's config.json
     try:
         if runner is None:
             summary = sweep.run(out_dir, on_progress=on_progress, extra=extra)
@@ -255,7 +276,7 @@ def prewarm(config: dict) -> dict:
 
     cfg = validate(config)
     torch.set_num_threads(cpu_threads(cfg.run.threads))
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    cuda = cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
     short = cfg.model_copy(update={
         "optim": cfg.optim.model_copy(update={"epochs": 3 if cuda else 1}),
         "baselines": cfg.baselines.model_copy(update={"knn": False, "ntk": False}),

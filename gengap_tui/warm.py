@@ -11,9 +11,10 @@ The child (`_warm_main`) imports torch and prepares the config's threads, device
 memory), and waits for a job on its control queue: {"job": "run" | "sweep", "config", "runs_dir",
 ...}. It runs the job exactly as a freshly spawned child would (`worker.run_job`: the same
 session, signals and control feeds), then goes back to waiting (ready again, `jobs` one higher)
-only when the job ended cleanly: completed, early-stopped or cancelled by the lab, no signal, no
-crash, the lab still there, its control feed closed. After anything else (failed: a crash, out of
-memory; diverged; a config it could not build) it exits and the lab starts a new one.
+only when the job ended cleanly: completed, early-stopped or cancelled by the lab, or refused before
+anything was made (a config it could not build: the error names the field), no signal, no crash,
+the lab still there, its control feed closed. After anything else (failed: a crash, out of memory;
+diverged; a signal) it exits and the lab starts a new one (tests/test_warm.py checks each).
 
 SIGTERM and SIGHUP end it at once while it warms up (their default action) and within 0.1 s while
 it waits. A watcher thread ends it (os._exit) when the lab process goes away, except during a job,

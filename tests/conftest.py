@@ -143,3 +143,15 @@ def alive(pid: int) -> bool:
         return os.waitpid(pid, os.WNOHANG) == (0, 0)
     except ChildProcessError:
         return True
+
+
+def stop_reason_ok(summary: dict, cause: str) -> bool:
+    """A stopped run's or sweep's reason, exactly: `cause during epoch N`, N the epoch the stop came
+    in (for a run, its epochs_run, or the one after when the stop came mid-epoch)."""
+    import re
+
+    reason = summary.get("reason") or ""
+    n = summary.get("epochs_run")
+    if isinstance(n, int):
+        return reason in (f"{cause} during epoch {n}", f"{cause} during epoch {n + 1}")
+    return re.fullmatch(re.escape(cause) + r" during epoch \d+", reason) is not None

@@ -24,6 +24,20 @@ def test_no_module_is_a_house_of_many_rooms():
     assert long == {}, f"modules over {MAX_LINES} lines: {long}"
 
 
+MAX_CLASS_LINES = 400  # issue 23: the training core split (models/, batches.py, evaluation.py)
+
+
+def test_no_class_in_the_training_core_is_over_400_lines():
+    import ast
+
+    long = {}
+    for f in (PACKAGE / "core").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+                long[f"{f.relative_to(ROOT)}:{node.name}"] = node.end_lineno - node.lineno + 1
+    assert long == {}, f"classes in core/ over {MAX_CLASS_LINES} lines: {long}"
+
+
 def test_code_points_to_the_architecture_doc_in_the_repository():
     assert (ROOT / "docs" / "ARCHITECTURE.md").is_file()
     stale = [str(f.relative_to(ROOT)) for d in ("gengap_tui", "bench", "tests") for f in (ROOT / d).rglob("*.py")

@@ -303,13 +303,14 @@ def test_a_second_tab_attaches_to_the_first_tabs_run_and_pauses_it(browser, serv
     # it came from the second tab: through the run's control file, as `gengap-tui attach` steers
     commands = [json.loads(line) for line in (run / "control.jsonl").read_text().splitlines()]
     assert {"cmd": "pause"}.items() <= commands[0].items()
-    paused_at = _epochs(run)
-    time.sleep(1.5)
-    assert _epochs(run) == paused_at and _summary(run) is None  # held, not ended
+    # held at the epoch its paused event names: no row after it, not ended
+    paused_at = next(e["epoch"] for e in _events(run) if e.get("event") == "paused")
+    assert _epochs(run) == paused_at and _summary(run) is None
     # the attached tab closes: its lab goes, the run (not its own) goes on, still paused
     b.close()
     assert wait_until(lambda: not _alive(b_lab) and not any(_alive(p) for p in labs[b_lab]), CLOSE_S)
     assert _summary(run) is None and len(served.labs()) == 1
+    assert _epochs(run) == paused_at  # still held, seconds later (the tab's lab took them to go)
     # the server stopped (SIGTERM) with both tabs open: the run's owner closes it with the reason
     served.proc.send_signal(signal.SIGTERM)
     assert wait_until(lambda: _summary(run) is not None, CLOSE_S), served.log_text()

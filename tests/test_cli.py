@@ -16,6 +16,7 @@ pytestmark = pytest.mark.usefixtures("data_cache")
 
 METRIC_KEYS = {"epoch", "train_loss", "train_err", "val_loss", "val_err", "gap_loss", "gap_err", "lr",
                "epoch_seconds", "samples_per_s", "es_wait", "es_best", "es_best_epoch", "weight_norm", "spectral_norm_product",
+               "cpu_percent", "rss_mb",
                "train_clean_err", "noisy_memorized", "noisy_true_acc"}
 SUMMARY_KEYS = {"status", "epochs_run", "stop_epoch", "best_epoch", "best_value", "monitor", "would_stop_epoch",
                 "restored_best", "test_loss", "test_err", "wall_seconds", "device", "reason"}

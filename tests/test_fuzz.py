@@ -263,6 +263,8 @@ def valid_for(info, name: str) -> st.SearchStrategy:
         return st.integers(b.get("min_value"), b.get("max_value"))
     if ann is float:
         return st.floats(allow_nan=False, **b)
+    if name == "device":  # a str of its own grammar (config.parse_device): auto | cpu | cuda | cuda:N
+        return st.one_of(st.sampled_from(["auto", "cpu", "cuda"]), st.integers(0, 99).map(lambda i: f"cuda:{i}"))
     if ann is str:
         return names if name == "name" else st.text(CHARS, max_size=40)
     if get_origin(ann) is list:

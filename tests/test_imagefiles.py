@@ -238,8 +238,15 @@ def _image_sets(tmp_path):
     c10 = write_cifar10(tmp_path / "c10")
     write_c100(tmp_path / "c100")
     npz = _npz(tmp_path / "own.npz", **_good(n=150, nt=40))
+    from gengap_tui.core.datafiles import write_idx
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "mnist").mkdir()
+    for prefix, n in (("train", 150), ("t10k", 40)):
+        write_idx(tmp_path / "mnist" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n).astype(np.uint8))
     sets = [["data.dataset=cifar10", f"data.path={c10}"], ["data.dataset=cifar100", f"data.path={tmp_path / 'c100'}"],
-            ["data.dataset=npz", f"data.path={npz}"]]
+            ["data.dataset=npz", f"data.path={npz}"], ["data.dataset=mnist", f"data.path={tmp_path / 'mnist'}"]]
     if HAVE_SKLEARN or os.environ.get("CI"):
         sets.append(["data.dataset=digits"])
     return sets

@@ -88,7 +88,8 @@ def test_images_reach_2d_models_as_nchw_and_mlps_flat():
     assert xb.shape == (5, *SHAPE) and yb.shape == (5,)
     # channels_last is for CUDA (tests/test_gpu.py); a CPU keeps NCHW
     assert conv_format("cuda") == torch.channels_last and conv_format("cpu") == torch.contiguous_format
-    torch.testing.assert_close(tr.x_train.flatten(1), torch.from_numpy(ds.x_train))
+    # (the Dataset made of flat float rows with an image_shape holds them as images, mean 0, std 1)
+    torch.testing.assert_close(tr.x_train[:].flatten(1), torch.from_numpy(ds.x_train).flatten(1))
     s = tr.run()
     assert s["status"] == "completed" and s["n_params"] == count_params(CNN2D(SHAPE, 4, 2))
     # an MLP on the same image set reads it flat, as before

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.usefixtures("data_cache")
 def test_observe_mode_shows_kept_against_final_on_the_outcome_line(tmp_path):
     """Item 1: the one number observe mode exists for, the final weights' test error, is on the
     lab's outcome line next to what stopping would have kept (it printed the kept number twice)."""
-    cfg = small_cfg("noise.label_noise=0.3", "optim.epochs=40", "early_stopping.patience=3",
-                    "early_stopping.observe=true")
+    cfg = small_cfg("noise.label_noise=0.3", "optim.epochs=30", "early_stopping.patience=3",
+                    "early_stopping.observe=true", "data.n_train=300", "data.n_val=300", "model.width=32")
     out = run_session(cfg, tmp_path)
     s = out.summary
     assert s["would_stop_epoch"] is not None and s["final_test_err"] != s["would_stop_test_err"]
@@ -125,6 +125,7 @@ LAB_SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu
              "optim.lr=0.01", "early_stopping.enabled=false", "optim.epochs=100000"]
 
 
+@pytest.mark.slow  # a real training process
 async def test_a_tick_of_a_stopped_or_replaced_fast_poll_timer_never_crashes_the_lab(tmp_path):
     """Item 3: `'NoneType' object has no attribute 'stop'` in `_poll_fast`'s tick: a tick of the
     fast-poll timer that came after its handle was cleared (or replaced by a restart) stopped
@@ -147,6 +148,7 @@ async def test_a_tick_of_a_stopped_or_replaced_fast_poll_timer_never_crashes_the
         await pilot.press("ctrl+q")
 
 
+@pytest.mark.slow  # a real training process
 async def test_a_lab_that_crashes_says_so_in_its_runs_summary(tmp_path):
     """Item 3: a crash of the lab closed its run as `cancelled: ... the lab was closed`."""
     from conftest import wait_for
@@ -168,3 +170,237 @@ async def test_a_lab_that_crashes_says_so_in_its_runs_summary(tmp_path):
     app.shutdown_run()  # what run_lab (and a tour) do once the app has returned
     s = load_run(run_dir).summary
     assert s["status"] == "cancelled" and "the lab crashed (RuntimeError: boom)" in s["reason"], s["reason"]
+
+
+@pytest.mark.parametrize("name", ["early-stopping", "memorization", "double-descent"])
+def test_every_caption_of_a_committed_tour_recording_stays_for_its_reading_time(name):
+    """Item 4: in screenshots/early-stopping.cast caption 1 was on screen for 0.09 s and caption 4
+    for 0.03 s (the lab's messages replaced them; `epoch 4` passes in a blink)."""
+    import re
+
+    from conftest import ROOT
+    from gengap_tui.tui import tour as tours
+    from gengap_tui.tui.recording import read_cast
+    from test_recording import screens
+
+    tour = tours.load(name)
+    header, events = read_cast(ROOT / "screenshots" / f"{name}.cast")
+    frames = list(screens(header, events))
+    end = events[-1][0]
+    n = len(tour.steps)
+    for step in tour.steps:
+        if not step.caption:
+            continue
+        mark = re.compile(rf"tour {step.number}/{n}\b")
+        on = [t for t, text in frames if mark.search(text)]
+        assert on, f"caption {step.number} never shown"
+        first = on[0]
+        gone = next((t for t, text in frames if t > first and not mark.search(text)), end)
+        need = tour.reading_s(step.caption)
+        assert gone - first >= need - 0.05, f"{name} caption {step.number}: {gone - first:.2f} s < {need:.2f} s"
+
+
+def test_every_packaged_caption_fits_the_status_line_at_120_columns():
+    """Item 4: a caption cut with … cannot be read (two were 129 and 131 characters)."""
+    from gengap_tui.tui import tour as tours
+
+    for name in tours.available():
+        tour = tours.load(name)
+        for step in tour.steps:
+            shown = f"tour {step.number}/{len(tour.steps)} {step.caption}"
+            assert len(shown) <= 118, f"{name} step {step.number}: {len(shown)} characters"
+
+
+# ---- item 8: the smaller things seen on screen
+
+
+async def test_at_80_columns_every_footer_key_is_on_screen(tmp_path):
+    """The footer ended in `f3 Compar▏` at 80 columns: ^o, ^s (and ^q) were lost."""
+    from textual.widgets import Footer
+
+    from gengap_tui.tui.app import GengapApp
+
+    app = GengapApp("default", ["device=cpu"], runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        keys = [k for k in app.query_one(Footer).children if k.display and getattr(k, "key_display", None)]
+        shown = {b.key for b in app.BINDINGS if b.show}
+        assert len([k for k in keys if k.key in shown]) == len(shown)
+        for k in keys:
+            assert k.region.right <= 80, (k.key_display, k.region)
+
+
+def test_a_nan_setting_is_refused_as_not_a_finite_number():
+    from gengap_tui.config import ConfigError, build
+
+    for bad in ("nan", "inf"):
+        with pytest.raises(ConfigError) as exc:
+            build({}, [f"optim.lr={bad}"])
+        assert exc.value.problems == [f"optim.lr = {bad}: must be a finite number (allowed: a number, 0.0 < lr <= 1e+06)"]
+
+
+def test_headless_progress_counts_no_patience_when_early_stopping_is_off(capsys):
+    from gengap_tui.report import Progress
+
+    row = {"epoch": 18, "train_err": 0.1, "val_err": 0.2, "gap_err": 0.1, "es_wait": 18, "es_best": 0.2,
+           "es_best_epoch": 1}
+    for patience, text in ((None, "early stopping off"), (10, "patience 10/10 (+8)")):
+        p = Progress(100, patience, True)
+        p.epoch(row)
+        err = capsys.readouterr().err
+        assert text in err and "patience 18/10" not in err, err
+
+
+def test_a_stop_seen_at_an_epochs_end_names_the_epoch_it_cut_short(tmp_path):
+    """Ctrl+C said `28 epochs ... during epoch 29`, f7 `197 epochs ... during epoch 197`."""
+    from gengap_tui.core.trainer import Trainer
+
+    tr = Trainer(small_cfg("optim.epochs=10", "data.n_train=300", "data.n_val=300", "model.width=32"))
+
+    def on_epoch(row):
+        if row["epoch"] == 3:
+            tr.request_stop("stopped by the user from the lab")  # lands after the epoch's work
+
+    s = tr.run(on_epoch=on_epoch)
+    assert s["status"] == "cancelled" and s["epochs_run"] == 3
+    assert s["reason"] == "stopped by the user from the lab during epoch 4", s["reason"]
+
+
+def test_one_thread_is_one_thread():
+    import torch
+
+    from gengap_tui.core.trainer import device_name
+
+    n = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert device_name(torch.device("cpu")).endswith(", 1 thread)")
+    finally:
+        torch.set_num_threads(n)
+
+
+async def test_panels_hide_when_the_terminal_shrinks_past_the_narrow_width_after_f2(tmp_path):
+    """At 60x15 the plot was 16 columns wide: f2's choice at 120 columns outlived the shrink."""
+    from gengap_tui.tui.app import GengapApp
+
+    app = GengapApp("default", ["device=cpu"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("f2", "f2")  # hidden, then shown again by hand
+        await pilot.pause(0.1)
+        assert app.query_one("#panels").display
+        await pilot.resize_terminal(60, 15)
+        await pilot.pause(0.3)
+        assert not app.query_one("#panels").display and app.query_one("#plot").size.width >= 50
+
+
+async def test_the_palette_names_the_presets_sweep_parameter(tmp_path):
+    from gengap_tui.tui.app import GengapApp
+    from gengap_tui.tui.commands import LabCommands
+
+    app = GengapApp("default", ["device=cpu", "sweep.param=regularization.weight_decay"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 36)):
+        titles = [t for t, _, _ in LabCommands(app.screen).commands()]
+        assert "Sweep regularization.weight_decay over the sweep panel's values" in titles, titles
+
+
+async def test_f3_says_why_when_the_runs_directory_is_a_file(tmp_path):
+    from gengap_tui.tui.app import GengapApp
+
+    (tmp_path / "runs").write_text("not a folder")
+    app = GengapApp("default", ["device=cpu"], runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause(0.1)
+        assert "is a file, not a folder" in app.state.status
+
+
+async def test_status_messages_and_the_compare_title_fit_120_columns(tmp_path):
+    """`…or start t…` (f4 with no sweep values) and `a attaches to the highl` were cut."""
+    from rich.text import Text
+
+    from gengap_tui.tui.app import GengapApp
+
+    app = GengapApp("default", ["device=cpu", "sweep.values=[]"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("f4")
+        await pilot.pause(0.1)
+        assert "nothing to sweep" in app.state.status and len(Text.from_markup(app.state.status).plain) <= 118
+    from gengap_tui.tui.dialogs import PickRuns
+    from textual.widgets import Label
+
+    d = tmp_path / "20260101T000000Z-x-abcdef"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    app = GengapApp("default", ["device=cpu"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, PickRuns)
+        title = app.screen.query(Label).first()
+        lines = str(title.render()).splitlines()
+        assert any("a attaches to the highlighted run" in line for line in lines)
+        assert all(len(line) <= title.size.width for line in lines)
+
+
+async def test_tour_step_mode_waits_for_a_key_and_goes_back_one_step(tmp_path):
+    """Item 4: `tour NAME --step` for a live lecture: each step waits for the lecturer's key
+    (space / right / PageDown), and left / PageUp shows the step before again."""
+    import asyncio
+
+    from gengap_tui.tui import tour as tours
+    from gengap_tui.tui.app import GengapApp
+
+    tour = tours.parse({"read_base_s": 0.05, "read_per_char_s": 0.0, "step": [
+        {"caption": "one", "wait": "pause 0.05"}, {"caption": "two", "wait": "pause 0.05"},
+        {"caption": "three", "wait": "pause 0.05"}]}, tmp_path / "t.toml")
+    app = tours.stepped(GengapApp)("default", ["device=cpu"], runs_dir=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.tour_keys = asyncio.Queue()
+        task = asyncio.create_task(tours.play(app, pilot, tour, step_mode=True))
+        seen = []
+        for key in ["space", "left", "right", "pagedown", "space"]:
+            await pilot.pause(0.4)
+            seen.append(app.caption.split("[/] ")[-1])
+            assert not task.done()
+            await pilot.press(key)
+        await pilot.pause(0.3)
+        assert task.done() and task.exception() is None
+        assert seen == ["one", "two", "one", "two", "three"], seen
+        assert "one" not in app.state.status  # a caption is shown in place of the status, not written to it
+
+
+def test_the_sweeps_status_bar_has_samples_per_second_and_an_eta():
+    """Item 8: the sweep's status bar had neither."""
+    from gengap_tui.tui.state import SweepState
+    from gengap_tui.tui.texts import sweep_head
+
+    sw = SweepState.expecting("model.width", [2, 4])
+    sw.meta = {"epochs": 10, "config": {"data": {"n_train": 1000}, "run": {"seeds": 2}}}
+    for epoch in (1, 2):  # grouped: both values in each row, 0.5 s an epoch
+        sw.series.add_progress({"epoch": epoch, "values": [2, 4], "epoch_seconds": 0.5, "train_err": [0.5, 0.4]})
+    head = sweep_head(sw, 10, live=True)
+    # 2 values x 2 seeds x 1000 examples every 0.5 s; 16 value-epochs left at 4 a second
+    assert "8,000 samples/s" in head and "ETA 4s" in head, head
+    sw.summary = {"status": "completed"}
+    assert "ETA -" in sweep_head(sw, 10, live=False)
+
+
+async def test_f9_during_a_sweep_cycles_only_the_sweep_views(tmp_path):
+    """Item 8: f9 to the error or loss view during an f4 sweep showed the run before it, and its
+    status bar (`default ... epoch 20/200`) under "sweeping"."""
+    import json
+
+    from gengap_tui.tui.app import GengapApp
+    from gengap_tui.tui.plots import SWEEP_VIEWS
+
+    d = tmp_path / "20260101T000000Z-sweep-default-abcdef"
+    d.mkdir()
+    (d / "sweep.json").write_text(json.dumps({"param": "model.width", "values": [2, 4], "epochs": 10}))
+    app = GengapApp(sweep=d, runs_dir=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        seen = set()
+        for _ in range(5):
+            await pilot.press("f9")
+            await pilot.pause(0.05)
+            seen.add(app.view)
+        assert seen == set(SWEEP_VIEWS), seen

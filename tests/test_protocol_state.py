@@ -1,16 +1,18 @@
 """The parts of the lab that need no app: messages and commands on the wire, the control channel,
 the lab's state and the plots drawn from it."""
 
+import json
 import threading
 import time
 
 import pytest
 
-from conftest import ROOT, Recorder
+from conftest import ROOT, Recorder, wait_until
 from gengap_tui import runs
 from gengap_tui.config import build, validate
 from gengap_tui.control import FileFeed, RunControl
-from gengap_tui.protocol import (Epoch, Error, Event, Pause, ProtocolError, Resume, RunDir, Stop, Summary, Tweak,
+from gengap_tui.protocol import (COMMANDS, MESSAGES, USER_STOP, Epoch, Error, Event, Pause, Progress, ProtocolError,
+                                 Resume, RunDir, Stop, Summary, SweepMeta, SweepRows, SweepSummary, Tweak, Warning,
                                  check_tweaks, decode, decode_command, run_config)
 from gengap_tui.sources import ReplaySource
 from gengap_tui.tui.plots import run_plot, sweep_plot
@@ -21,11 +23,24 @@ FIXTURE = ROOT / "tests" / "fixtures" / "runs" / "label-noise-es"
 
 
 def test_every_message_and_command_survives_the_wire():
-    for msg in (RunDir("/x"), Epoch({"epoch": 1}), Event({"event": "started"}), Summary({"status": "completed"}),
-                Error("bad", cancelled=True)):
-        assert decode(msg.to_wire()) == msg
-    for cmd in (Pause(), Resume(), Stop("terminal closed (SIGHUP)"), Tweak({"lr": 0.1})):
-        assert decode_command(cmd.to_wire()) == cmd
+    """All 10 message kinds and 4 commands, through JSON (control.jsonl, a sweep's files) as well
+    as in memory (the lab's queue), each with every field set away from its default."""
+    msgs = (RunDir("/x"), Epoch({"epoch": 1, "val_err": 0.25}), Event({"event": "started", "epoch": 0}),
+            Summary({"status": "completed"}), Error("bad", cancelled=True), Warning("tweak refused: lr"),
+            Progress({"epoch": 2, "values": [2.0, 4.0]}), SweepMeta({"param": "model.width", "values": [2.0]}),
+            SweepRows([{"value": 2.0, "status": "completed"}]), SweepSummary({"status": "cancelled"}))
+    assert {type(m) for m in msgs} == set(MESSAGES.values())  # none left out
+    for msg in msgs:
+        wire = msg.to_wire()
+        assert wire["type"] == msg.TYPE and decode(wire) == msg and type(decode(wire)) is type(msg)
+        assert decode(json.loads(json.dumps(wire))) == msg
+    cmds = (Pause(), Resume(), Stop("terminal closed (SIGHUP)"), Tweak({"lr": 0.1}))
+    assert {type(c) for c in cmds} == set(COMMANDS.values())
+    for cmd in cmds:
+        wire = cmd.to_wire()
+        assert wire["cmd"] == cmd.CMD and decode_command(json.loads(json.dumps(wire))) == cmd
+    assert decode({"type": "error", "message": "bad"}) == Error("bad", cancelled=False)  # the default
+    assert decode_command({"cmd": "stop"}) == Stop(USER_STOP)
 
 
 @pytest.mark.parametrize("record", [{"type": "epoch"}, {"type": "nope"}, {"type": "epoch", "row": [1]}, "epoch",
@@ -65,14 +80,15 @@ def test_control_file_pauses_tweaks_and_stops_with_a_reason(tmp_path):
     feed = FileFeed(control, tmp_path).start()
     try:
         runs.send_control(tmp_path, **Pause().to_wire())
-        deadline = time.monotonic() + 5
-        while not control.paused and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert wait_until(lambda: control.paused, 5)
         held = threading.Thread(target=control.between_epochs, args=(7,))
         held.start()
-        time.sleep(0.2)
-        assert held.is_alive()  # paused: the training thread waits
+        # the training thread says it holds (its paused event), and still holds after the feed
+        # has read another command from the file (several of its polls later)
+        assert wait_until(lambda: [e["event"] for e in events] == ["paused"], 5), events
         runs.send_control(tmp_path, **{"cmd": "tweak", "changes": {"lr": -1}})  # refused, the run goes on
+        assert wait_until(lambda: "tweak_refused" in [e["event"] for e in events], 5), events
+        assert held.is_alive()  # paused: the training thread waits
         runs.send_control(tmp_path, **Stop("stopped from elsewhere").to_wire())
         held.join(5)
         assert not held.is_alive()

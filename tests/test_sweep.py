@@ -80,6 +80,8 @@ def test_sweep_directory_holds_a_run_per_value_and_live_progress(tmp_path):
         assert len(rec.metrics) == 3 and rec.summary["status"] == "completed"
         assert rec.metrics[-1]["train_err"] == pytest.approx(r["train_err"])
         assert "noisy_memorized" in rec.metrics[-1]
+        assert all(m["cpu_percent"] >= 0 and m["rss_mb"] > 0 for m in rec.metrics)  # system metrics (issue 24)
+    assert all(p["cpu_percent"] >= 0 for p in prog)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["param"] == "model.width"
 

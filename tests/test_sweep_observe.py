@@ -178,6 +178,16 @@ def test_a_diverged_run_has_nan_norms_not_a_crash(tmp_path):
                                  "early_stopping.enabled=false"])
     out = run_session(cfg, tmp_path)
     assert out.summary["status"] == "diverged"
+    # the norms of weights that are no longer finite are NaN (a gap in the plot), never a number
+    model = MLP(4, 3, depth=2, width=8)
+    with torch.no_grad():
+        next(model.parameters())[0, 0] = math.inf
+    got = norms.NormTracker(model).measure()
+    assert set(got) == {"weight_norm", "spectral_norm_product"} and len(got["weight_norm"]) == 1
+    assert all(math.isnan(x) for x in got["weight_norm"] + got["spectral_norm_product"]), got
+    for row in read_jsonl(out.run_dir / "metrics.jsonl"):  # the run's own rows: finite, or NaN, never 0
+        for k in ("weight_norm", "spectral_norm_product"):
+            assert k not in row or row[k] is None or math.isnan(row[k]) or row[k] > 0, row
 
 
 # ------------------------------------------------------------------------------------ presets

@@ -9,12 +9,13 @@ import time
 import pytest
 import torch
 
+from gengap_tui.protocol import MEASURED_KEYS
 from gengap_tui import runs
 from gengap_tui.cli import main
 from gengap_tui.config import ConfigError, build, cpu_threads
 from gengap_tui.worker import RunHandle
 
-TIMING = ("epoch_seconds", "samples_per_s")
+TIMING = MEASURED_KEYS  # the machine's measurements: time, CPU, memory (protocol.py)
 SETS = ["data.n_train=300", "data.n_val=300", "model.width=32", "optim.epochs=5", "noise.label_noise=0.2",
         "optim.lr=0.01"]
 

@@ -64,3 +64,57 @@ def test_a_tour_recorded_without_a_terminal_shows_the_early_stop(tmp_path):
     assert fired and "tour 3/5" in "".join(shown[:fired[0] + 1])  # the caption of the step that waited for it
     [d] = runs.list_runs(tmp_path)
     assert runs.read_json(d / "summary.json")["status"] == "early_stopped"
+
+
+def test_each_wait_holds_only_once_its_state_has_come():
+    """`tour.condition` on the lab's state (no app): each wait is false before what it waits
+    for and true after, and never true from another kind's event."""
+    from types import SimpleNamespace
+
+    from gengap_tui.config import build
+    from gengap_tui.protocol import Epoch, Event, Summary, SweepSummary
+    from gengap_tui.tui.state import LabState, SweepState
+
+    state = LabState(build({}, []))
+    app = SimpleNamespace(state=state)
+    waits = ["epoch 2", "early_stop", "would_stop", "run_done", "sweep_done"]
+    assert [tours.condition(app, w) for w in waits] == [False] * 5
+    state.apply(Epoch({"epoch": 1}))
+    state.apply(Event({"event": "started", "epoch": 0}))
+    state.apply(Event({"event": "paused", "epoch": 1}))
+    assert [tours.condition(app, w) for w in waits] == [False] * 5
+    state.apply(Epoch({"epoch": 2}))
+    state.apply(Event({"event": "would_stop", "epoch": 2, "best_epoch": 1}))
+    assert [tours.condition(app, w) for w in waits] == [True, False, True, False, False]
+    state.apply(Event({"event": "early_stop", "epoch": 2, "best_epoch": 1}))
+    assert [tours.condition(app, w) for w in waits] == [True, True, True, False, False]
+    state.apply(Summary({"status": "early_stopped"}))
+    assert [tours.condition(app, w) for w in waits] == [True, True, True, True, False]
+    assert tours.condition(app, "epoch 3") is False
+    state.sweep = SweepState.expecting("model.width", [2.0, 4.0])
+    assert tours.condition(app, "sweep_done") is False
+    state.apply(SweepSummary({"status": "completed"}), "sweep")
+    assert tours.condition(app, "sweep_done") is True
+    assert tours.condition(app, "pause 2") is True  # a pause is played, not waited for
+
+
+def test_a_tours_replay_path_is_read_from_the_tours_folder_not_the_working_one(tmp_path, monkeypatch):
+    src = tmp_path / "tours" / "recorded"
+    import shutil
+
+    from conftest import ROOT
+
+    shutil.copytree(ROOT / "tests" / "fixtures" / "runs" / "label-noise-es", src)
+    path = tmp_path / "tours" / "demo.toml"
+    path.write_text('replay = "recorded"\nspeed = 4\n[[step]]\nwait = "run_done"\n')
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "recorded").mkdir(parents=True)  # the same name in the working folder: not it
+    monkeypatch.chdir(elsewhere)
+    tour = tours.load(str(path))
+    assert tour.replay == src and tour.speed == 4.0
+    (path.parent / "recorded").rename(path.parent / "gone")
+    with pytest.raises(tours.TourError, match=f"replay = '{src}' is not a run or sweep directory"):
+        tours.load(str(path))
+    absolute = tmp_path / "tours" / "abs.toml"
+    absolute.write_text(f'replay = "{path.parent / "gone"}"\n[[step]]\nwait = "run_done"\n')
+    assert tours.load(str(absolute)).replay == path.parent / "gone"

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from conftest import small_cfg
+from gengap_tui.protocol import MEASURED_KEYS
 from gengap_tui.core.trainer import Trainer
 
 METRIC_KEYS = {"epoch", "train_loss", "train_err", "val_loss", "val_err", "gap_loss", "gap_err", "lr",
-               "epoch_seconds", "samples_per_s", "es_wait", "es_best", "es_best_epoch", "weight_norm", "spectral_norm_product"}
+               "epoch_seconds", "samples_per_s", "es_wait", "es_best", "es_best_epoch", "weight_norm", "spectral_norm_product",
+               "cpu_percent", "rss_mb"}
 NOISE_KEYS = {"train_clean_err", "noisy_memorized", "noisy_true_acc"}
 
 
@@ -132,7 +134,7 @@ def test_metrics_keys_gap_and_noise_identity():
 def test_seeded_cpu_runs_are_bit_for_bit_repeatable():
     cfg = small_cfg("noise.label_noise=0.2", "regularization.dropout=0.2", "regularization.input_noise=0.1",
                     "optim.epochs=4")
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "samples_per_s")} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in MEASURED_KEYS} for r in rows]  # noqa: E731
     _, a, _, sa = run(cfg)
     _, b, _, sb = run(cfg)
     assert strip(a) == strip(b) and sa["test_err"] == sb["test_err"]
@@ -318,7 +320,7 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(tmp_path, monkeypatch, a
         monkeypatch.setattr(Trainer, "_epochs_atomic", lambda self: True)
     over = ("noise.label_noise=0.3", "optim.epochs=14", "early_stopping.patience=50", "regularization.dropout=0.2",
             "regularization.input_noise=0.05")
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "samples_per_s")} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in MEASURED_KEYS} for r in rows]  # noqa: E731
     _, full, _, s_full = run(small_cfg(*over))
 
     tr = Trainer(small_cfg(*over))

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import stop_reason_ok
 from gengap_tui import runs
 from gengap_tui.config import build
 from gengap_tui.protocol import check_tweaks
@@ -264,7 +265,7 @@ def test_stop_ends_cancelled_keeping_every_epoch(tmp_path, started):
     s.wait(lambda s: len(s.rows) >= 3, what="three epochs")
     h.stop()
     summary = s.finish()
-    assert summary["status"] == "cancelled" and "stopped by the user" in summary["reason"]
+    assert summary["status"] == "cancelled" and stop_reason_ok(summary, "stopped by the user"), summary["reason"]
     rec = runs.load_run(h.run_dir)
     assert rec.summary == norm(summary)
     assert [r["epoch"] for r in rec.metrics] == list(range(1, summary["epochs_run"] + 1))
@@ -291,7 +292,7 @@ def test_sigterm_ends_cancelled_with_summary(tmp_path, started):
     s.wait(lambda s: len(s.rows) >= 2, what="two epochs")
     h.terminate()
     summary = s.finish()
-    assert summary["status"] == "cancelled" and "SIGTERM" in summary["reason"]
+    assert summary["status"] == "cancelled" and stop_reason_ok(summary, "stopped by SIGTERM"), summary["reason"]
     assert runs.read_json(h.run_dir / "summary.json") == norm(summary)
 
 
@@ -312,7 +313,7 @@ def test_killed_child_is_reported_failed_and_keeps_its_epochs(tmp_path, started)
     h.kill()
     summary = s.finish()
     assert summary["status"] == "failed"
-    assert summary["reason"].startswith("the training process died (exit code -9")
+    assert summary["reason"] == "the training process died (exit code -9, SIGKILL)", summary["reason"]
     assert h.finished and not h.alive
     assert s.event("failed") and s.msgs[-1]["type"] == "summary"
 
@@ -352,7 +353,7 @@ def test_the_run_ends_cancelled_when_the_ui_process_dies(tmp_path):
             time.sleep(0.05)
         summary = runs.read_json(summary_path)
         assert summary is not None and summary["status"] == "cancelled"
-        assert "went away" in summary["reason"]
+        assert stop_reason_ok(summary, "stopped because the lab process went away"), summary["reason"]
         rows = runs.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
         assert [r["epoch"] for r in rows] == list(range(1, summary["epochs_run"] + 1))
     finally:

@@ -74,8 +74,10 @@ class Resumable:
             "early_stopping": self.es.state(), "torch_rng": torch.get_rng_state(), "generator": self._gen_state(),
             "best_state": self.best_state or {}, "would_keep": self.would_keep or {},
             "would_keep_epoch": self.would_keep_epoch, "base_lr": self.base_lr, "weight_decay": self.weight_decay,
+            "sched": dict(self.sched),
             "last_row": dict(last_row), "epochs_to_fit": self.epochs_to_fit,
             "ratt_by_epoch": [[e, err, bound] for e, (err, bound) in sorted(self.ratt_by_epoch.items())],
+            "examples": self.examples.state() if self.examples is not None else {},
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -104,9 +106,12 @@ class Resumable:
         self.would_keep = state["would_keep"] or None
         self.would_keep_epoch = state["would_keep_epoch"]
         self.base_lr = float(state["base_lr"])
+        self.sched.update(state.get("sched") or {})
         self.weight_decay = float(state["weight_decay"])  # (the param groups came with the optimizer)
         self.start_epoch = int(state["epoch"])
         self._last_row = dict(state.get("last_row") or {})
         # (absent from checkpoints written before they were saved: those resume without them)
         self.epochs_to_fit = state.get("epochs_to_fit")
         self.ratt_by_epoch = {int(e): (err, bound) for e, err, bound in state.get("ratt_by_epoch") or []}
+        if state.get("examples") and self.examples is not None:
+            self.examples.load(state["examples"])

@@ -57,19 +57,30 @@ class Dataset:
     # stored pixels' units), applied on the device; None for sets of rows
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+    # an image set's (C, H, W), from its pixels' shape; a Dataset made of flat float rows with an
+    # image_shape is reshaped to images (normalized already: mean 0, std 1 unless given)
+    image_shape: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.image_shape is None and self.x_train.ndim == 4 and self.mean is not None:
+            self.image_shape = tuple(int(v) for v in self.x_train.shape[1:])  # type: ignore[assignment]
+        elif self.image_shape is not None:
+            shape = tuple(int(v) for v in self.image_shape)
+            self.image_shape = shape  # type: ignore[assignment]
+            for k in ("x_train", "x_val", "x_test", "x_random"):
+                a = getattr(self, k)
+                if a is not None and a.ndim == 2:
+                    setattr(self, k, a.reshape(len(a), *shape))
+            if self.mean is None:
+                self.mean, self.std = np.zeros(shape[0], np.float32), np.ones(shape[0], np.float32)
 
     @property
     def input_dim(self) -> int:
         return int(np.prod(self.x_train.shape[1:]))
 
     @property
-    def image_shape(self) -> tuple[int, int, int] | None:
-        """(C, H, W) for an image set, else None."""
-        return tuple(int(v) for v in self.x_train.shape[1:]) if self.is_image else None  # type: ignore[return-value]
-
-    @property
     def is_image(self) -> bool:
-        return self.x_train.ndim == 4 and self.mean is not None
+        return self.image_shape is not None
 
     def rows(self, x: np.ndarray) -> np.ndarray:
         """A split as float32 rows (N, D), normalized as the trainer sees it (for baselines, tests)."""

@@ -157,7 +157,7 @@ def _load_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np
             f"has {images.shape[0]} images"
         )
     y = _check_labels(labels, str(labels_path))
-    return images, y
+    return images.copy(), y  # (a writable copy: frombuffer views the file's bytes read-only)
 
 
 def _flat01(x: np.ndarray) -> np.ndarray:

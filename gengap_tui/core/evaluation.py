@@ -28,12 +28,16 @@ SPREAD_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "gap_loss", "ga
                "spectral_norm_product")
 
 
+ACT_BUDGET_IMAGES = 1 << 26  # the same for image models: 1024 CIFAR images of resnet18 at k = 64
+
+
 def image_chunk(x: torch.Tensor, width: int, members: int = 1) -> int | None:
     """Images per evaluation chunk for an image model: the first layer's activations (`width`
-    channels per member at the input's resolution) within `ACT_BUDGET`; None for flat inputs."""
+    channels per member at the input's resolution) within `ACT_BUDGET_IMAGES`; None for flat
+    inputs."""
     if x.dim() != 4:
         return None
-    return max(64, ACT_BUDGET // (members * width * x.shape[2] * x.shape[3]))
+    return max(64, ACT_BUDGET_IMAGES // (members * width * x.shape[2] * x.shape[3]))
 
 
 class Evaluation:
@@ -60,6 +64,7 @@ class Evaluation:
         tl, tp = self._predict(self.x_train, self.y_train)
         vl, vp = self._predict(self.x_val, self.y_val)
         n, nv = len(self.y_train), len(self.y_val)
+        self._train_correct = tp == self.y_train  # (the per-example counters read it: core/examples.py)
         wrong = (tp != self.y_train).float()
         vals = [tl / n, wrong.mean(), vl / nv, (vp != self.y_val).float().mean()]
         keys = ["train_loss", "train_err", "val_loss", "val_err"]
@@ -82,7 +87,11 @@ class Evaluation:
     def _graphed_eval(self, key: Any, fn: Callable[[], tuple[Any, torch.Tensor]]) -> tuple[Any, list]:
         """`fn()`'s keys and values, through a CUDA graph where graphs are on; one host copy."""
         graphs = self._graph_runner()
-        keys, vals = graphs.evaluate(key, fn) if graphs is not None else fn()
+        def run() -> tuple[Any, torch.Tensor]:  # (a replayed graph refills the tensors its recording made)
+            out, self._correct_at[key] = fn(), self._train_correct
+            return out
+        keys, vals = graphs.evaluate(key, run) if graphs is not None else run()
+        self._train_correct = self._correct_at.get(key)
         return keys, vals.tolist()
 
     @torch.inference_mode()
@@ -168,6 +177,7 @@ class MemberEvaluation(Evaluation):
         tl, tp = self._predict_members(self.x_train, self.y_train)
         vl, vp = self._predict_members(self.x_val, self.y_val)
         n, nv = self.x_train.shape[0], self.x_val.shape[0]
+        self._train_correct = tp == self.y_train  # (the per-example counters read it: core/examples.py)
         wrong = (tp != self.y_train).float()
         vals = [tl / n, wrong.mean(1), vl / nv, (vp != self.y_val).float().mean(1)]
         keys = ["train_loss", "train_err", "val_loss", "val_err"]

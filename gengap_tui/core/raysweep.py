@@ -288,6 +288,10 @@ class RaySweep:
             gpus = 1.0 if device != "cpu" and most_gpus >= 1 else 0.0
         where = ("the private Ray instance (--ray local)" if self.address == "local"
                  else f"the Ray cluster at {self.address}")
+        if device.startswith("cuda:"):
+            raise ClusterError(f"device = {device!r} names one GPU, but the units of a sweep on Ray get theirs from "
+                               "Ray (one unit per GPU, or --gpus-per-task F): give --device auto or cuda "
+                               "(CUDA_VISIBLE_DEVICES=N before the command limits a local Ray to GPU N)")
         if device == "cuda" and gpus == 0:
             raise ClusterError(f"device = 'cuda', but {where} has no GPU for the units (it has {most_gpus:g} on its "
                                "largest node; --gpus-per-task must be above 0)")

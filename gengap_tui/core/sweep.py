@@ -48,7 +48,7 @@ from ..protocol import FIT_ERR, USER_STOP, exact_value
 from .data import load
 from .models import is_image_model
 from .trainer import device_name, pick_device
-from .units import BAND_KEYS, DATA_SECTIONS, FileSink, Unit, _finite, split_point, value_dir_name
+from .units import BAND_KEYS, DATA_SECTIONS, STD_KEYS, FileSink, Unit, _finite, split_point, value_dir_name
 
 OBSERVED_KEYS = ("best_epoch", "would_stop_epoch", "test_err_kept", "test_err_final", "epochs_saved")
 FINAL_KEYS = ("n_params", "train_err", "val_err", "test_err", "test_loss", "epochs_run", "status", "train_clean_err",
@@ -256,7 +256,7 @@ class Sweep:
                    "epochs_run": 0, "status": "not_run", "run_dir": self._value_dir(out_dir, p).name}
             if f:
                 row.update({k: f.get(k) for k in FINAL_KEYS if self.observe or k not in OBSERVED_KEYS})
-                row.update({k: f[k] for k in BAND_KEYS if k in f})  # run.seeds > 1: min and max over seeds
+                row.update({k: f[k] for k in BAND_KEYS + STD_KEYS if k in f})  # run.seeds > 1: min, max, std over seeds
                 if f.get("status") in ("failed", "cancelled") and f.get("reason"):
                     row["reason"] = f["reason"]
             rows.append(row)

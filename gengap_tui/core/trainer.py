@@ -24,15 +24,18 @@ import torch
 import torch.nn.functional as F
 
 from ..protocol import FIT_ERR, TWEAKABLE, USER_STOP, check_tweaks  # noqa: F401 - TWEAKABLE: importable here too
-from . import baselines
+from . import baselines, devices
 from .batches import Batches, DeviceSplits
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
 from .checkpoints import Checkpoints, Resumable
 from .evaluation import EVAL_CHUNK, Evaluation  # noqa: F401 - EVAL_CHUNK: importable here too
+from .examples import ExampleCounters
 from .graphs import EpochGraphs
 from .models import build_model, conv_format, count_params, is_image_model
 from .norms import NormTracker
+from .schedules import lr_factor
+from .sysmetrics import Sampler
 
 
 class Cancelled(Exception):
@@ -40,17 +43,15 @@ class Cancelled(Exception):
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device = 'cuda', but PyTorch sees no CUDA device here (allowed: auto, cpu, cuda)")
-    return torch.device(name)
+    """auto | cpu | cuda | cuda:N (`devices.resolve`: a GPU that is not there is a ValueError)."""
+    return devices.resolve(name)
 
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.machine() or 'unknown'}, {torch.get_num_threads()} threads)"
+        return f"{torch.cuda.get_device_name(device)} (cuda:{device.index or 0})"
+    n = torch.get_num_threads()
+    return f"CPU ({platform.machine() or 'unknown'}, {n} thread{'s' * (n != 1)})"
 
 
 def _finite(x: float | None) -> bool:
@@ -65,6 +66,7 @@ class Trainer(Resumable, Evaluation):
     from `checkpoints.Resumable`."""
 
     G = 1  # models trained at once (`MultiTrainer`: one per member)
+    track_examples = True  # per-example counters (core/examples.py); bench/examples_cost.py turns them off
 
     def __init__(self, config, device: str | torch.device | None = None, data: Dataset | None = None):
         self.cfg = config
@@ -76,12 +78,17 @@ class Trainer(Resumable, Evaluation):
         self._stop_reason: str | None = None
         self._build_model()  # seeds torch first: a model's initial weights depend on its seed only
         self.base_lr = config.optim.lr
+        self.sched = {"step_factor": config.optim.step_factor, "exp_factor": config.optim.exp_factor}  # tweakable
         self.weight_decay = config.regularization.weight_decay
         self.es = EarlyStopping.from_config(config.early_stopping)
         self._make_optimizer()
         self._to_device()
         self._make_generators()
         self.norms = NormTracker(self.model, self.G)  # weight_norm, spectral_norm_product per epoch
+        # which training examples are learned when (examples.npz), from evaluate()'s predictions
+        self.examples = ExampleCounters((self.G, self.x_train.shape[0]), self.device) if self.track_examples else None
+        self._train_correct: torch.Tensor | None = None  # the last evaluation's prediction == label
+        self._correct_at: dict[Any, torch.Tensor] = {}  # the same, per evaluation graph
         self.best_state: dict[str, torch.Tensor] | None = None
         self.would_keep: dict[str, torch.Tensor] | None = None
         self.would_keep_epoch: int | None = None
@@ -162,10 +169,9 @@ class Trainer(Resumable, Evaluation):
                               cache_enabled=not self._capturing)
 
     def _lr_at(self, epoch: int) -> float:
-        o = self.cfg.optim
-        if o.schedule == "cosine":
-            return self.base_lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / o.epochs))
-        return self.base_lr
+        """`lr` (live-tweakable) times the schedule's factor at `epoch` (docs/ARCHITECTURE.md,
+        "Learning-rate schedules")."""
+        return self.base_lr * lr_factor(self.cfg.optim, epoch, self.sched)
 
     # ----------------------------------------------------------------------------- control
     def tweak(self, **changes: Any) -> None:
@@ -193,6 +199,8 @@ class Trainer(Resumable, Evaluation):
         for k, v in changes.items():
             if k == "lr":
                 self.base_lr = v
+            elif k in self.sched:
+                self.sched[k] = v
             elif k == "weight_decay":
                 self.weight_decay = v
                 if self.cfg.optim.optimizer != "sgd" or not self.decoupled:
@@ -247,7 +255,7 @@ class Trainer(Resumable, Evaluation):
         """CUDA graphs (`run.cuda_graphs = "auto"`): on a CUDA device, with a constant learning
         rate (a cosine schedule changes the rate every epoch, which a graph bakes in)."""
         return (self.device.type == "cuda" and self.cfg.run.cuda_graphs == "auto"
-                and self.cfg.optim.schedule == "constant")
+                and self.cfg.optim.schedule == "constant" and self.cfg.optim.warmup_epochs == 0)
 
     def _epochs_atomic(self) -> bool:
         """Whether an epoch always runs to its end once started (a graphed epoch cannot stop
@@ -327,7 +335,10 @@ class Trainer(Resumable, Evaluation):
                 if self._stop_requested:
                     raise Cancelled
         except (KeyboardInterrupt, Cancelled):
-            summary.update(status="cancelled", reason=f"{self._stop_reason or USER_STOP} during epoch {epoch}")
+            # the epoch the stop cut short: the one after the last finished, whether the stop came
+            # mid-epoch (Ctrl+C) or was seen at the epoch's end (f7): "N epochs ... during epoch N+1"
+            summary.update(status="cancelled",
+                           reason=f"{self._stop_reason or USER_STOP} during epoch {summary['epochs_run'] + 1}")
             emit("cancelled", epoch=summary["epochs_run"])
         except Exception as exc:  # noqa: BLE001 - every failure ends the run with a summary
             reason = f"{type(exc).__name__}: {exc}"
@@ -340,6 +351,7 @@ class Trainer(Resumable, Evaluation):
         if summary["status"] != "diverged":
             saves.flush(emit)
         self._finish(summary, last)
+        summary.update(self._sys.end())  # gpu_mem_peak_mb
         summary["wall_seconds"] = time.perf_counter() - t0
         return summary
 
@@ -359,7 +371,12 @@ class Trainer(Resumable, Evaluation):
         # `resumed_run` as before: events.jsonl stays in epoch order, and "started at epoch 0" is
         # the run's one real start
         resumed = {"resumed_from": self.start_epoch} if self.start_epoch else {}
-        emit("started", epoch=self.start_epoch, device=summary["device"], n_params=self.n_params, **resumed)
+        self._sys = Sampler(self.device)  # GPU / CPU use per epoch; the GPU's facts (`gpu`)
+        summary.update(self._sys.begin(warn := []))  # (a GPU shared with others: a warning after `started`)
+        emit("started", epoch=self.start_epoch, device=summary["device"], n_params=self.n_params, **resumed,
+             **{k: summary[k] for k in ("gpu",) if k in summary})
+        for text in warn:
+            emit("warning", epoch=0, message=text, about="shared_gpu")
         if cfg.run.precision == "bfloat16" and self.device.type == "cpu":
             emit("warning", epoch=0, message="run.precision = bfloat16 on a CPU: autocast is emulated here and "
                                              "can be much slower than float32 (it is meant for GPUs)")
@@ -392,6 +409,8 @@ class Trainer(Resumable, Evaluation):
             summary.update(status="diverged", reason=f"{bad} became {m[bad]} at epoch {epoch}")
             emit("diverged", epoch=epoch, key=bad, value=str(m[bad]))
             return None
+        if self.examples is not None:  # which examples are predicted right now (device ops only)
+            self.examples.update(epoch, self._train_correct)
         step = self.es.step(epoch, m[self.cfg.early_stopping.monitor])
         es_cfg = self.cfg.early_stopping
         if step.improved and es_cfg.enabled and (es_cfg.restore_best or self.es.observe):
@@ -411,6 +430,7 @@ class Trainer(Resumable, Evaluation):
             if k in m:
                 row[k] = m[k]
         row.update(self._row_extras())
+        row.update(self._sys.epoch())  # cpu_percent, rss_mb, gpu_* (sysmetrics.SYS_KEYS)
         if self.ratt:
             self.ratt_by_epoch[epoch] = (m["ratt_random_err"], m["ratt_bound"])
         summary["epochs_run"] = epoch

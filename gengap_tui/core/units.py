@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from .. import runs
@@ -28,12 +29,14 @@ from .data import load
 from .early_stopping import EarlyStopping
 from .factory import make_trainer
 from .multi import MultiTrainer
+from .sysmetrics import Sampler
 from .trainer import Cancelled, Trainer, device_name
 
 ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test_err", "train_clean_err",
             "noisy_memorized", "noisy_true_acc", "weight_norm", "spectral_norm_product")
 # with run.seeds > 1, the seeds' spread per value: min and max over them (the rows' means lie between)
 BAND_KEYS = ("train_err_min", "train_err_max", "val_err_min", "val_err_max", "test_err_min", "test_err_max")
+STD_KEYS = ("train_err_std", "val_err_std", "test_err_std")  # the seeds' std (sweep.jsonl; `gengap-tui table`)
 # settings a value's data depends on: a one-at-a-time sweep over one of them loads data per value
 DATA_SECTIONS = ("data", "noise", "ratt", "seed")
 
@@ -114,6 +117,10 @@ class Sink:
     def finish(self, value: float, summary: dict) -> None:  # a value's summary.json
         pass
 
+    def examples(self, value: float, counters: Any, rows: slice, noisy: Any) -> None:
+        """A value's examples.npz (core/examples.py): the counters' members `rows`. A sweep on Ray
+        writes none (the arrays would travel through the relay)."""
+
 
 class FileSink(Sink):
     """Writes the records into a sweep directory as they come: `progress.jsonl` (and
@@ -165,6 +172,10 @@ class FileSink(Sink):
 
     def finish(self, value: float, summary: dict) -> None:
         self.writers[value].finish(summary)
+
+    def examples(self, value: float, counters: Any, rows: slice, noisy: Any) -> None:
+        if counters is not None and counters.epochs:
+            runs.replace_atomic(self.value_dir(value) / "examples.npz", lambda tmp: counters.save(tmp, noisy, rows))
 
     def restart(self, value: float) -> None:
         """Empty a value's metrics.jsonl: its unit is trained again from the start (a Ray retry)."""
@@ -220,9 +231,14 @@ class Unit:
         sink.info({"buckets": len(tr.model.buckets), "padded_fraction": tr.model.padded_fraction(),
                    "members": len(members)})
         n_params = {v: tr.member_params[i * K] for i, v in enumerate(self.values)}
+        sysm = Sampler(self.device)  # GPU / CPU use per epoch, as a single run's (core/sysmetrics.py)
+        gpu = sysm.begin(warn := [])
         for v in self.values:
             sink.event(v, {"event": "started", "time": time.time(), "epoch": 0, "device": device,
-                           "n_params": n_params[v], "sweep": label})
+                           "n_params": n_params[v], "sweep": label, **gpu})
+            for text in warn:
+                sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text,
+                               "about": "shared_gpu"})
         status, reason = "completed", None
         per_value_status = {v: "completed" for v in self.values}
         last: dict[float, dict] = {}
@@ -240,9 +256,12 @@ class Unit:
                 te = time.perf_counter()
                 tr._train_epoch()
                 m = tr.member_metrics(with_test=True)
+                if tr.examples is not None:  # which examples each member predicts right (examples.npz)
+                    tr.examples.update(epoch, tr._train_correct)
                 dt = time.perf_counter() - te
+                sys_row = sysm.epoch()
                 prog: dict[str, Any] = {"epoch": epoch, **point_columns(self.values), "epoch_seconds": dt,
-                                        "n_params": [n_params[v] for v in self.values]}
+                                        "n_params": [n_params[v] for v in self.values], **sys_row}
                 for k in ROW_KEYS:
                     if k in m:
                         prog[k] = []
@@ -258,11 +277,12 @@ class Unit:
                         for k in ("train_err", "val_err", "test_err"):
                             if k in m:
                                 row[k + "_min"], row[k + "_max"] = min(m[k][sl]), max(m[k][sl])
+                                row[k + "_std"] = float(np.std(m[k][sl]))
                                 prog.setdefault(k + "_min", []).append(row[k + "_min"])
                                 prog.setdefault(k + "_max", []).append(row[k + "_max"])
                     row["gap_loss"] = row["val_loss"] - row["train_loss"]
                     row["gap_err"] = row["val_err"] - row["train_err"]
-                    row.update(lr=lr, epoch_seconds=dt, es_wait=None, es_best=None, es_best_epoch=None)
+                    row.update(lr=lr, epoch_seconds=dt, es_wait=None, es_best=None, es_best_epoch=None, **sys_row)
                     if per_value_status[v] == "completed" and self.observe and _finite(row[es_cfg.monitor]):
                         es = stoppers[v]
                         step = es.step(epoch, row[es_cfg.monitor])
@@ -291,18 +311,21 @@ class Unit:
             if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
                 reason = f"out of memory on {device}: fewer values, smaller widths or optim.batch_size"
         finals = {}
+        ended = {**gpu, **sysm.end()}  # the GPU, the unit's peak memory
         for v in self.values:
             r = last.get(v)
             st = per_value_status[v] if status == "completed" else status
             s = {"status": st, "epochs_run": r["epoch"] if r else 0, "n_params": n_params[v], "reason": reason,
-                 "device": device, "stop_epoch": None, "best_epoch": None, "restored_best": False}
+                 "device": device, "stop_epoch": None, "best_epoch": None, "restored_best": False, **ended}
             if r:
-                s.update({k: r.get(k) for k in ROW_KEYS + BAND_KEYS if k in r})
+                s.update({k: r.get(k) for k in ROW_KEYS + BAND_KEYS + STD_KEYS if k in r})
                 s.update(final_train_err=r["train_err"], final_val_err=r["val_err"])
                 if self.observe:
                     es = stoppers[v]
                     s.update(observed(r["epoch"], es.would_stop_epoch, best_at_stop.get(v), es.best_epoch,
                                       es_cfg.restore_best, test_at[v].get, r.get("test_err")))
+            i = self.values.index(v)
+            sink.examples(v, tr.examples, slice(i * K, (i + 1) * K), tr.changed[i * K:(i + 1) * K])
             if r and st != "diverged":  # the first seed's weights, as an ordinary MLP's state dict
                 sink.model(v, tr.member_state_dict(self.values.index(v) * K))
             sink.event(v, {"event": st if st != "completed" else "finished", "time": time.time(),
@@ -335,10 +358,11 @@ class Unit:
             s = tr.run(on_epoch=on_epoch, on_event=lambda ev, v=v: sink.event(v, ev))
             if s.get("epochs_run") and (s.get("status") != "diverged" or s.get("restored_best")):
                 sink.model(v, tr.model.state_dict())
+            sink.examples(v, tr.examples, slice(None), tr.changed)
             sink.finish(v, s)
             # the last epoch's numbers, as the grouped sweep reports them (memorization included)
             finals[v] = {**{k: last[k] for k in ("train_clean_err", "noisy_memorized", "weight_norm",
-                                                 "spectral_norm_product", *BAND_KEYS[:4]) if k in last}, **s,
+                                                 "spectral_norm_product", *BAND_KEYS[:4], *STD_KEYS[:2]) if k in last}, **s,
                          "train_err": s.get("final_train_err"), "val_err": s.get("final_val_err")}
             if self.observe and s["epochs_run"]:  # the row's test_err is the last epoch's; kept apart
                 final = s.get("final_test_err", s.get("test_err"))
@@ -346,7 +370,7 @@ class Unit:
                                           s.get("best_epoch"), s.get("restored_best", False),
                                           lambda _e, s=s: s.get("would_stop_test_err", s.get("test_err")), final),
                                  test_err=final, test_loss=s.get("final_test_loss", s.get("test_loss")))
-                for k in ("test_err_min", "test_err_max"):  # the seeds' spread of the kept weights, not the last
+                for k in ("test_err_min", "test_err_max", "test_err_std"):  # the seeds' spread of the kept weights
                     finals[v].pop(k, None)
             if s["epochs_run"]:  # the value's test error, measured once at its end
                 f = finals[v]

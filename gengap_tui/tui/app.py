@@ -35,19 +35,22 @@ from ..sources import LiveSweepSource, Source, open_source
 from .commands import LabCommands
 from .dialogs import MAX_COMPARE
 from .form_actions import FormActions
-from .plots import SWEEP_VIEW, SWEEP_VIEWS, VIEWS, run_plot, sweep_plot
+from .plots import EXAMPLES_VIEW, SWEEP_VIEW, SWEEP_VIEWS, VIEWS, examples_plot, run_plot, sweep_plot
 from .point_screen import PointScreen
 from .preset_actions import PresetActions
 from .runs_actions import RunsActions
 from .series import RunSeries
 from .state import LabState, SweepState, sweep_config
 from .sweep_actions import SweepActions
+from .system import SYSTEM_VIEW, sweep_system_line, system_line, system_plot
 from .texts import patience_text, run_head, run_note, run_outcome, short_path, sweep_head, sweep_outcome
 from .train_actions import QUIT_STOP, TrainActions
 from .widgets import Curves, OutcomeLine, PatienceMeter, SettingsForm, StatusBar
+from .widgets.lines import SystemLine
 from .widgets.sweep_cursor import SweepCursor
 
 NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
+FOOTER_FULL = 100  # below this many columns the footer is packed (compact, no palette hint)
 WARM_READY = "ready: the training process is warm (ctrl+r trains at once)"
 FAST_POLL_S = 0.02  # how often a new run is polled until its first epoch (then every 0.1 s)
 
@@ -67,6 +70,7 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
         Binding("f7", "stop", "Stop", priority=True, id="stop"),
         Binding("f8", "toggle_log", "Log loss", show=False, priority=True, id="log"),
         Binding("f9", "next_view", "Plot", priority=True, id="view"),
+        Binding("ctrl+g", "toggle_system", "System line", show=False, priority=True, id="system"),
         Binding("f4", "sweep", "Sweep", show=False, priority=True, id="sweep"),
         Binding("f2", "toggle_panels", "Panels", priority=True, id="panels"),
         Binding("f3", "compare", "Compare", priority=True, id="compare"),
@@ -74,8 +78,9 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
         Binding("ctrl+s", "save_preset", "Save", priority=True, id="save"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
-    view: reactive[str] = reactive("error", init=False)      # error | loss | memorization | sweep
+    view: reactive[str] = reactive("error", init=False)      # error | loss | memorization | system | sweep…
     log_loss: reactive[bool] = reactive(False, init=False)   # plot log10(loss)
+    show_system: reactive[bool] = reactive(True, init=False)  # the system line (ctrl+g hides it)
 
     def __init__(self, preset: str = "default", overrides: list[str] | None = None, autostart: bool = False,
                  runs_dir: str | Path | None = None, replay: str | Path | None = None, speed: float = 1.0,
@@ -136,6 +141,7 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
+        yield SystemLine("", id="system")
         with Horizontal(id="main"):
             yield SettingsForm(self.cfg, deferred=True, id="panels")
             with Vertical(id="right"):
@@ -153,7 +159,8 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
 
     def on_mount(self) -> None:
         self._lines = (self.query_one(StatusBar), self.query_one(PatienceMeter), self.query_one(OutcomeLine))
-        self._cursor = self.query_one(SweepCursor)
+        self._cursor, self._system = self.query_one(SweepCursor), self.query_one(SystemLine)
+        self._footer = self.query_one(Footer)  # (cached: over a sweep point's curves the queries find its screen)
         self._cursor.display = self.view in SWEEP_VIEWS
         self.call_after_refresh(self._populate_panels)
         self.set_interval(0.1, self._poll)
@@ -204,6 +211,7 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
             self.screen.focus_next()
 
     cast = None  # a recording of the session (run_lab's --record): told of each resize
+    caption = ""  # a tour's caption (tour.py): shown in place of the status message while set
 
     def on_resize(self, event) -> None:
         # the event's size: this handler runs before App's own, which updates `self.size`
@@ -211,10 +219,19 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
         if self.cast is not None:
             self.cast.resize(event.size.width, event.size.height)
 
+    _fit_width = 0  # the width the panels were last fit to
+
     def _fit_panels(self, width: int | None = None) -> None:
         width = self.size.width if width is None else width
+        if self._fit_width and (self._fit_width >= NARROW) != (width >= NARROW):
+            self.panels_open = None  # f2's choice holds while the terminal stays on its side of NARROW
+        self._fit_width = width
         show = self.panels_open if self.panels_open is not None else width >= NARROW
         self.form.display = show
+        # below 100 columns the footer's keys fit only packed, without the palette's hint (^p
+        # still opens it): at 80 columns the footer ended in `f3 Compar`, ^o / ^s / ^q lost
+        footer = getattr(self, "_footer", None) or self.query_one(Footer)
+        footer.compact, footer.show_command_palette = width < FOOTER_FULL, width >= FOOTER_FULL
 
     def action_toggle_panels(self) -> None:
         self.panels_open = not self.form.display
@@ -233,16 +250,30 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
         change of its text)."""
         st, sweep_view = self.state, self.view in SWEEP_VIEWS
         status, meter, outcome = self._lines
+        note = self.caption or st.status  # a tour's caption is never replaced by the lab's messages
         if sweep_view and st.sweep is not None:
             live = isinstance(self.source, LiveSweepSource) and not self.source.finished
             head = sweep_head(st.sweep, st.run.cfg.optim.epochs, live)
-            status.show(head, st.status)
+            status.show(head, note)
             outcome.set_text(sweep_outcome(st.sweep))
             self.show_cursor()
         else:
-            status.show(run_head(st.run), run_note(st.run, st.status))
+            status.show(run_head(st.run), run_note(st.run, note))
             outcome.set_text(run_outcome(st.run.summary))
         meter.set_text(patience_text(st.run))
+        self._show_system()
+
+    def _show_system(self) -> None:
+        """The system line (GPU, CPU, memory of the run on screen), where it measured any and
+        ctrl+g has not hidden it."""
+        line, sweep = self._system, self.view in SWEEP_VIEWS and self.state.sweep is not None
+        text = sweep_system_line(self.state.sweep) if sweep else system_line(self.state.run)
+        text = text if self.show_system else ""
+        line.set_text(text)
+        line.display = bool(text)
+
+    def watch_show_system(self) -> None:
+        self._show_system()
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -259,11 +290,20 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
         sw = self.state.sweep
         version = ((self.view, sw.series.version, sw.summary is not None, sw.cursor, sw.cursor_line, width)
                    if sweep_view else (self.state.run.series.version, width))
+        if self.view == EXAMPLES_VIEW:  # examples.npz, re-read when it changes (numpy: imported here, not at start)
+            from .. import forgetting
+
+            stats, message, stamp = forgetting.for_view(self.state.run.run_dir)
+            version += (self.view, stamp)
         if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
         self._drawn_version, self._last_draw = version, now
         if sweep_view:
             plot = sweep_plot(self.state.sweep, width, self.view)
+        elif self.view == SYSTEM_VIEW:
+            plot = system_plot(self.state.run, width)
+        elif self.view == EXAMPLES_VIEW:
+            plot = examples_plot(stats, width, message)
         else:
             view = self.view if self.view in VIEWS else "error"
             plot = run_plot(self.state.run, view, self.log_loss, width, self.compared, self.compare_self_label)
@@ -347,8 +387,15 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
     def action_next_view(self) -> None:
         if isinstance(self.screen, PointScreen):
             return self.screen.next_view()
-        views = VIEWS + SWEEP_VIEWS if self.state.sweep is not None else VIEWS
+        # a sweep on screen (live or a directory) has only its own views: the error / loss views
+        # would show the run before it, and its status bar, under "sweeping"
+        sweeping = self.source is not None and self.source.kind == "sweep"
+        run_views = VIEWS + (EXAMPLES_VIEW, SYSTEM_VIEW)
+        views = SWEEP_VIEWS if sweeping else run_views + SWEEP_VIEWS if self.state.sweep is not None else run_views
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
+
+    def action_toggle_system(self) -> None:
+        self.show_system = not self.show_system
 
     async def action_quit(self) -> None:
         self.shutdown_run(reason=QUIT_STOP)

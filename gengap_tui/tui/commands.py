@@ -15,8 +15,10 @@ class LabCommands(Provider):
         ("Pause / resume", "pause", "hold the run between epochs (f6)"),
         ("Stop the run", "stop", "end it as cancelled; every finished epoch is kept (f7)"),
         ("Toggle log scale of the loss", "toggle_log", "plot log10(loss) (f8)"),
-        ("Next plot: error / loss / memorization", "next_view", "cycle the curves (f9)"),
-        ("Sweep model.width over the sweep panel's values", "sweep",
+        ("Next plot: error / loss / memorization / system", "next_view", "cycle the curves (f9)"),
+        ("Show or hide the system line", "toggle_system",
+         "GPU, CPU and memory of the run, under the status bar (ctrl+g)"),
+        ("Sweep {param} over the sweep panel's values", "sweep",
          "one model per value in a child process; error against the value, live (f4; f7 stops it)"),
         ("Show or hide the settings panels", "toggle_panels", "the drawer (f2)"),
         ("Compare past runs", "compare", "overlay up to 4 recorded runs (f3)"),
@@ -24,14 +26,14 @@ class LabCommands(Provider):
         ("Save the settings as a preset", "save_preset", "into the user preset folder (ctrl+s)"),
     ]
 
-    def commands(self) -> list[tuple[str, str, str]]:
-        """COMMANDS, the sweep's title naming what the panels' preset sweeps (its [sweep])."""
+    def commands(self):
+        """COMMANDS with what the lab sweeps filled in: the preset's `[sweep] param` (a grid: both)."""
         sweep = getattr(getattr(self.app, "cfg", None), "sweep", None)
-        if sweep is None:
-            return self.COMMANDS
-        what = f"{sweep.param} x {sweep.param2} (a grid)" if sweep.param2 else sweep.param
-        return [(f"Sweep {what} over the sweep panel's values", a, h) if a == "sweep" else (t, a, h)
-                for t, a, h in self.COMMANDS]
+        param = getattr(sweep, "param", None) or "the preset's parameter"
+        if getattr(sweep, "param2", None):
+            param = f"{param} x {sweep.param2} (a grid)"
+        for title, action, help_text in self.COMMANDS:
+            yield title.replace("{param}", param), action, help_text
 
     async def discover(self) -> Hits:
         for title, action, help_text in self.commands():

@@ -298,3 +298,51 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     plot.xlim = (min(xs_all) - pad, max(xs_all) + pad)
     plot.ylim = (y_bottom, y_top)
     return plot
+
+
+EXAMPLES_VIEW = "examples"  # which examples are learned when (examples.npz), in the f9 cycle after the run views
+EXAMPLE_COLORS = {"clean": ("green+", (18, 105, 70)), "noisy": ("red+", (121, 38, 38))}
+
+
+@dataclass
+class ExamplesPlot:
+    """The examples view: left, the share of the clean and of the noisy training examples first
+    predicted right by each epoch (dim: right at the last epoch and never wrong again after it);
+    right, the share of each with 0, 1, 2 … forgetting events (Toneva et al. 2019). `stats` is
+    `forgetting.stats(…)`; without it, `message` says why there is nothing to show."""
+    stats: dict | None
+    width: int
+    message: str = ""
+
+    def fill(self, plt) -> None:
+        from ..forgetting import GROUPS, hist_labels
+
+        s = self.stats
+        if s is None or not s["epochs"]:
+            plt.title(self.message or "no examples.npz yet")
+            return
+        plt.subplots(1, 2)
+        left, right = plt.subplot(1, 1), plt.subplot(1, 2)
+        epochs = list(range(1, s["epochs"] + 1))
+        groups = [g for g in GROUPS if s[g]["n"]]
+        for g in groups:
+            left.plot(epochs, s[g]["kept_by"], marker="braille", color=EXAMPLE_COLORS[g][1])
+        medians = []
+        for g in groups:
+            left.plot(epochs, s[g]["learned_by"], label=f"{g} ({s[g]['n']})", marker="braille",
+                      color=EXAMPLE_COLORS[g][0])
+            med = s[g]["median_first"]
+            medians.append(f"{g} {med:g}" if med is not None else f"{g} never")
+        half = max(20, self.width // 2 - 6)
+        left.title(fit_title(["learned by epoch", "median " + ", ".join(medians), "dim: for good"], half))
+        left.xlabel("epoch")
+        left.ylim(0, 1)
+        right.multiple_bar(hist_labels(), [s[g]["hist"] for g in groups], labels=groups,
+                           color=[EXAMPLE_COLORS[g][0] for g in groups])
+        means = ", ".join(f"{g} {s[g]['events_mean']:.2f}" for g in groups)
+        right.title(fit_title(["forgetting events", "mean " + means], half))
+        right.xlabel("times forgotten (share of the group)")
+
+
+def examples_plot(stats: dict | None, width: int, message: str = "") -> ExamplesPlot:
+    return ExamplesPlot(stats, width, message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import runs
 from ..config import ConfigError, validate
 from ..protocol import run_config
 from ..sources import open_source
@@ -48,6 +49,14 @@ class RunsActions:
                 self._load_compared()
                 self._draw(force=True)
 
+        where = Path(self.runs_dir)
+        if where.exists() and not where.is_dir():  # (the dialog listed nothing: f3 seemed dead)
+            self.say(f"[b red]f3: the runs directory {short_path(where)} is a file, not a folder[/] "
+                     "(--runs-dir or GENGAP_RUNS_DIR)", bell=True)
+            return
+        if not runs.list_runs(where) and not self.compare_dirs:
+            self.say(f"f3: no runs in {short_path(where)} yet to compare or attach (ctrl+r trains one)")
+            return
         self.push_screen(PickRuns(self.runs_dir, self.compare_dirs), chosen)
 
     def _load_compared(self) -> None:

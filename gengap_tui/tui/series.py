@@ -146,6 +146,15 @@ class SweepSeries:
         self.line = None  # a grid: the line of the newest progress row, and its epoch
         self.line_epoch = 0
         self.version = 0
+        # the pace: value-epochs trained (a grouped row counts each of its values), and the last
+        # rows' (value-epochs, seconds), for the status bar's samples/s and ETA
+        self.value_epochs = 0
+        self.recent: list[tuple[int, float]] = []
+
+    def pace(self, n: int = 10) -> float | None:
+        """Value-epochs a second over the last `n` progress rows, or None before any."""
+        work, secs = sum(k for k, _ in self.recent[-n:]), sum(t for _, t in self.recent[-n:])
+        return work / secs if secs > 0 else None
 
     def set_values(self, values: list, values2: list | None = None) -> None:
         self.values = [sweep_key(v) for v in values]
@@ -201,6 +210,10 @@ class SweepSeries:
             self.epoch = max(self.epoch, epoch)
             if values and values2[0] is not None:  # a grid trains one line after another
                 self.line, self.line_epoch = sweep_key(values2[0]), epoch
+        k, dt = len(row.get("values") or []), _num(row.get("epoch_seconds"))
+        self.value_epochs += k
+        if k and dt is not None and dt > 0:
+            self.recent = (self.recent + [(k, dt)])[-10:]
         self.version += 1
 
     def add_final(self, rows: list[dict]) -> None:

@@ -99,6 +99,7 @@ class SweepState:
     sweep_dir: Path | None = None
     paused: bool = False
     param2: str | None = None
+    system: dict = field(default_factory=dict)  # the last progress line's system fields (tui/system.py)
     cursor: int | None = None   # the sweep view's cursor: an index into `series.order()`, or None
     cursor_line: int = 0        # ... and a grid's line (an index into `series.lines`)
 
@@ -187,6 +188,10 @@ class LabState:
         self.run.events.append(msg.event)
         if msg.kind == "tweaked":
             self.status = f"tweaked at epoch {msg.event.get('epoch')}: {msg.event.get('changes')}"
+        elif msg.kind == "warning":  # (a GPU shared with other processes, bfloat16 on a CPU)
+            self.status = f"[b yellow]{str(msg.event.get('message')).replace('[', chr(92) + '[')}[/]"
+        elif msg.kind == "started" and isinstance(msg.event.get("gpu"), dict) and msg.event["gpu"].get("chosen"):
+            self.status = str(msg.event["gpu"]["chosen"])  # which GPU `auto` took, and why
         elif msg.kind == "checkpoint_failed":
             error = str(msg.event.get("error")).replace("[", "\\[")  # shown as text, not markup
             self.status = (f"[b yellow]checkpoint not saved after epoch {msg.event.get('epoch')}: "
@@ -234,6 +239,8 @@ class LabState:
     @_sweep_message.register
     def _(self, msg: Progress) -> None:
         self._sweep().series.add_progress(msg.row)
+        if "cpu_percent" in msg.row:
+            self._sweep().system = msg.row
         if self.status.startswith(("starting", "following")):
             self.status = "sweeping"
 

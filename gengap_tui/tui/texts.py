@@ -58,9 +58,18 @@ def sweep_head(sweep: SweepState, epochs_default: int, live: bool) -> str:
         lines = sw.lines
         at = f" ({lines.index(sw.line) + 1}/{len(lines)})" if sw.line in lines else ""
         epoch = f"{sweep.param2.split('.')[-1]} {fmt_value(sw.line)}{at}: epoch {sw.line_epoch}/{epochs}"
+    # the pace: samples/s of all values together, and the ETA of the value-epochs still to train
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    n_train = (cfg.get("data") or {}).get("n_train")
+    seeds = (cfg.get("run") or {}).get("seeds") or 1
+    rate = sw.pace()
+    sps = f"{rate * n_train * seeds:,.0f} samples/s" if rate and isinstance(n_train, int) else "- samples/s"
+    left = (sw.size or len(sw.values)) * epochs - sw.value_epochs if isinstance(epochs, int) else None
+    eta = f"ETA {left / rate:.0f}s" if rate and live and sweep.summary is None and left is not None and left > 0 \
+        else "ETA -"
     return (f"[b]sweep {what}[/] | {meta.get('device') or 'device -'} | "
             f"{epoch}{paused} | {sw.known}/{sw.size or '-'} "
-            f"{'points' if sweep.param2 else 'values'} | {where}")
+            f"{'points' if sweep.param2 else 'values'} | {sps} | {eta} | {where}")
 
 
 def patience_text(run: RunState) -> str:

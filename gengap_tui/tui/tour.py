@@ -17,7 +17,16 @@ to press, and a condition to wait for before the next step:
 
 The file is checked whole before anything runs (unknown keys, unknown conditions, keys the lab
 does not bind). Waits are on the lab's own state, so a tour gives the same sequence of screens
-whatever the machine's speed; `--speed` scales only the fixed pauses. No torch here.
+whatever the machine's speed; `--speed` scales the fixed pauses and the reading times.
+
+A tour is for an audience: each caption stays on screen at least its reading time,
+`read_base_s + read_per_char_s * len(caption)` (tour settings, 1 s + 0.05 s a character unless
+the file says otherwise), counted from when it appears; a step whose wait is met sooner holds
+the lab's training (paused, resumed after) until it has been read, so the screen matches the
+words; the lab's own status messages never replace a caption (`GengapApp.caption`). With
+`--step` (a live lecture), each step waits for a key once it is done, the training held:
+space, → or PageDown go on, ← or PageUp show the step before again (its caption; keys are not
+pressed twice). No torch here.
 """
 
 from __future__ import annotations
@@ -37,7 +46,9 @@ except ModuleNotFoundError:  # Python 3.10
 WAIT_RE = re.compile(r"^(epoch (?P<epoch>[1-9][0-9]*)|early_stop|would_stop|run_done|sweep_done|"
                      r"pause (?P<pause>[0-9]+(\.[0-9]+)?))$")
 KEYS = {"ctrl+r", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9", "escape", "enter", "tab", "ctrl+q"}
-TOUR_KEYS = {"name", "description", "preset", "set", "replay", "speed", "step"}
+TOUR_KEYS = {"name", "description", "preset", "set", "replay", "speed", "step", "read_base_s", "read_per_char_s"}
+READ_BASE_S, READ_PER_CHAR_S = 1.0, 0.05  # a caption's reading time: 1 s + 0.05 s a character
+NEXT_KEYS, BACK_KEYS = ("space", "right", "pagedown"), ("left", "pageup")  # --step: a clicker sends PageDown / PageUp
 STEP_KEYS = {"caption", "keys", "wait", "timeout"}
 MAX_TIMEOUT = 600.0
 
@@ -65,6 +76,12 @@ class Tour:
     overrides: list[str] = field(default_factory=list)
     replay: Path | None = None
     speed: float = 0.0  # the replay's speed (0: the whole recording at once)
+    read_base_s: float = READ_BASE_S
+    read_per_char_s: float = READ_PER_CHAR_S
+
+    def reading_s(self, caption: str) -> float:
+        """How long `caption` stays on screen at least (at --speed 1)."""
+        return self.read_base_s + self.read_per_char_s * len(caption) if caption else 0.0
 
 
 def packaged_dir() -> Path:
@@ -127,8 +144,14 @@ def parse(raw: dict[str, Any], path: Path) -> Tour:
         replay = (path.parent / replay) if not Path(replay).is_absolute() else Path(replay)
         if not replay.is_dir():
             raise TourError(f"{where}: replay = {str(replay)!r} is not a run or sweep directory")
+    reading = {}
+    for key, default in (("read_base_s", READ_BASE_S), ("read_per_char_s", READ_PER_CHAR_S)):
+        v = raw.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 60:
+            raise TourError(f"{where}: {key} = {v!r}: seconds, 0..60")
+        reading[key] = float(v)
     return Tour(str(raw.get("name", path.stem)), str(raw.get("description", "")), path, steps,
-                str(raw.get("preset", "default")), sets, replay, float(raw.get("speed", 0.0)))
+                str(raw.get("preset", "default")), sets, replay, float(raw.get("speed", 0.0)), **reading)
 
 
 def condition(app, wait: str) -> bool:
@@ -144,29 +167,92 @@ def condition(app, wait: str) -> bool:
             "sweep_done": lambda: sweep is not None and sweep.summary is not None}.get(wait, lambda: True)()
 
 
-async def play(app, pilot, tour: Tour, speed: float = 1.0) -> None:
-    """Drive `app` through the tour's steps; TourError when a step waits past its timeout."""
-    for step in tour.steps:
-        if step.caption:
-            app.say(f"[b]tour {step.number}/{len(tour.steps)}[/] {step.caption}")
-        for key in step.keys:
-            await pilot.press(key)
-        m = WAIT_RE.match(step.wait)
-        if m.group("pause"):
-            await pilot.pause(float(m.group("pause")) / max(speed, 1e-6))
-            continue
-        deadline = time.monotonic() + step.timeout
-        while not condition(app, step.wait):
-            if time.monotonic() > deadline:
-                raise TourError(f"{tour.path}, step {step.number}: waited {step.timeout:g} s for "
-                                f"{step.wait!r}; it did not come")
-            await pilot.pause(0.1)
+def _hold(app):
+    """Pause the lab's live run or sweep while a caption is read; returns what resumes it (or None
+    when nothing trains, or the user had paused it)."""
+    src = app.source
+    if src is None or src.finished or not src.can_pause:
+        return None
+    part = app.state.sweep if src.kind == "sweep" else app.state.run
+    if part is None or part.paused:
+        return None
+    src.pause()
+    part.paused = True
+
+    def release() -> None:
+        if app.source is src and not src.finished and part.paused:
+            src.resume()
+            part.paused = False
+
+    return release
+
+
+async def play(app, pilot, tour: Tour, speed: float = 1.0, step_mode: bool = False) -> None:
+    """Drive `app` through the tour's steps; TourError when a step waits past its timeout. Each
+    caption stays for its reading time (the training held meanwhile); with `step_mode`, each
+    done step waits for the user's key (`app.tour_keys`, a queue of "next" / "back")."""
+    speed = max(speed, 1e-6)
+    i, done = 0, set()
+    while i < len(tour.steps):
+        step = tour.steps[i]
+        app.caption = f"[b]tour {step.number}/{len(tour.steps)}[/] {step.caption}" if step.caption else ""
+        app.show_state()
+        # its reading time counts from when it is on screen: after the next frame, not before keys
+        # whose work (f4 spawns a process) would hold that frame back
+        await pilot.pause(0.05)
+        shown = time.monotonic()
+        if i not in done:
+            for key in step.keys:
+                await pilot.press(key)
+            m = WAIT_RE.match(step.wait)
+            if m.group("pause"):
+                await pilot.pause(float(m.group("pause")) / speed)
+            else:
+                deadline = time.monotonic() + step.timeout
+                while not condition(app, step.wait):
+                    if time.monotonic() > deadline:
+                        raise TourError(f"{tour.path}, step {step.number}: waited {step.timeout:g} s for "
+                                        f"{step.wait!r}; it did not come")
+                    await pilot.pause(0.05)
+            done.add(i)
+        left = tour.reading_s(step.caption) / speed + 0.1 - (time.monotonic() - shown)  # (+ a frame or so)
+        if left > 0 or step_mode:
+            release = _hold(app)  # the screen stays what the caption speaks of
+            if left > 0:
+                await pilot.pause(left)
+            if step_mode:
+                if await app.tour_keys.get() == "back" and i > 0:
+                    if release is not None:
+                        release()
+                    i -= 1
+                    continue
+            if release is not None:
+                release()
+        i += 1
+
+
+def stepped(lab: type) -> type:
+    """The lab class for `--step`: the lecturer's keys (NEXT_KEYS, BACK_KEYS) come first
+    (priority bindings), whatever has focus, and go to `app.tour_keys` as "next" / "back"."""
+    from textual.binding import Binding
+
+    class SteppedLab(lab):
+        BINDINGS = lab.BINDINGS + [Binding(k, f"tour_key('{what}')", show=False, priority=True)
+                                   for what, keys in (("next", NEXT_KEYS), ("back", BACK_KEYS)) for k in keys]
+        tour_keys = None  # an asyncio.Queue, made in the app's loop by run_tour
+
+        def action_tour_key(self, what: str) -> None:
+            if self.tour_keys is not None:
+                self.tour_keys.put_nowait(what)
+
+    return SteppedLab
 
 
 def run_tour(tour: Tour, record: str | Path | None = None, speed: float = 1.0, size: tuple[int, int] = (120, 36),
-             runs_dir: str | Path | None = None, headless: bool = False) -> int:
+             runs_dir: str | Path | None = None, headless: bool = False, step: bool = False) -> int:
     """Run `tour` in the real lab (in this terminal, or headless at `size`), recorded to `record`
-    when given. Returns 0, or 2 when a step timed out (the message is printed on stderr)."""
+    when given; `step`: each step waits for the user's key (a live lecture). Returns 0, or 2 when
+    a step timed out (the message is printed on stderr)."""
     import sys
 
     from ..sources import is_sweep_dir
@@ -174,17 +260,22 @@ def run_tour(tour: Tour, record: str | Path | None = None, speed: float = 1.0, s
     from .recording import CastWriter, terminal_size
     from .terminal import run_guarded
 
+    lab = stepped(GengapApp) if step else GengapApp
     if tour.replay is not None:
         where = {"sweep": tour.replay} if is_sweep_dir(tour.replay) else {"replay": tour.replay, "speed": tour.speed}
-        app = GengapApp(runs_dir=runs_dir, **where)
+        app = lab(runs_dir=runs_dir, **where)
     else:
-        app = GengapApp(tour.preset, tour.overrides, runs_dir=runs_dir)
+        app = lab(tour.preset, tour.overrides, runs_dir=runs_dir)
     failed: list[str] = []
 
     async def pilot_fn(pilot) -> None:
         await app.panels_mounted()  # (they come right after the first frame)
+        if step:
+            import asyncio
+
+            app.tour_keys = asyncio.Queue()
         try:
-            await play(app, pilot, tour, speed)
+            await play(app, pilot, tour, speed, step_mode=step)
         except TourError as exc:
             failed.append(str(exc))
         app.shutdown_run(reason="stopped by the user: the tour ended")

@@ -44,6 +44,11 @@ class StatusBar(Static):
         return Text("\n").join(lines)
 
 
+class SystemLine(TextLine):
+    """GPU, CPU and memory of the run on screen (`tui/system.py`), under the status bar; hidden
+    while there is nothing to show or ctrl+g hid it."""
+
+
 class PatienceMeter(TextLine):
     """Early stopping's counter, best value and the stop (or would-stop) line."""
 

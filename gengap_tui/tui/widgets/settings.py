@@ -28,7 +28,7 @@ PANELS: dict[str, list[str]] = {
     "noise": ["label_noise", "kind"],
     "model": ["kind", "depth", "width", "activation"],
     "regularization": ["weight_decay", "decoupled", "l1", "dropout", "input_noise", "augment", "crop_pad"],
-    "optim": ["optimizer", "lr", "batch_size", "epochs"],
+    "optim": ["optimizer", "lr", "batch_size", "epochs", "schedule"],
     "early_stopping": ["enabled", "monitor", "patience", "min_delta", "min_delta_mode",
                        "start_from_epoch", "restore_best", "observe"],
     "baselines": ["knn", "knn_k", "knn_metric", "ntk"],

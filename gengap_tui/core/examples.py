@@ -1,0 +1,79 @@
+"""Which training examples are learned when, and which are forgotten again (Toneva et al. 2019,
+"An empirical study of example forgetting during deep neural network learning").
+
+Per training example (and per member of a stack) from the full-split predictions the trainer
+already makes every epoch: no extra forward pass, counters on the device, updated with a few
+elementwise ops and no host sync (docs/ARCHITECTURE.md, "Run directory": `examples.npz`).
+
+    counters = ExampleCounters((G, N), device)
+    counters.update(epoch, correct)      # correct: bool [G, N], prediction == training label
+    np.savez(path, **counters.arrays(noisy))
+
+An example is *correct* at an epoch when the model predicts its training label (for a noisy
+example: the flipped label, so "learned" means memorized). A *forgetting event* is a
+correct -> wrong transition between two consecutive epochs; a learning event wrong -> correct
+(the first epoch counts as one when the example is correct then).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+# what examples.npz holds, besides `epochs` (a scalar) and `noisy` (the label-noise mask)
+FIELDS = ("first_learned", "last_learned", "last_forgotten", "forgetting_events", "correct")
+
+
+class ExampleCounters:
+    """Device-side counters of one run's training examples; `shape` is `(G, N)` (members, examples).
+    Epochs are 1-based; 0 means never."""
+
+    def __init__(self, shape: tuple[int, int], device: torch.device):
+        z = lambda: torch.zeros(shape, dtype=torch.int32, device=device)  # noqa: E731
+        self.first_learned = z()      # the first epoch it was predicted correctly
+        self.last_learned = z()       # the last wrong -> correct epoch (learned for good if still correct)
+        self.last_forgotten = z()     # the last correct -> wrong epoch
+        self.forgetting_events = z()  # how many correct -> wrong transitions
+        self.correct = torch.zeros(shape, dtype=torch.bool, device=device)  # at the last epoch
+        self.epochs = 0
+
+    def update(self, epoch: int, correct: torch.Tensor) -> None:
+        """Record epoch `epoch`'s predictions (`correct`: bool, this object's shape, or `[N]` for
+        one member). In place, on the device: no host sync."""
+        correct = correct.view(self.correct.shape)
+        learned = correct & ~self.correct
+        forgotten = self.correct & ~correct
+        self.first_learned.masked_fill_(correct & (self.first_learned == 0), epoch)
+        self.last_learned.masked_fill_(learned, epoch)
+        self.last_forgotten.masked_fill_(forgotten, epoch)
+        self.forgetting_events.add_(forgotten.to(torch.int32))
+        self.correct.copy_(correct)
+        self.epochs = epoch
+
+    def state(self) -> dict[str, Any]:
+        """For a checkpoint (host tensors; `torch.load(weights_only=True)` reads them)."""
+        out: dict[str, Any] = {k: getattr(self, k).detach().cpu() for k in FIELDS}
+        out["epochs"] = self.epochs
+        return out
+
+    def load(self, state: dict[str, Any]) -> None:
+        for k in FIELDS:
+            getattr(self, k).copy_(state[k].to(getattr(self, k).device))
+        self.epochs = int(state["epochs"])
+
+    def arrays(self, noisy: np.ndarray | torch.Tensor, rows: slice = slice(None)) -> dict[str, np.ndarray]:
+        """What examples.npz holds: every field `[G, N]` (the members `rows`), `noisy` (bool
+        `[G, N]`: the label was flipped) and `epochs` (how many epochs were recorded)."""
+        out = {k: getattr(self, k)[rows].detach().cpu().numpy() for k in FIELDS}
+        noisy = noisy.detach().cpu().numpy() if isinstance(noisy, torch.Tensor) else np.asarray(noisy)
+        out["noisy"] = np.broadcast_to(noisy.astype(bool), out["correct"].shape).copy()
+        out["epochs"] = np.asarray(self.epochs, dtype=np.int32)
+        return out
+
+    def save(self, path: str, noisy: np.ndarray | torch.Tensor, rows: slice = slice(None)) -> None:
+        """Write examples.npz (compressed) to `path` (no `.npz` is added to the name)."""
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **self.arrays(noisy, rows))
+
