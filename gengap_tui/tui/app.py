@@ -36,15 +36,15 @@ from .commands import LabCommands
 from .dialogs import MAX_COMPARE
 from .form_actions import FormActions
 from .plots import EXAMPLES_VIEW, SWEEP_VIEW, SWEEP_VIEWS, VIEWS, examples_plot, run_plot, sweep_plot
-from .point_screen import PointScreen
 from .preset_actions import PresetActions
 from .runs_actions import RunsActions
 from .series import RunSeries
 from .state import LabState, SweepState, sweep_config
 from .sweep_actions import SweepActions
-from .system import SYSTEM_VIEW, sweep_system_line, system_line, system_plot
+from .system import SYSTEM_VIEW, system_plot
 from .texts import patience_text, run_head, run_note, run_outcome, short_path, sweep_head, sweep_outcome
 from .train_actions import QUIT_STOP, TrainActions
+from .view_actions import ViewActions
 from .widgets import Curves, OutcomeLine, PatienceMeter, SettingsForm, StatusBar
 from .widgets.lines import SystemLine
 from .widgets.sweep_cursor import SweepCursor
@@ -55,7 +55,7 @@ WARM_READY = "ready: the training process is warm (ctrl+r trains at once)"
 FAST_POLL_S = 0.02  # how often a new run is polled until its first epoch (then every 0.1 s)
 
 
-class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActions, App):
+class GengapApp(FormActions, TrainActions, SweepActions, ViewActions, PresetActions, RunsActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "gengap-tui"
     # no focus before the first frame: focusing restyles the whole panel tree (~0.3 s on the 2-core
@@ -263,18 +263,6 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
         meter.set_text(patience_text(st.run))
         self._show_system()
 
-    def _show_system(self) -> None:
-        """The system line (GPU, CPU, memory of the run on screen), where it measured any and
-        ctrl+g has not hidden it."""
-        line, sweep = self._system, self.view in SWEEP_VIEWS and self.state.sweep is not None
-        text = sweep_system_line(self.state.sweep) if sweep else system_line(self.state.run)
-        text = text if self.show_system else ""
-        line.set_text(text)
-        line.display = bool(text)
-
-    def watch_show_system(self) -> None:
-        self._show_system()
-
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
         widget = getattr(self, "_curves", None)
@@ -377,25 +365,6 @@ class GengapApp(FormActions, TrainActions, SweepActions, PresetActions, RunsActi
                 self._poll()
 
         self._fast_poll = timer = self.set_interval(FAST_POLL_S, tick)
-
-    def action_toggle_log(self) -> None:
-        if isinstance(self.screen, PointScreen):  # a sweep point's curves: its own view
-            return self.screen.toggle_log()
-        self.log_loss = not self.log_loss
-        self.view = "loss"
-
-    def action_next_view(self) -> None:
-        if isinstance(self.screen, PointScreen):
-            return self.screen.next_view()
-        # a sweep on screen (live or a directory) has only its own views: the error / loss views
-        # would show the run before it, and its status bar, under "sweeping"
-        sweeping = self.source is not None and self.source.kind == "sweep"
-        run_views = VIEWS + (EXAMPLES_VIEW, SYSTEM_VIEW)
-        views = SWEEP_VIEWS if sweeping else run_views + SWEEP_VIEWS if self.state.sweep is not None else run_views
-        self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
-
-    def action_toggle_system(self) -> None:
-        self.show_system = not self.show_system
 
     async def action_quit(self) -> None:
         self.shutdown_run(reason=QUIT_STOP)
