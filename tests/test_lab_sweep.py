@@ -130,8 +130,12 @@ async def test_sweep_view_plots_error_against_log_width(real_sweep, tmp_path):
             xs, ys = line(calls, label)
             assert xs == pytest.approx(logs)
             assert ys == pytest.approx([math.log10(r[key]) for r in rows])
-        await pilot.press("f9")  # a sweep on screen cycles its own views only (issue 22: the error
-        assert app.view == "sweep"  # and loss views would show the run before it, under "sweeping")
+        await pilot.press("f9")  # a sweep directory keeps the run views in its cycle (only a sweep this
+        assert app.view == "error"  # lab trains cycles its own views alone: tests/test_new_user.py)
+        await pilot.press("f9", "f9", "f9", "f9")  # loss, memorization, examples (issue 25), system (issue 24)
+        assert app.view == "system"
+        await pilot.press("f9")
+        assert app.view == "sweep"
 
 
 async def test_threshold_and_peak_are_marked(tmp_path):

@@ -385,22 +385,22 @@ def test_the_sweeps_status_bar_has_samples_per_second_and_an_eta():
     assert "ETA -" in sweep_head(sw, 10, live=False)
 
 
+@pytest.mark.slow  # a real training process
 async def test_f9_during_a_sweep_cycles_only_the_sweep_views(tmp_path):
     """Item 8: f9 to the error or loss view during an f4 sweep showed the run before it, and its
     status bar (`default ... epoch 20/200`) under "sweeping"."""
-    import json
-
+    from conftest import wait_for
     from gengap_tui.tui.app import GengapApp
     from gengap_tui.tui.plots import SWEEP_VIEWS
 
-    d = tmp_path / "20260101T000000Z-sweep-default-abcdef"
-    d.mkdir()
-    (d / "sweep.json").write_text(json.dumps({"param": "model.width", "values": [2, 4], "epochs": 10}))
-    app = GengapApp(sweep=d, runs_dir=tmp_path)
+    app = GengapApp("default", LAB_SMALL[:-2] + ["optim.epochs=100000", "sweep.values=[2,4]"], runs_dir=tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("f4")
+        assert await wait_for(pilot, lambda: app.state.sweep.series.epoch >= 1, 120)
         seen = set()
         for _ in range(5):
             await pilot.press("f9")
             await pilot.pause(0.05)
             seen.add(app.view)
         assert seen == set(SWEEP_VIEWS), seen
+        await pilot.press("ctrl+q")

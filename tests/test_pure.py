@@ -270,3 +270,12 @@ def test_between_epochs_notes_the_epoch_and_returns_at_once_unless_paused():
     c.request_stop("x")
     c.between_epochs(4)  # paused but stopped: no hold, no event
     assert c.epoch == 4 and events == []
+
+
+def test_the_heads_edge_cases_two_seeds_a_sweep_folder_and_no_values_yet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    state = lab()
+    state.apply(Epoch({"epoch": 1, "members": 2}))
+    assert run_note(state.run, "ok") == "ok | 2 seeds (mean, band = min–max)"
+    sweep = SweepState(param="optim.lr", sweep_dir=tmp_path / "sw")
+    assert sweep_head(sweep, 5, live=False) == "[b]sweep optim.lr[/] | device - | epoch -/5 | 0/- values | sw"

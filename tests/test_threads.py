@@ -80,4 +80,4 @@ def test_run_threads_is_validated_and_recorded(tmp_path):
     rec = headless(tmp_path, ["run.threads=1", "optim.epochs=1", "data.n_train=100", "data.n_val=100",
                               "model.width=8"])
     assert rec.config["torch_threads"] == 1 and rec.config["run"]["threads"] == 1
-    assert "1 threads" in rec.summary["device"]
+    assert "1 thread)" in rec.summary["device"]  # (it said "1 threads")

@@ -19,9 +19,10 @@ class ViewActions:
     def action_next_view(self) -> None:
         if isinstance(self.screen, PointScreen):
             return self.screen.next_view()
-        # a sweep on screen (live or a directory) has only its own views: the error / loss views
-        # would show the run before it, and its status bar, under "sweeping"
-        sweeping = self.source is not None and self.source.kind == "sweep"
+        # a sweep this lab is training has only its own views: the error / loss views would show
+        # the run before it, and its status bar, under "sweeping"
+        src = self.source
+        sweeping = src is not None and src.kind == "sweep" and src.trains_here and not src.finished
         run_views = VIEWS + (EXAMPLES_VIEW, SYSTEM_VIEW)
         views = SWEEP_VIEWS if sweeping else run_views + SWEEP_VIEWS if self.state.sweep is not None else run_views
         self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
