@@ -46,8 +46,8 @@ class TrainActions:
             self.say(f"[b red]cannot sweep: {first or f'{len(self.errors)} invalid field(s)'}[/]", bell=True)
             return
         if not cfg.sweep.values:
-            self.say("[b red]nothing to sweep: the sweep panel's values (sweep.values) are empty[/] - type them there (e.g. "
-                     "2..300 x20 log) or load a preset that has them (ctrl+o: double-descent)", bell=True)
+            self.say("[b red]nothing to sweep: sweep.values is empty[/] - type values in the sweep panel "
+                     "(2..300 x20 log) or ctrl+o a preset", bell=True)
             return
         note = self._leave_source("sweep")
         config, s = cfg.dump(), cfg.sweep  # (a grid when [sweep] has param2: one line per value of it)
