@@ -56,13 +56,13 @@ def test_run_note_adds_the_seeds_only_for_stacked_runs():
 def test_sweep_head_says_the_param_device_epoch_values_and_pause():
     sweep = SweepState.expecting("model.width", [8.0, 2.0, 4.0])
     assert sweep.series.values == [2.0, 4.0, 8.0]
-    assert sweep_head(sweep, 50, live=True) == "[b]sweep model.width[/] | device - | epoch -/50 | 0/3 values | -"
+    assert sweep_head(sweep, 50, live=True) == "[b]sweep model.width[/] | device - | epoch -/50 | 0/3 values | - samples/s | ETA - | -"
     state = lab()
     state.sweep = sweep
     state.apply(SweepMeta({"param": "model.width", "values": [2.0, 4.0, 8.0], "epochs": 30, "device": "cpu"}), "sweep")
     state.apply(Progress({"epoch": 7, "values": [2.0, 4.0], "test_err": [0.5, 0.4], "train_err": [0.3, 0.2]}), "sweep")
     sweep.paused = True
-    assert sweep_head(sweep, 50, live=True) == "[b]sweep model.width[/] | cpu | epoch 7/30 (paused) | 2/3 values | -"
+    assert sweep_head(sweep, 50, live=True) == "[b]sweep model.width[/] | cpu | epoch 7/30 (paused) | 2/3 values | - samples/s | ETA - | -"
     assert sweep_head(sweep, 50, live=False).count("(paused)") == 0
 
 
@@ -162,7 +162,8 @@ def test_numbers_are_written_as_people_write_them():
     ({"lr": "0.1"}, "lr = '0.1': expected a number (0 < lr <= 1e6)"),
     ({"lr": float("nan")}, "lr = nan: expected a finite number (0 < lr <= 1e6)"),
     ({"observe": 1}, "observe = 1: expected true or false"),
-    ({"width": 3, "depth": 2}, "cannot tweak depth, width live (allowed: lr, weight_decay, patience, observe, min_delta)"),
+    ({"width": 3, "depth": 2}, "cannot tweak depth, width live (allowed: lr, weight_decay, patience, observe, min_delta, step_factor, "
+                              "exp_factor)"),
 ])
 def test_a_tweak_out_of_range_is_refused_naming_the_setting_and_its_range(changes, message):
     from gengap_tui.protocol import check_tweaks
@@ -278,4 +279,4 @@ def test_the_heads_edge_cases_two_seeds_a_sweep_folder_and_no_values_yet(tmp_pat
     state.apply(Epoch({"epoch": 1, "members": 2}))
     assert run_note(state.run, "ok") == "ok | 2 seeds (mean, band = min–max)"
     sweep = SweepState(param="optim.lr", sweep_dir=tmp_path / "sw")
-    assert sweep_head(sweep, 5, live=False) == "[b]sweep optim.lr[/] | device - | epoch -/5 | 0/- values | sw"
+    assert sweep_head(sweep, 5, live=False) == "[b]sweep optim.lr[/] | device - | epoch -/5 | 0/- values | - samples/s | ETA - | sw"

@@ -48,6 +48,13 @@ SKIPS = [
     (r"^[\w.-]+\$ ", "a command on another machine of a Ray cluster"),
     (r"^(asciinema|agg) ", "a third-party player, not installed here (tests/test_recording.py checks the .cast)"),
     (r"--ray (auto|\d)", "needs a running Ray cluster (tests/test_ray_sweep.py starts a local one)"),
+    (r"data\.path=~/", "reads the user's own data files (CIFAR-10, MNIST), which cannot be had here "
+                        "(tests/test_imagefiles.py writes tiny ones)"),
+    (r"--device cuda|--gpus-per-task", "needs a CUDA GPU (tests/test_sysmetrics.py checks the refusal on a CPU machine; "
+                                       "bench/gpu.sh runs them on a GPU)"),
+    (r"<sweep-dir>", "a sweep directory of the reader's (tests/test_figures.py draws and tabulates sweeps it makes)"),
+    (r"--view examples", "the recorded fixture runs predate examples.npz (tests/test_figures.py draws the view from "
+                         "a fresh run)"),
     (r"^gengap-tui serve\b", "a server that runs until it is stopped (tests/test_serve.py and test_browser.py run it)"),
 ]
 # the exact README line (its command, comment left out) -> the command run instead, and why
@@ -73,7 +80,7 @@ def blocks(lang: str) -> list[str]:
 def sh_lines() -> list[str]:
     out = []
     for body in blocks("sh"):
-        for line in body.splitlines():
+        for line in body.replace("\\\n", " ").splitlines():  # a continued line is one command
             command = " ".join(shlex.split(line, comments=True)) if line.strip() else ""
             if command:
                 out.append(command)

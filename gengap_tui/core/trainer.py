@@ -29,6 +29,7 @@ from .batches import Batches, DeviceSplits
 from .data import Dataset, load
 from .early_stopping import EarlyStopping
 from .checkpoints import Checkpoints, Resumable
+from .controls import Controls
 from .evaluation import EVAL_CHUNK, Evaluation  # noqa: F401 - EVAL_CHUNK: importable here too
 from .examples import ExampleCounters
 from .graphs import EpochGraphs
@@ -58,12 +59,12 @@ def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
 
-class Trainer(Resumable, Evaluation):
+class Trainer(Controls, Resumable, Evaluation):
     """One model. `__init__` is a template: the shared set-up, around the hooks `_load_data`,
     `_build_model`, `_make_optimizer`, `_to_device`, `_make_generators` that `MultiTrainer`
     overrides (their order is the order of the random draws: keep it). The batches it trains on
     come from `batches.Batches`, its metrics from `evaluation.Evaluation`, its resumable state
-    from `checkpoints.Resumable`."""
+    from `checkpoints.Resumable`, its live tweaks and stops from `controls.Controls`."""
 
     G = 1  # models trained at once (`MultiTrainer`: one per member)
     track_examples = True  # per-example counters (core/examples.py); bench/examples_cost.py turns them off
@@ -172,42 +173,6 @@ class Trainer(Resumable, Evaluation):
         """`lr` (live-tweakable) times the schedule's factor at `epoch` (docs/ARCHITECTURE.md,
         "Learning-rate schedules")."""
         return self.base_lr * lr_factor(self.cfg.optim, epoch, self.sched)
-
-    # ----------------------------------------------------------------------------- control
-    def tweak(self, **changes: Any) -> None:
-        """Queue live changes (`protocol.TWEAKS`: lr, weight_decay, patience, observe, min_delta) for
-        the start of the next epoch (a `tweaked` event); `protocol.check_tweaks` raises ValueError
-        for a setting or value outside the limits. Thread-safe."""
-        changes = check_tweaks(changes)
-        with self._lock:
-            self._pending.update(changes)
-
-    def request_stop(self, reason: str | None = None) -> None:
-        """Ask the run to end as `cancelled` after the current batch (with CUDA graphs: after the
-        current epoch, which a graph runs whole). The summary's reason is "<reason> during epoch N"
-        with the first `reason` given ("stopped by the user" if none). Thread-safe."""
-        if reason and self._stop_reason is None:
-            self._stop_reason = reason
-        self._stop_requested = True
-
-    def _apply_tweaks(self, epoch: int, emit: Callable) -> None:
-        """Apply the queued tweaks (already checked and normalised by `tweak`)."""
-        with self._lock:
-            changes, self._pending = self._pending, {}
-        if not changes:
-            return
-        for k, v in changes.items():
-            if k == "lr":
-                self.base_lr = v
-            elif k in self.sched:
-                self.sched[k] = v
-            elif k == "weight_decay":
-                self.weight_decay = v
-                if self.cfg.optim.optimizer != "sgd" or not self.decoupled:
-                    self.opt.param_groups[0]["weight_decay"] = v
-            else:  # patience, observe, min_delta: early stopping's own settings
-                setattr(self.es, k, v)
-        emit("tweaked", epoch=epoch, changes=changes)
 
     # ----------------------------------------------------------------------------- epochs
     def _train_epoch(self, gen: torch.Generator) -> None:

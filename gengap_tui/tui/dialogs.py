@@ -97,8 +97,9 @@ class PickRuns(ModalScreen[list[str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"Runs in {short_path(self.runs_dir)}: type to filter, ↓ list, space selects "
-                        f"(up to {MAX_COMPARE}), enter overlays, a attaches, esc cancels")
+            yield Label(f"Compare up to {MAX_COMPARE} runs from {short_path(self.runs_dir)}: type to filter, "
+                        "↓ goes to the list\n"  # (two lines: cut at 120 columns otherwise)
+                        "[dim]space selects · enter overlays · a attaches to the highlighted run · escape cancels[/]")
             yield FilterInput(placeholder="filter: preset, setting, status, date … (all words must match)",
                               id="run-filter", select_on_focus=False)
             yield SelectionList(*self._options(""), id="run-list")
