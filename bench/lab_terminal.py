@@ -1,7 +1,7 @@
 """The lab as a user meets it: `gengap-tui` in a real pseudo-terminal (120x36, xterm-256color),
 its output parsed by a terminal emulator (pyte), times taken when the screen shows something.
 
-    python bench/lab_terminal.py [--repeats 5] [--no-prewarm] [--code DIR]
+    python bench/lab_terminal.py [--repeats 5] [--no-prewarm] [--code DIR] [--first-frame]
 
 `--code DIR` runs another checkout's gengap-tui (e.g. the commit before a change, to measure
 before and after under the same load); one without a warm process is measured as --no-prewarm is.
@@ -18,6 +18,10 @@ early_stopping.enabled=false --set optim.epochs=100000`):
   restart         ctrl+r while it trains -> the new run's first epoch on the screen
   quit            ctrl+q -> the lab and every process of its group gone (no warm process left)
 and the warm process's memory (VmRSS) while it waits. Also run by bench/ui.py.
+
+`--first-frame`: only the first frame, side by side with a bare Textual app's (a header, one line,
+a footer: `BARE`), started alternately in the same pty size under the same load; prints both
+medians and their ratio (target, issue 25: the lab within 1.5x of the bare app).
 """
 
 from __future__ import annotations
@@ -199,6 +203,40 @@ def one_lab(runs_dir: str, prewarm: bool, palettes: int = 3, code: Path = ROOT) 
     return out
 
 
+BARE = """
+from textual.app import App
+from textual.widgets import Footer, Header, Static
+
+class Bare(App):
+    BINDINGS = [("ctrl+q", "quit", "Quit")]
+
+    def compose(self):
+        yield Header()
+        yield Static("a bare textual app: one line")
+        yield Footer()
+
+Bare().run()
+"""
+
+
+def first_frames(repeats: int, runs_dir: str, code: Path = ROOT) -> dict:
+    """The lab's first frame and a bare Textual app's, alternately, `repeats` times each."""
+    lab, bare = [], []
+    for _ in range(repeats):
+        term = Terminal([sys.executable, "-c", BARE], cwd=code)
+        try:
+            bare.append(term.wait(lambda s: "one line" in s and "Quit" in s) - term.t0)
+        finally:
+            term.close()
+        term = Terminal([sys.executable, "-m", "gengap_tui.cli", "--runs-dir", runs_dir, "--no-prewarm", *LAB],
+                        env={"PYTHONPATH": str(code)}, cwd=code)
+        try:
+            lab.append(term.wait(lambda s: "epoch -/" in s and "patience -/" in s) - term.t0)
+        finally:
+            term.close()
+    return {"lab": lab, "bare": bare, "ratio": statistics.median(lab) / statistics.median(bare)}
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -241,8 +279,18 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-prewarm", action="store_true")
     ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose gengap-tui runs (default: this one)")
+    ap.add_argument("--first-frame", action="store_true", help="only the first frame, beside a bare Textual app's")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
+    if args.first_frame:
+        with tempfile.TemporaryDirectory(prefix="gengap-bench-term-") as tmp:
+            f = first_frames(args.repeats, tmp, args.code.resolve())
+        ms = lambda xs: ", ".join(f"{x * 1000:.0f}" for x in xs)  # noqa: E731
+        print(f"first frame in a pty {COLS}x{ROWS}, {len(os.sched_getaffinity(0))} cores, load {load0:.2f} -> "
+              f"{os.getloadavg()[0]:.2f}: lab {statistics.median(f['lab']) * 1000:.0f} ms median ({ms(f['lab'])}), "
+              f"bare Textual app {statistics.median(f['bare']) * 1000:.0f} ms ({ms(f['bare'])}): "
+              f"{f['ratio']:.2f}x (target <= 1.5x)")
+        return
     r = bench(args.repeats, not args.no_prewarm, code=args.code.resolve())
     print(f"gengap-tui ({args.code}) in a pty {COLS}x{ROWS}, {len(os.sched_getaffinity(0))} cores, load {load0:.2f} -> "
           f"{os.getloadavg()[0]:.2f}, PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')}")

@@ -179,8 +179,14 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         from .tui.screenshot import screenshot_sweep
 
         view = args.view if args.view.startswith("sweep") else "sweep"
-        print(f"screenshot: {screenshot_sweep(args.out, size, args.source, view=view)}")
+        try:
+            out = screenshot_sweep(args.out, size, args.source, view=view, point=args.point, open_point=args.open)
+        except ValueError as exc:
+            return _fail(str(exc))
+        print(f"screenshot: {out}")
         return EXIT_OK
+    if args.point is not None or args.open:
+        return _fail("--point / --open: a sweep directory's points (give one as the source)")
     run_dir = _run_dir_arg(args.source)
     if run_dir is None:
         try:
@@ -344,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--compare", action="append", default=[], metavar="RUN_DIR", help="overlay a run (up to 4)")
     sh.add_argument("--runs-dir", default=None)
     sh.add_argument("--quiet", action="store_true")
+    sh.add_argument("--point", default=None, metavar="V[,V2]",
+                    help="a sweep directory: the cursor on this value (a grid: and this line), the sweep panel shown")
+    sh.add_argument("--open", action="store_true", help="with --point: that point's curves (the run view of its run directory)")
     sh.set_defaults(func=cmd_screenshot)
 
     fg = sub.add_parser("figure", help="a publication-style figure of a run or sweep (PNG, PDF, SVG; gengap-tui[figures])")

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -190,41 +189,11 @@ def train_headless(cfg, runs_dir_arg, quiet: bool, into: Path | None = None, res
 
 def parse_sweep_values(param: str, text: str, key: str = "--values") -> list:
     """`--values` for setting `param`: comma-separated numbers, `true,false` or choices
-    (`mlp,cnn1d`), each checked by the setting's own rules; returned as stored. An empty item
-    (`8,,32`, a trailing comma) is refused rather than dropped, as a typo would be."""
-    from typing import Literal, get_args, get_origin
+    (`mlp,cnn1d`), or a range (`2..300 x20 log`), each checked by the setting's own rules;
+    returned as stored (`sweep_values.parse_values`, which the lab's sweep panel uses too)."""
+    from .sweep_values import parse_values
 
-    from .config import allowed, stored_sweep_value, sweep_field, sweep_value
-
-    _, _, ann = sweep_field(param, "--param")
-    numeric = ann in (int, float)
-    example = "2,4,8,16" if numeric else "true,false" if ann is bool else ",".join(
-        map(str, get_args(ann)[:2])) if get_origin(ann) is Literal else "a,b"
-    text = text.strip()
-    if not text:
-        raise ValueError(f"{key}: no values given for {param} (give e.g. {key} {example})")
-    out = []
-    for i, part in enumerate(text.split(","), 1):
-        part = part.strip()
-        if not part:
-            raise ValueError(f"{key}: item {i} of {text!r} is empty (give e.g. {key} {example})")
-        value: object = part
-        if numeric:
-            try:
-                value = float(part)
-            except ValueError:
-                raise ValueError(f"{key}: {part!r} is not a number ({param} takes numbers: "
-                                 f"{allowed(tuple(param.split('.')))})") from None
-            if not math.isfinite(value):
-                raise ValueError(f"{key}: {part!r} is not a finite number")
-        elif ann is bool:
-            if part.lower() not in ("true", "false"):
-                raise ValueError(f"{key}: {part!r} is not true or false ({param} is a switch)")
-            value = part.lower() == "true"
-        out.append(stored_sweep_value(sweep_value(param, value, key)))
-    if len(set(map(repr, out))) != len(out):
-        raise ValueError(f"{key}: {param} values repeat: {text}")
-    return out
+    return parse_values(param, text, key)
 
 
 NO_PEAK = "no test-error peak (no value stands above both the dip before it and the last value)"

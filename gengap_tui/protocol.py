@@ -52,6 +52,15 @@ def exact_value(v: float | bool | str) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
+def point_dir_name(param: str, value, value2=None, param2: str | None = None) -> str:
+    """A sweep point's run directory in its sweep directory (docs/ARCHITECTURE.md, "Run
+    directory"): `width-8`, `kind-cnn1d`, and in a grid (`value2` given) `width-8+label_noise-0.1`."""
+    name = f"{param.split('.')[-1]}-{exact_value(value)}"
+    if value2 is not None:
+        name += f"+{(param2 or 'value2').split('.')[-1]}-{exact_value(value2)}"
+    return name.replace("/", "_").replace("\\", "_")
+
+
 # ------------------------------------------------------------------------------ live tweaks
 @dataclass(frozen=True)
 class TweakRule:

@@ -28,6 +28,10 @@ sweep=$("$G" sweep double-descent --device cpu --runs-dir "$runs" --quiet | sed 
 "$G" screenshot "$sweep" --out screenshots/double-descent-sweep.svg --size 120x36
 #    ... and its norm-based measures against the width (D2L 5.5, exercise 1)
 "$G" screenshot "$sweep" --view sweep-norms --out screenshots/double-descent-norms.svg --size 120x36
+#    ... the sweep panel (what f4 sweeps) with the sweep view's cursor on width 49, and that point's curves
+#    (enter on the cursor: its run directory in the run view; escape goes back)
+"$G" screenshot "$sweep" --point 49 --out screenshots/sweep-panel-cursor.svg --size 120x36
+"$G" screenshot "$sweep" --point 49 --open --out screenshots/sweep-point-curves.svg --size 120x36
 # 6b. early stopping against label noise (observing sweep, 5 noise levels x 3 seeds, ~2.5 minutes)
 esn=$("$G" sweep early-stopping-vs-noise --device cpu --runs-dir "$runs" --quiet | sed -n 's/^sweep directory: //p')
 "$G" screenshot "$esn" --out screenshots/early-stopping-vs-noise.svg --size 120x36

@@ -300,7 +300,7 @@ async def test_the_palette_names_the_presets_sweep_parameter(tmp_path):
     app = GengapApp("default", ["device=cpu", "sweep.param=regularization.weight_decay"], runs_dir=tmp_path)
     async with app.run_test(size=(120, 36)):
         titles = [t for t, _, _ in LabCommands(app.screen).commands()]
-        assert "Sweep regularization.weight_decay over the preset's \\[sweep] values" in titles, titles
+        assert "Sweep regularization.weight_decay over the sweep panel's values" in titles, titles
 
 
 async def test_f3_says_why_when_the_runs_directory_is_a_file(tmp_path):

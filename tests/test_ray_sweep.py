@@ -266,7 +266,7 @@ def test_a_stop_cancels_the_units_not_started(cluster, tmp_path):
     nothing is trained, and the sweep says 0 of 3 units had finished, each reason said once.
     (Not shown: that removing the first `ray.cancel` loop fails this test; on a loaded 2-core
     box the units still ended before their first epoch without it, issue 26's note.)"""
-    lab_stop = "stopped by the user from the lab"  # tui/app.py's LAB_STOP
+    lab_stop = "stopped by the user from the lab"  # tui/train_actions.py's LAB_STOP
     cfg = small_cfg("optim.epochs=100", "model.depth=2", "optim.optimizer=sgd", "optim.lr=0.05")
     control = RunControl()
     d, s = sweep(cfg, tmp_path, "stop", RayOptions(cluster), values=[2.0, 4.0, 8.0],

@@ -257,10 +257,10 @@ def test_the_palette_names_the_presets_real_sweep_setting():
         return [t for t, a, _ in LabCommands.commands(fake) if a == "sweep"]
 
     assert titles(build({"sweep": {"param": "noise.label_noise", "values": [0.1]}}).sweep) == [
-        "Sweep noise.label_noise over the preset's \\[sweep] values"]
+        "Sweep noise.label_noise over the sweep panel's values"]
     grid = build({"sweep": {"param": "model.width", "values": [8], "param2": "noise.label_noise",
                             "values2": [0.1]}}).sweep
-    assert titles(grid) == ["Sweep model.width x noise.label_noise (a grid) over the preset's \\[sweep] values"]
+    assert titles(grid) == ["Sweep model.width x noise.label_noise (a grid) over the sweep panel's values"]
 
 
 def test_an_observing_grid_keeps_what_early_stopping_would_have_kept_per_point(tmp_path):

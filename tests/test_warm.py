@@ -270,10 +270,10 @@ def test_a_restart_waits_for_the_warm_process_f7_cancels_the_wait_and_a_stuck_on
     stays busy (SIGSTOP) is waited for WARM_WAIT_S at most, then the run starts cold."""
     import asyncio
 
-    from gengap_tui.tui import app as app_module
+    from gengap_tui.tui import train_actions
     from gengap_tui.tui.app import GengapApp
 
-    monkeypatch.setattr(app_module, "WARM_WAIT_S", 1.0)
+    monkeypatch.setattr(train_actions, "WARM_WAIT_S", 1.0)  # (the lab's start and sweep actions)
 
     async def check():
         app = GengapApp("default", BASE + ["optim.epochs=100000", "early_stopping.enabled=false"],

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .. import runs
-from ..protocol import USER_STOP, exact_value
+from ..protocol import USER_STOP, exact_value, point_dir_name
 from .data import load
 from .early_stopping import EarlyStopping
 from .factory import make_trainer
@@ -90,13 +90,10 @@ def point_label(point: Any) -> str:
 
 
 def value_dir_name(param: str, point: Any, param2: str | None = None) -> str:
-    """A point's run directory in the sweep directory: `width-8`, `kind-cnn1d`, and in a grid
-    `width-8+label_noise-0.1`."""
+    """A point's run directory in the sweep directory (`protocol.point_dir_name`: the lab finds
+    a sweep point's curves by it)."""
     v, v2 = split_point(point)
-    name = f"{param.split('.')[-1]}-{exact_value(v)}"
-    if isinstance(point, tuple):
-        name += f"+{(param2 or 'value2').split('.')[-1]}-{exact_value(v2)}"
-    return name.replace("/", "_").replace("\\", "_")
+    return point_dir_name(param, v, v2 if isinstance(point, tuple) else None, param2)
 
 
 class Sink:

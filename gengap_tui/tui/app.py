@@ -22,40 +22,40 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Checkbox, Footer, Input, Select
+from textual.widgets import Footer
 
 from .. import presets, runs
 from ..config import Config, apply_overrides, build, validate
-from ..protocol import TWEAK_FIELDS, run_config
-from ..sources import LiveRunSource, LiveSweepSource, Source, open_source
+from ..protocol import run_config
+from ..sources import LiveSweepSource, Source, open_source
 from .commands import LabCommands
 from .dialogs import MAX_COMPARE
+from .form_actions import FormActions
 from .plots import EXAMPLES_VIEW, SWEEP_VIEW, SWEEP_VIEWS, VIEWS, examples_plot, run_plot, sweep_plot
 from .preset_actions import PresetActions
 from .runs_actions import RunsActions
 from .series import RunSeries
 from .state import LabState, SweepState, sweep_config
-from .system import SYSTEM_VIEW, sweep_system_line, system_line, system_plot
+from .sweep_actions import SweepActions
+from .system import SYSTEM_VIEW, system_plot
 from .texts import patience_text, run_head, run_note, run_outcome, short_path, sweep_head, sweep_outcome
+from .train_actions import QUIT_STOP, TrainActions
+from .view_actions import ViewActions
 from .widgets import Curves, OutcomeLine, PatienceMeter, SettingsForm, StatusBar
 from .widgets.lines import SystemLine
-from .widgets.settings import dotted_of
+from .widgets.sweep_cursor import SweepCursor
 
 NARROW = 110  # below this many columns the panels start collapsed (f2 opens them)
 FOOTER_FULL = 100  # below this many columns the footer is packed (compact, no palette hint)
-LAB_STOP = "stopped by the user from the lab"
-QUIT_STOP = "stopped by the user: the lab was closed"
 WARM_READY = "ready: the training process is warm (ctrl+r trains at once)"
 FAST_POLL_S = 0.02  # how often a new run is polled until its first epoch (then every 0.1 s)
-WARM_WAIT_S = 3.0   # a restart waits this long for the warm process to end the stopped run
 
 
-class GengapApp(PresetActions, RunsActions, App):
+class GengapApp(FormActions, TrainActions, SweepActions, ViewActions, PresetActions, RunsActions, App):
     CSS_PATH = "app.tcss"
     TITLE = "gengap-tui"
     # no focus before the first frame: focusing restyles the whole panel tree (~0.3 s on the 2-core
@@ -146,6 +146,7 @@ class GengapApp(PresetActions, RunsActions, App):
             yield SettingsForm(self.cfg, deferred=True, id="panels")
             with Vertical(id="right"):
                 yield Curves(id="plot")
+                yield SweepCursor("", id="cursor")
                 yield PatienceMeter(id="patience")
                 yield OutcomeLine("", id="summary")
         yield Footer()
@@ -158,13 +159,16 @@ class GengapApp(PresetActions, RunsActions, App):
 
     def on_mount(self) -> None:
         self._lines = (self.query_one(StatusBar), self.query_one(PatienceMeter), self.query_one(OutcomeLine))
+        self._cursor, self._system = self.query_one(SweepCursor), self.query_one(SystemLine)
+        self._footer = self.query_one(Footer)  # (cached: over a sweep point's curves the queries find its screen)
+        self._cursor.display = self.view in SWEEP_VIEWS
         self.call_after_refresh(self._populate_panels)
         self.set_interval(0.1, self._poll)
         self._load_compared()
         self._fit_panels()
         src = self.source
         if src is not None:
-            self.query_one("#patience").display = self.view not in SWEEP_VIEWS
+            self._lines[1].display = self.view not in SWEEP_VIEWS
             if self.state.status == "ready":
                 self.state.status = f"{src.verb} {short_path(src.path)}"
             self._poll()
@@ -201,7 +205,9 @@ class GengapApp(PresetActions, RunsActions, App):
             yield pilot
 
     def _focus_first_field(self) -> None:
-        if self.focused is None and self.query_one("#panels").display:
+        if self.focused is None and self.view in SWEEP_VIEWS:  # a sweep directory: the cursor's keys
+            self._cursor.focus()
+        elif self.focused is None and self.form.display:
             self.screen.focus_next()
 
     cast = None  # a recording of the session (run_lab's --record): told of each resize
@@ -221,14 +227,14 @@ class GengapApp(PresetActions, RunsActions, App):
             self.panels_open = None  # f2's choice holds while the terminal stays on its side of NARROW
         self._fit_width = width
         show = self.panels_open if self.panels_open is not None else width >= NARROW
-        self.query_one("#panels").display = show
+        self.form.display = show
         # below 100 columns the footer's keys fit only packed, without the palette's hint (^p
         # still opens it): at 80 columns the footer ended in `f3 Compar`, ^o / ^s / ^q lost
-        footer = self.query_one(Footer)
+        footer = getattr(self, "_footer", None) or self.query_one(Footer)
         footer.compact, footer.show_command_palette = width < FOOTER_FULL, width >= FOOTER_FULL
 
     def action_toggle_panels(self) -> None:
-        self.panels_open = not self.query_one("#panels").display
+        self.panels_open = not self.form.display
         self._fit_panels()
 
     # ------------------------------------------------------------------ showing the state
@@ -250,22 +256,11 @@ class GengapApp(PresetActions, RunsActions, App):
             head = sweep_head(st.sweep, st.run.cfg.optim.epochs, live)
             status.show(head, note)
             outcome.set_text(sweep_outcome(st.sweep))
+            self.show_cursor()
         else:
             status.show(run_head(st.run), run_note(st.run, note))
             outcome.set_text(run_outcome(st.run.summary))
         meter.set_text(patience_text(st.run))
-        self._show_system()
-
-    def _show_system(self) -> None:
-        """The system line (GPU, CPU, memory of the run on screen), where it measured any and
-        ctrl+g has not hidden it."""
-        line, sweep = self.query_one(SystemLine), self.view in SWEEP_VIEWS and self.state.sweep is not None
-        text = sweep_system_line(self.state.sweep) if sweep else system_line(self.state.run)
-        text = text if self.show_system else ""
-        line.set_text(text)
-        line.display = bool(text)
-
-    def watch_show_system(self) -> None:
         self._show_system()
 
     def _draw(self, force: bool = False) -> None:
@@ -280,7 +275,8 @@ class GengapApp(PresetActions, RunsActions, App):
         sweep_view = self.view in SWEEP_VIEWS and self.state.sweep is not None
         # what the picture depends on: the series, and the width its title and ticks are fit to (the
         # panels arrive after the first frame); a sweep's summary adds the threshold and peak
-        version = ((self.view, self.state.sweep.series.version, self.state.sweep.summary is not None, width)
+        sw = self.state.sweep
+        version = ((self.view, sw.series.version, sw.summary is not None, sw.cursor, sw.cursor_line, width)
                    if sweep_view else (self.state.run.series.version, width))
         if self.view == EXAMPLES_VIEW:  # examples.npz, re-read when it changes (numpy: imported here, not at start)
             from .. import forgetting
@@ -302,9 +298,13 @@ class GengapApp(PresetActions, RunsActions, App):
         widget.draw(plot.fill)
 
     def watch_view(self, old: str, new: str) -> None:
-        """Switch the plot; the sweep view has no patience counter and its own summary line."""
+        """Switch the plot; the sweep view has no patience counter, its own summary line and the
+        cursor line (focused: its keys move the cursor)."""
         if (old in SWEEP_VIEWS) != (new in SWEEP_VIEWS):
-            self.query_one("#patience").display = new not in SWEEP_VIEWS
+            self._lines[1].display = new not in SWEEP_VIEWS
+            self._cursor.display = new in SWEEP_VIEWS
+            if new in SWEEP_VIEWS:
+                self._cursor.focus()
             self.show_state()
         self._draw(force=True)
 
@@ -366,222 +366,9 @@ class GengapApp(PresetActions, RunsActions, App):
 
         self._fast_poll = timer = self.set_interval(FAST_POLL_S, tick)
 
-    def _leave_source(self, what: str) -> str:
-        """One training process at a time (two would share the cores): stop this lab's live run
-        or sweep, which still writes its directory; keep draining it. Returns a status note."""
-        src = self.source
-        if src is None or not src.trains_here or src.finished:
-            return ""
-        src.stop(f"stopped by the user: the lab started a {what}")
-        self._retired.append(src)
-        return f" (stopped the {'sweep' if src.kind == 'sweep' else 'run'}: one training process at a time)"
-
-    # ------------------------------------------------------------------ the form
-    @on(Input.Changed)
-    def _typed(self, event: Input.Changed) -> None:
-        """A keystroke: validate, and only say what Enter (or leaving the field) would do."""
-        self._field_changed(event.input, commit=False)
-
-    @on(Input.Submitted)
-    @on(Input.Blurred)
-    def _input_committed(self, event) -> None:
-        self._field_changed(event.input, commit=True)
-
-    @on(Checkbox.Changed)
-    @on(Select.Changed)
-    def _choice_committed(self, event) -> None:
-        self._field_changed(event.control, commit=True)
-
-    def _field_changed(self, control, commit: bool) -> None:
-        """Validate the form; while a run goes, a committed edit of a tweakable field is sent to
-        it (a half-typed value never is), and a structural change says it needs a restart."""
-        if not self.form.is_attached:  # a field's late event while the app shuts down
-            return
-        cfg = self.validate_form()
-        src = self.source
-        if src is None or src.finished or src.kind != "run":
-            return
-        dotted = dotted_of(getattr(control, "id", None))
-        if not src.can_tweak:
-            if cfg is not None:
-                self.say("replay: start (ctrl+r) to train with these settings")
-            return
-        run = self.state.run
-        if cfg is None:
-            if commit and dotted in TWEAK_FIELDS and dotted in self.errors:  # the run keeps its value
-                self.say(f"[b red]{dotted} not applied[/]: the run goes on with {run.applied[dotted]!r}")
-                self.form.show_value(dotted, run.applied[dotted])
-                self.validate_form()
-            return
-        change = run.change(cfg, dotted)
-        if change == "restart":
-            self.say("this change needs a restart (ctrl+r)")
-        elif change is not None and not commit:
-            self.say(f"{dotted}: enter applies {change[1]!r} to the run (it uses {run.applied[dotted]!r})")
-        elif change is not None:
-            try:
-                src.tweak(**{TWEAK_FIELDS[change[0]]: change[1]})
-            except ValueError as exc:
-                self.say(f"[b red]{exc}[/]")
-                return
-            run.applied[change[0]] = change[1]
-            self.form.show_value(dotted, change[1])  # the field shows what was sent, as the run reads it
-            self.say(f"tweak {change[0]} = {change[1]!r} queued for the next epoch (the run uses it from then on)")
-
-    def validate_form(self) -> Config | None:
-        """Validate every field; mark the bad ones. Returns the config or None."""
-        cfg = self.form.validate(self.base_raw)
-        if cfg is not None:
-            self.cfg = cfg
-        return cfg
-
-    @property
-    def errors(self) -> dict[str, str]:
-        return self.form.errors
-
-    # ------------------------------------------------------------------ actions
-    def action_start(self) -> None:
-        cfg = self.validate_form()
-        if cfg is None:
-            self.say(f"[b red]cannot start: {len(self.errors)} invalid field(s)[/]", bell=True)
-            return
-        note = self._leave_source("run")
-        warm = self.warm.state if self.warm is not None else "off"
-        config = cfg.dump()
-        now = self._launch(lambda w: LiveRunSource.start(config, self.runs_dir, warm=w))
-        self.state.new_run(cfg, ("starting (the training process is ending the last run)" if not now else
-                                 "starting" if self.source.warm and warm == "ready" else
-                                 "starting (the training process loads torch and the data)") + note)
-        if self.view in SWEEP_VIEWS:
-            self.view = "error"
-        self.show_state()
-        self._draw(force=True)
-        self._last_draw = 0.0  # the first epoch is drawn the moment it comes
-        self._poll_fast()
-
-    def action_sweep(self) -> None:
-        """Sweep the panels' config over its [sweep] values (the preset's; the panels don't show
-        them) in a spawned child; the sweep view follows the sweep directory it writes."""
-        cfg = self.validate_form()
-        if cfg is None:
-            self.say(f"[b red]cannot sweep: {len(self.errors)} invalid field(s)[/]", bell=True)
-            return
-        if not cfg.sweep.values:
-            self.say("[b red]nothing to sweep: no \\[sweep] values[/] - ctrl+o loads one with them (double-descent), "
-                     "or --set 'sweep.values=[2,4,8]'", bell=True)
-            return
-        note = self._leave_source("sweep")
-        config, s = cfg.dump(), cfg.sweep  # (a grid when [sweep] has param2: one line per value of it)
-        param, values, param2, values2 = s.param, list(s.values), s.param2 or None, list(s.values2)
-        now = self._launch(lambda w: LiveSweepSource.start(config, self.runs_dir, param, values, ray=self.ray, warm=w,
-                                                           param2=param2, values2=values2))
-        self.state.new_sweep(SweepState.expecting(param, values, param2, values2),
-                             f"starting a sweep of {param} over {len(values)} values"
-                             + (f" x {param2} over {len(values2)}" if param2 else "")
-                             + ("" if not now or self.source.warm else " (the worker loads torch and the data)") + note)
-        self.view = SWEEP_VIEW
-        self.show_state()
-
-    def _launch(self, start) -> bool:
-        """Start the source that `start(warm)` makes: now, or, while the warm process is still
-        ending the run just stopped (~0.3 s), as soon as it is free again (at most WARM_WAIT_S,
-        then a process is spawned): a restart need not wait for torch. True if started now."""
-        if self.warm is not None and self.warm.state in ("busy", "finishing"):
-            self.source, self._pending = None, (time.monotonic() + WARM_WAIT_S, start)
-            return False
-        self._pending = None
-        self.source = start(self.warm)
-        return True
-
-    def action_pause(self) -> None:
-        src = self.source
-        if src is None or src.finished or not src.can_pause:
-            return
-        part = self.state.sweep if src.kind == "sweep" else self.state.run
-        if part is None:
-            return
-        if part.paused:
-            src.resume()
-        else:
-            src.pause()
-        part.paused = not part.paused
-        if src.kind == "sweep":
-            self.say("sweep paused (at the end of this epoch)" if part.paused else "sweeping")
-        else:
-            self.say("paused" if part.paused else "running")
-
-    def action_stop(self) -> None:
-        if self._pending is not None:  # a start still waiting for the warm process: it never happens
-            self._pending = None
-            self.say("stopped before it started")
-            return
-        src = self.source
-        if src is not None and not src.finished and src.can_stop:
-            src.stop(LAB_STOP)  # a run or sweep still writes its summary, as cancelled
-            self.say("stopping the sweep" if src.kind == "sweep" else "stopping")
-
-    def action_toggle_log(self) -> None:
-        self.log_loss = not self.log_loss
-        self.view = "loss"
-
-    def action_next_view(self) -> None:
-        # a sweep this lab is training has only its own views: the error / loss views would show
-        # the run before it, and its status bar, under "sweeping"
-        src = self.source
-        sweeping = src is not None and src.kind == "sweep" and src.trains_here and not src.finished
-        run_views = VIEWS + (EXAMPLES_VIEW, SYSTEM_VIEW)
-        views = SWEEP_VIEWS if sweeping else run_views + SWEEP_VIEWS if self.state.sweep is not None else run_views
-        self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else views[0]
-
-    def action_toggle_system(self) -> None:
-        self.show_system = not self.show_system
-
     async def action_quit(self) -> None:
         self.shutdown_run(reason=QUIT_STOP)
         self.exit()
-
-    def close_for_signal(self, reason: str, timeout: float) -> None:
-        """`run_guarded`'s close_run: stop the training processes this lab started (its source,
-        replaced ones still ending) with `reason` and wait up to `timeout` s for their summaries.
-        Runs in a watchdog thread, maybe while the event loop is blocked: sources only, no widget.
-        An attached run is not this lab's to stop: it outlives the lab."""
-        own = [s for s in (*self._retired, self.source) if s is not None and s.trains_here and not s.finished]
-        for src in own:
-            src.stop(reason)
-        deadline = time.monotonic() + timeout
-        for src in own:
-            src.close(max(0.1, deadline - time.monotonic()), reason)
-            src.poll()  # the summary is noted (nothing more to show): shutdown_run skips it
-        self._close_warm()
-
-    def _close_warm(self) -> None:
-        """The warm training process goes too (after the runs: one in it has ended by now)."""
-        if self.warm is not None:
-            self.warm.close()
-
-    def crash_reason(self) -> str | None:
-        """What ended the lab, if it crashed (an exception Textual caught: it exits with code 1)."""
-        exc = getattr(self, "_exception", None)  # Textual keeps the first one
-        if exc is None and self.return_code != 1:
-            return None
-        what = f"{type(exc).__name__}: {exc}" if exc is not None else "see the traceback"
-        return f"the lab crashed ({what})"
-
-    def shutdown_run(self, timeout: float = 5.0, reason: str | None = None) -> None:
-        """Stop a live run or sweep of this lab so that its directory is closed with its summary
-        (cancelled, with `reason`; by default the lab's crash, if it crashed, else QUIT_STOP), and
-        wait for it."""
-        reason = reason or self.crash_reason() or QUIT_STOP
-        for old in self._retired:
-            old.close(timeout, reason)
-        self._retired = []
-        src = self.source
-        if src is not None and not src.finished:
-            src.close(timeout, reason)  # stop, wait for the summary, terminate or kill as a last resort
-            if src.trains_here:
-                for msg in src.poll():
-                    self.state.apply(msg, src.kind)
-        self._close_warm()
 
 
 def run_lab(preset: str, overrides: list[str], autostart: bool, record: str | Path | None = None,

@@ -18,7 +18,7 @@ class LabCommands(Provider):
         ("Next plot: error / loss / memorization / system", "next_view", "cycle the curves (f9)"),
         ("Show or hide the system line", "toggle_system",
          "GPU, CPU and memory of the run, under the status bar (ctrl+g)"),
-        ("Sweep {param} over the preset's \\[sweep] values", "sweep",
+        ("Sweep {param} over the sweep panel's values", "sweep",
          "one model per value in a child process; error against the value, live (f4; f7 stops it)"),
         ("Show or hide the settings panels", "toggle_panels", "the drawer (f2)"),
         ("Compare past runs", "compare", "overlay up to 4 recorded runs (f3)"),

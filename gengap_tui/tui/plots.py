@@ -25,6 +25,7 @@ SWEEP_LINES = (("train_err", "train err", "blue+"), ("val_err", "val err", "gree
 SWEEP_BAND_COLORS = ((30, 71, 117), (18, 105, 70), (121, 38, 38), (110, 100, 20))  # SWEEP_LINES', half bright
 NORM_LINES = (("weight_norm", "weight norm", "cyan"), ("spectral_norm_product", "spectral norm product", "magenta"))
 THRESHOLD_COLOR = "magenta"
+CURSOR_COLOR = "white"
 # a grid sweep's lines: (the line's color, its training error's dim color)
 GRID_COLORS = (("red+", (121, 38, 38)), ("blue+", (30, 71, 117)), ("green+", (18, 105, 70)),
                ("magenta+", (107, 56, 107)), ("cyan+", (21, 92, 110)), ("yellow", (110, 100, 20)))
@@ -289,6 +290,10 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     if x_thr is not None:
         plot.vlines.append((x_thr, THRESHOLD_COLOR))
         plot.texts.append(("interpolation threshold", x_thr, y_bottom + (y_top - y_bottom) * 0.96, THRESHOLD_COLOR))
+    point = sweep.point  # the cursor (the sweep view's ←/→): a white line at its value
+    x_cur = x_of(point[0], point[1]) if point is not None else None
+    if x_cur is not None:
+        plot.vlines.append((x_cur, CURSOR_COLOR))
     plot.xticks = xticks if xticks[0] else None
     plot.xlim = (min(xs_all) - pad, max(xs_all) + pad)
     plot.ylim = (y_bottom, y_top)

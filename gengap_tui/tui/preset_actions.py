@@ -1,4 +1,5 @@
-"""The lab's preset actions: fill the panels from a preset (ctrl+o), save them as one (ctrl+s).
+"""The lab's preset actions: fill the panels from a preset (ctrl+o), save them as one (ctrl+s; the
+sweep panel is its [sweep]).
 A part of `GengapApp` (it uses the app's form, base config and status line)."""
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ class PresetActions:
 
     def action_save_preset(self) -> None:
         cfg = self.validate_form()
-        if cfg is None:
-            self.say("[b red]cannot save: fix the invalid fields first[/]")
+        if cfg is None or self.form.sweep_errors:  # (the sweep panel's [sweep] is saved too)
+            self.say("[b red]cannot save: fix the invalid fields first[/]"
+                     + (f" ({next(iter(self.form.sweep_errors))})" if self.form.sweep_errors else ""))
             return
         suggestion = cfg.name if cfg.name not in presets.packaged_names() else f"{cfg.name}-mine"
         self.push_screen(SaveAs(suggestion), lambda name: name and self.save_preset(name))
@@ -38,7 +40,7 @@ class PresetActions:
     def save_preset(self, name: str) -> Path | None:
         """Save the panels' settings as preset `name` in the user preset folder."""
         cfg = self.validate_form()
-        if cfg is None:
+        if cfg is None or self.form.sweep_errors:
             return None
         try:
             path = presets.save(cfg.model_copy(update={"name": name}), name)

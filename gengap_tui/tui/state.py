@@ -15,7 +15,7 @@ from .. import presets, runs
 from ..compare import diff_labels
 from ..config import ConfigError, build, validate
 from ..protocol import (Epoch, Error, Event, Progress, RunDir, Summary, SweepMeta, SweepRows, SweepSummary,
-                        TWEAK_FIELDS, Warning, run_config)
+                        TWEAK_FIELDS, Warning, point_dir_name, run_config)
 from .series import RunSeries, SweepSeries
 
 
@@ -42,11 +42,13 @@ class RunState:
     def change(self, cfg, dotted: str | None):
         """What the panels' `cfg` (just edited at field `dotted`) means for this run: a live tweak
         `(dotted, value)`, "restart" (a setting a run cannot change while it trains), or None
-        (nothing the run uses changed)."""
+        (nothing the run uses changed; the sweep panel's [sweep] is not a run's business)."""
         if dotted in TWEAK_FIELDS:
             value = _value(cfg, dotted)
             return None if value == self.applied.get(dotted) else (dotted, value)
         a, b = cfg.dump(), self.cfg.dump()
+        a.pop("sweep", None)
+        b.pop("sweep", None)
         for d in TWEAK_FIELDS:
             section, name = d.split(".")
             a[section].pop(name, None)
@@ -98,6 +100,43 @@ class SweepState:
     paused: bool = False
     param2: str | None = None
     system: dict = field(default_factory=dict)  # the last progress line's system fields (tui/system.py)
+    cursor: int | None = None   # the sweep view's cursor: an index into `series.order()`, or None
+    cursor_line: int = 0        # ... and a grid's line (an index into `series.lines`)
+
+    def move(self, dx: int = 0, dy: int = 0, to: int | None = None) -> tuple | None:
+        """Move the cursor by `dx` values and `dy` lines (clamped), or to value index `to` (-1:
+        the last); the first relative move puts it on the interpolation threshold (the value
+        everybody asks about), else the first value. Returns the point under it: (value, a grid's
+        value2 or None)."""
+        order, lines = self.series.order(), self.series.lines
+        if not order:
+            return None
+        if to is not None:
+            self.cursor = to % len(order)
+        elif self.cursor is None:
+            thr = self.series.threshold(lines[min(self.cursor_line, len(lines) - 1)])
+            self.cursor = order.index(thr) if thr in order else 0
+        else:
+            self.cursor += dx
+        self.cursor = max(0, min(len(order) - 1, self.cursor))
+        self.cursor_line = max(0, min(len(lines) - 1, self.cursor_line + dy))
+        return self.point
+
+    @property
+    def point(self) -> tuple | None:
+        """(value, value2 or None) under the cursor, or None."""
+        order, lines = self.series.order(), self.series.lines
+        if self.cursor is None or not order:
+            return None
+        return order[min(self.cursor, len(order) - 1)], lines[min(self.cursor_line, len(lines) - 1)]
+
+    def point_dir(self, sweep_dir: Path | None = None) -> Path | None:
+        """The run directory of the point under the cursor (it may not exist yet), in this sweep's
+        directory (or `sweep_dir`: the one a sweep directory source reads)."""
+        p, base = self.point, self.sweep_dir or sweep_dir
+        if p is None or base is None:
+            return None
+        return Path(base) / point_dir_name(self.param, p[0], p[1], self.param2)
 
     @classmethod
     def expecting(cls, param: str, values: list, param2: str | None = None,
@@ -248,13 +287,18 @@ def load_compared(dirs: list[str], cfg) -> tuple[list[tuple[str, RunSeries]], st
 
 
 def sweep_config(sweep_dir: Path, preset: str) -> tuple[dict, Any, str]:
-    """The config a sweep directory was made with (sweep.json), for the panels, and a note; the
-    preset's when sweep.json is not written yet or does not validate here (the view needs neither)."""
-    raw = (runs.read_json(sweep_dir / "sweep.json") or {}).get("config")
+    """The config a sweep directory was made with (sweep.json), for the panels, its [sweep] what
+    the sweep swept (the sweep panel shows it: f4 sweeps it again), and a note; the preset's when sweep.json is not written yet or does not validate here (the view needs neither)."""
+    meta = runs.read_json(sweep_dir / "sweep.json") or {}
+    raw = meta.get("config")
     note = ""
     if isinstance(raw, dict):
+        raw = run_config(raw)
+        if meta.get("param") and isinstance(meta.get("values"), list):  # the sweep panel: what was swept
+            raw["sweep"] = {"param": meta["param"], "values": meta["values"], "param2": meta.get("param2") or "",
+                            "values2": (meta.get("values2") or []) if meta.get("param2") else []}
         try:
-            return run_config(raw), validate(run_config(raw), str(sweep_dir / "sweep.json")), ""
+            return raw, validate(raw, str(sweep_dir / "sweep.json")), ""
         except ConfigError as exc:
             note = f"the sweep's config does not validate here ({exc}): the panels show {preset}"
     base = presets.load_raw(preset)

@@ -164,3 +164,24 @@ def sweep_outcome(sweep: SweepState | None) -> str:
     if s.get("reason") and s.get("status") != "completed":
         parts.append(str(s["reason"]))
     return " | ".join(parts)
+
+
+def point_text(sweep: SweepState | None) -> str:
+    """The sweep view's cursor line: the point under it and its latest numbers, and what the keys
+    do (docs/ARCHITECTURE.md, "The lab")."""
+    keys = "←/→ a value" + (", ↑/↓ a line" if sweep is not None and sweep.series.grid else "") + ", enter its curves"
+    point = sweep.point if sweep is not None else None
+    if point is None:
+        return f"[dim]{keys}[/]"
+    v, v2 = point
+    leaf = sweep.param.split(".")[-1]
+    where = f"{leaf} {fmt_value(v)}" + (f", {(sweep.param2 or '').split('.')[-1]} {fmt_value(v2)}" if v2 is not None else "")
+    nums = sweep.series.latest.get(v if v2 is None else (v, v2), {})
+    shown = [f"{label} {nums[k]:.3f}" for k, label in (("train_err", "train"), ("val_err", "val"),
+                                                      ("test_err", "test"), ("test_err_kept", "test kept"))
+             if k in nums]
+    if "n_params" in nums:
+        shown.append(f"{int(nums['n_params']):,}p")
+    if "epoch" in nums:
+        shown.append(f"epoch {int(nums['epoch'])}")
+    return f"[b]▶ {where}[/]: " + ("  ".join(shown) if shown else "no numbers yet") + "  [dim]←/→ ⏎[/]"

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args, get_origin
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from ...config import SECTIONS, Config, ConfigError, build
+from .fields import Field, Tick
+from .sweep_panel import MIRRORS, SWEEP_FIELDS, SweepPanel, sweep_id
 
 # the fields shown in the panels, by section (the rest keep the base config's values)
 PANELS: dict[str, list[str]] = {
@@ -37,40 +40,16 @@ TITLES = {"run": "Run", "data": "Data", "noise": "Label noise", "model": "Model"
 FIELDS = [f"{s}.{n}" for s, names in PANELS.items() for n in names]
 
 
-class Tick(Checkbox):
-    """A checkbox whose state reads without colour (NO_COLOR, a monochrome terminal): X when on,
-    blank when off (Textual's shows X in both states, told apart by colour only)."""
-
-    @property
-    def BUTTON_INNER(self) -> str:  # noqa: N802 - the name Textual's ToggleButton reads
-        return "X" if self.value else " "
-
-
-class Field(Input):
-    """A text field whose editing keys act in the order they were typed. Textual's Input edits on
-    backspace, delete, the cursor keys and enter through bindings, which run only once the key
-    has bubbled up to the app: with keys arriving in one read (a burst from tmux send-keys, key
-    repeat, a laggy SSH link) the characters after them were inserted first (`200`, then
-    backspace x3, `8`: the field said `2`). Here each of the field's own keys is done the moment
-    it arrives, before the next one (tests/test_new_user.py sends such bursts through a pty)."""
-
-    async def _on_key(self, event) -> None:
-        bindings = None if event.is_printable else self._bindings.key_to_bindings.get(event.key)
-        if bindings:
-            event.stop()
-            event.prevent_default()
-            self._restart_blink()
-            await self.run_action(bindings[0].action)
-            return
-        await super()._on_key(event)
-
-
 def field_id(dotted: str) -> str:
     return "f-" + dotted.replace(".", "--").replace("_", "-")
 
 
 def dotted_of(widget_id: str | None) -> str | None:
-    return next((d for d in FIELDS if field_id(d) == widget_id), None)
+    """The setting a field shows: the panels', the sweep panel's (its [sweep] keys, and the run
+    settings it shows too)."""
+    if widget_id in MIRRORS:
+        return MIRRORS[widget_id]
+    return next((d for d in (*FIELDS, *SWEEP_FIELDS) if field_id(d) == widget_id or sweep_id(d) == widget_id), None)
 
 
 def value_of(cfg: Config, dotted: str) -> Any:
@@ -110,6 +89,7 @@ class SettingsForm(VerticalScroll):
         # what the fields show (or will show, before they are mounted), by dotted name
         self.values: dict[str, Any] = {d: value_of(cfg, d) for d in FIELDS}
         self.populated = not deferred
+        self.sweep_panel = SweepPanel(cfg, id="sweep-panel")
 
     def compose(self) -> ComposeResult:
         if self.populated:
@@ -131,6 +111,7 @@ class SettingsForm(VerticalScroll):
         for section, names in PANELS.items():
             out.append(Label(TITLES[section], classes="section"))
             out.extend(self._field(f"{section}.{name}", self.values[f"{section}.{name}"]) for name in names)
+        out.append(self.sweep_panel)
         out.append(Static("", id="form-errors"))
         return out
 
@@ -180,18 +161,32 @@ class SettingsForm(VerticalScroll):
             control.parent.parent.mount(label, after=control.parent)
         return label
 
-    def validate(self, base: dict) -> Config | None:
-        """Validate every field over `base`; mark the bad ones with their message."""
-        self.errors = {}
-        cfg = None
+    @property
+    def sweep_errors(self) -> dict[str, str]:
+        """The sweep panel's problems: they stop f4 and ctrl+s, not a run (ctrl+r)."""
+        return {d: m for d, m in self.errors.items() if d in SWEEP_FIELDS}
+
+    def _build(self, base: dict, sweep: dict | None) -> Config | None:
+        """Build over `base` (with the sweep panel's [sweep] table, if given); problems by field."""
         try:
-            cfg = build(base, self.overrides())
+            return build(base if sweep is None else {**base, "sweep": sweep}, self.overrides())
         except ConfigError as exc:
             for problem in exc.problems:
                 key = problem.split(" ", 1)[0].rstrip(":").removeprefix("--set").strip()
-                dotted = next((d for d in FIELDS if problem.startswith(f"{d} ") or problem.startswith(f"{d}:")
-                               or f"'{d}=" in problem), key)
-                self.errors[dotted] = problem
+                dotted = next((d for d in (*FIELDS, *SWEEP_FIELDS) if problem.startswith(f"{d} ")
+                               or problem.startswith(f"{d}:") or f"'{d}=" in problem), key)
+                self.errors.setdefault(dotted, problem)
+            return None
+
+    def validate(self, base: dict) -> Config | None:
+        """Validate every field over `base`, the sweep panel's [sweep] table with them; mark the
+        bad ones with their message. A problem of the sweep panel alone leaves the config of a run
+        valid (the base's [sweep]): it is in `errors` and `sweep_errors`."""
+        self.sweep_panel.read()
+        self.errors = dict(self.sweep_panel.problems)
+        cfg = self._build(base, self.sweep_panel.table)
+        if cfg is None and self.errors and all(d in SWEEP_FIELDS for d in self.errors):
+            cfg = self._build(base, None)
         if not self.populated:  # nothing to mark yet (and the shown values are the initial ones)
             return cfg
         for dotted in FIELDS:
@@ -202,7 +197,8 @@ class SettingsForm(VerticalScroll):
             if err is not None:
                 err.update(msg)
                 err.set_class(bool(msg), "-shown")
-        other = [m for k, m in self.errors.items() if k not in FIELDS]
+        self.sweep_panel.mark(self.errors)
+        other = [m for k, m in self.errors.items() if k not in FIELDS and k not in SWEEP_FIELDS]
         self.query_one("#form-errors", Static).update("\n".join(other))
         return cfg
 
@@ -210,12 +206,34 @@ class SettingsForm(VerticalScroll):
         """Show `cfg`'s values (without the change events a user's edit sends)."""
         for dotted in FIELDS:
             self.show_value(dotted, value_of(cfg, dotted))
+        with self.prevent(Input.Changed):
+            self.sweep_panel.fill(cfg)
 
     def show_value(self, dotted: str, value: Any) -> None:
         """Show `value` in field `dotted` (without the change event a user's edit sends)."""
         self.values[dotted] = value
+        if dotted in MIRRORS.values():
+            with self.prevent(Input.Changed, Checkbox.Changed):
+                self.sweep_panel.show_mirror(dotted, _text(value) if isinstance(value, float) else value)
         if not self.populated:
             return
         with self.prevent(Input.Changed, Checkbox.Changed, Select.Changed):
             w = self.control(dotted)
             w.value = _text(value) if isinstance(w, Input) else value
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _keep_mirrors(self, event) -> None:
+        """The run settings the sweep panel shows too: an edit in either field shows in the other
+        (before the app validates: this form is an ancestor of both)."""
+        control = event.control
+        wid = getattr(control, "id", None)
+        if wid in MIRRORS:
+            dotted = MIRRORS[wid]
+            self.values[dotted] = control.value
+            if self.populated:
+                with self.prevent(Input.Changed, Checkbox.Changed):
+                    self.control(dotted).value = control.value
+        elif self.populated and (dotted := dotted_of(wid)) in MIRRORS.values():
+            with self.prevent(Input.Changed, Checkbox.Changed):
+                self.sweep_panel.show_mirror(dotted, control.value)
