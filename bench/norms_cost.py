@@ -9,30 +9,22 @@ Prints the median epoch time with and without the norms and the difference in pe
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gengap_tui import presets  # noqa: E402
-from gengap_tui.config import cpu_threads  # noqa: E402
+import cost_common  # noqa: E402
+
 from gengap_tui.core.factory import make_trainer  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="default")
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--set", action="append", default=[])
-    args = ap.parse_args()
+    args = cost_common.parse(__doc__, "default", 60)
+    cfg = cost_common.config(args)
     import torch
 
-    cfg = presets.load(args.preset, args.set + [f"optim.epochs={args.epochs}", "early_stopping.enabled=false",
-                                                f"device={args.device}"])
-    torch.set_num_threads(cpu_threads(cfg.run.threads))
     tr = make_trainer(cfg)
     measure = tr.norms.measure
     skipped = {k: [0.0] * tr.G for k in ("weight_norm", "spectral_norm_product")}

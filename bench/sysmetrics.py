@@ -19,7 +19,6 @@ shared box its noise is larger than 1%, so the target is checked on 2 and 3, whi
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -29,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cost_common  # noqa: E402
+
 from gengap_tui import gpus, presets  # noqa: E402
-from gengap_tui.config import cpu_threads  # noqa: E402
 from gengap_tui.core import sysmetrics  # noqa: E402
 from gengap_tui.core.factory import make_trainer  # noqa: E402
 
@@ -72,17 +72,10 @@ def _standin_nvml() -> types.ModuleType:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="default")
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--set", action="append", default=[])
-    args = ap.parse_args()
+    args = cost_common.parse(__doc__, "default", 40)
+    cfg = cost_common.config(args)
     import torch
 
-    cfg = presets.load(args.preset, args.set + [f"optim.epochs={args.epochs}", "early_stopping.enabled=false",
-                                                f"device={args.device}"])
-    torch.set_num_threads(cpu_threads(cfg.run.threads))
     real_nvml = gpus.nvml() is not None
     if not real_nvml:  # the thread runs on a stand-in (no GPU / no NVML here)
         sys.modules["pynvml"] = _standin_nvml()

@@ -15,7 +15,23 @@ from torch import nn
 MULTS = (1, 2, 4, 8)
 
 
-class CNN2D(nn.Module):
+class ImageNet(nn.Module):
+    """What the image networks share: a `stem`, a `trunk` ending in a global pool, a linear `head`;
+    flat images (N, C*H*W) are viewed as `shape`; dropout before the head."""
+
+    shape: tuple[int, int, int]
+    dropout: float
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # flat images: (N, C*H*W)
+            x = x.view(-1, *self.shape)
+        h = self.trunk(self.stem(x)).flatten(1)
+        if self.dropout > 0:
+            h = F.dropout(h, self.dropout, self.training)
+        return self.head(h)
+
+
+class CNN2D(ImageNet):
     def __init__(self, shape: tuple[int, int, int], num_classes: int, width: int = 64, dropout: float = 0.0):
         super().__init__()
         C, H, W = shape
@@ -37,13 +53,6 @@ class CNN2D(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Linear(c, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:  # flat images: (N, C*H*W)
-            x = x.view(-1, *self.shape)
-        h = self.trunk(self.stem(x)).flatten(1)
-        if self.dropout > 0:
-            h = F.dropout(h, self.dropout, self.training)
-        return self.head(h)
 
 
 def cnn2d_cost(shape: tuple[int, int, int], width: int) -> int:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cnn2d import ImageNet
+
 MULTS = (1, 2, 4, 8)
 STRIDES = (1, 2, 2, 2)
 
@@ -34,7 +36,7 @@ class PreActBlock(nn.Module):
         return out + short
 
 
-class PreActResNet18(nn.Module):
+class PreActResNet18(ImageNet):
     def __init__(self, shape: tuple[int, int, int], num_classes: int, width: int = 64, dropout: float = 0.0):
         super().__init__()
         C = shape[0]
@@ -49,13 +51,6 @@ class PreActResNet18(nn.Module):
         self.trunk = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1))
         self.head = nn.Linear(c, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:  # flat images: (N, C*H*W)
-            x = x.view(-1, *self.shape)
-        h = self.trunk(self.stem(x)).flatten(1)
-        if self.dropout > 0:
-            h = F.dropout(h, self.dropout, self.training)
-        return self.head(h)
 
 
 def resnet18_cost(shape: tuple[int, int, int], width: int) -> int:
