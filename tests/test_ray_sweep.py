@@ -54,7 +54,9 @@ def cluster(data_cache):
 
 
 def layout(d: Path) -> set[str]:
-    return {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()}
+    """The files of a sweep directory, less each value's examples.npz: a local sweep writes it, a
+    sweep on Ray does not (docs/ARCHITECTURE.md, run directory: the counters stay in the task)."""
+    return {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and p.name != "examples.npz"}
 
 
 def sweep(cfg, tmp_path, name, ray_opts=None, values=WIDTHS, on_dir=None, control=None):

@@ -69,12 +69,12 @@ class InPty:
     and kept to look for what was drawn."""
 
     def __init__(self, runs_dir: Path, *args: str, argv: list[str] | None = None, size_in_env: bool = True,
-                 hang_up_on: bytes | None = None):
+                 hang_up_on: bytes | None = None, rows: int = ROWS):
         if argv is None:
             argv = [sys.executable, "-m", "gengap_tui.cli", "--runs-dir", str(runs_dir), *LAB, *args]
         self.master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, COLS, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(rows)}
         if not size_in_env:  # the size from the pty alone, so that a resize of it is seen
             env.pop("COLUMNS"), env.pop("LINES")
         self.started = time.monotonic()
