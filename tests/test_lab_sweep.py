@@ -96,6 +96,7 @@ def test_sweep_source_waits_for_a_half_written_line(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ the view
+@pytest.mark.slow  # over ~2.5 s (the marker's rule: README, Set up)
 async def test_sweep_view_plots_error_against_log_width(real_sweep, tmp_path):
     rows = read_jsonl(real_sweep / "sweep.jsonl")
     app = GengapApp(sweep=real_sweep, runs_dir=tmp_path)

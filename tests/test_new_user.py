@@ -326,6 +326,7 @@ async def test_f3_says_why_when_the_runs_directory_is_a_file(tmp_path):
         assert "is a file, not a folder" in app.state.status
 
 
+@pytest.mark.slow  # over ~2.5 s (the marker's rule: README, Set up)
 async def test_status_messages_and_the_compare_title_fit_120_columns(tmp_path):
     """`…or start t…` (f4 with no sweep values) and `a attaches to the highl` were cut."""
     from rich.text import Text
@@ -354,6 +355,7 @@ async def test_status_messages_and_the_compare_title_fit_120_columns(tmp_path):
         assert all(len(line) <= title.size.width for line in lines)
 
 
+@pytest.mark.slow  # over ~2.5 s (the marker's rule: README, Set up)
 async def test_tour_step_mode_waits_for_a_key_and_goes_back_one_step(tmp_path):
     """Item 4: `tour NAME --step` for a live lecture: each step waits for the lecturer's key
     (space / right / PageDown), and left / PageUp shows the step before again."""

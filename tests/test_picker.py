@@ -4,6 +4,7 @@ grouped under it; typing filters; up to 4 are compared as before."""
 
 import json
 
+import pytest
 from conftest import wait_for
 from gengap_tui.run_index import filtered, index
 from gengap_tui.tui.app import GengapApp
@@ -63,6 +64,7 @@ def test_index_rows_and_filter(tmp_path):
     assert filtered(entries, "nothing-like-this") == []
 
 
+@pytest.mark.slow  # over ~2.5 s (the marker's rule: README, Set up)
 async def test_the_picker_filters_as_you_type_and_compares(tmp_path):
     from textual.widgets import SelectionList
 
