@@ -221,7 +221,7 @@ async def bench_redraw(ns: list[int], repeats: int, runs_dir: str) -> dict:
                     t1 = time.perf_counter()
                     # in the app this runs in the Curves widget's worker thread, off the event loop
                     widget._strips = widget.build_strips(widget._fill, widget.size.width, widget.size.height,
-                                                         widget._get_plotext_theme_name(app.theme))
+                                                         widget.plot_theme())
                     t2 = time.perf_counter()
                     # on the event loop again: what the compositor asks of the dirty widget
                     widget.render_lines(widget.region.reset_offset)

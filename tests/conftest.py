@@ -30,6 +30,16 @@ def _isolated_dirs(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _own_user_presets(request, tmp_path_factory, monkeypatch):
+    """Each test gets an empty user preset folder: a preset one test saves (e.g. `mine`) must not
+    show in another's list, whatever order the tests run in (mutmut runs them in its own). A test
+    that asks for a module's own folder (test_fuzz's `user_presets`) keeps it."""
+    if "user_presets" in request.fixturenames:
+        return
+    monkeypatch.setenv("GENGAP_PRESETS_DIR", str(tmp_path_factory.mktemp("user-presets")))
+
+
 # the MNIST-1D sizes (n_train, n_val) that the tests' training processes load
 MNIST1D_SIZES = [(300, 300), (300, 1000), (500, 500), (300, 200), (4000, 1000)]
 

@@ -20,6 +20,7 @@ device as batches are taken. Every other set is float32 rows `(N, D)`, already s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -143,7 +144,14 @@ def _load_or_make(path: Path, make) -> dict[str, np.ndarray]:
 
 def _mnist1d_generate(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """All `num_samples` examples of one `make_dataset` call (train and test parts joined, in
-    the generator's order)."""
+    the generator's order). Every split size draws from the same 5,000-example call, so the last
+    calls are kept in memory (~3 s each); callers get copies."""
+    x, y = _mnist1d_generate_kept(num_samples, seed)
+    return x.copy(), y.copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist1d_generate_kept(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
