@@ -105,6 +105,7 @@ def _first_batch(tr):
     return tr.batches.take(perm[:32])[0]
 
 
+@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
 def test_same_seed_same_augmented_batches(tmp_path):
     path = _cifar(tmp_path / "c")
     a, b, c = (Trainer(_cfg(path, f"seed={s}")) for s in (0, 0, 1))

@@ -149,6 +149,7 @@ def test_counters_through_cuda_graphs_equal_reference(seeds):
         np.testing.assert_array_equal(got[k].astype(np.int64), ref[k].astype(np.int64), err_msg=k)
 
 
+@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
 async def test_the_examples_view_draws_a_runs_examples_npz(tmp_path):
     from conftest import wait_for
     from gengap_tui.session import run_session

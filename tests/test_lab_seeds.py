@@ -40,6 +40,7 @@ def seeds_run(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
 async def test_a_seeds_run_draws_the_mean_and_a_min_max_band(seeds_run, tmp_path):
     rec = load_run(seeds_run)
     assert rec.metrics[-1]["members"] == 3

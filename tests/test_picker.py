@@ -64,7 +64,7 @@ def test_index_rows_and_filter(tmp_path):
     assert filtered(entries, "nothing-like-this") == []
 
 
-@pytest.mark.slow  # over ~2.5 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
 async def test_the_picker_filters_as_you_type_and_compares(tmp_path):
     from textual.widgets import SelectionList
 

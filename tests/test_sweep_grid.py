@@ -278,7 +278,7 @@ def test_an_observing_grid_keeps_what_early_stopping_would_have_kept_per_point(t
     assert s["observe"] and [ln["value2"] for ln in s["lines"]] == ["sgd", "adam"]
 
 
-@pytest.mark.slow  # over ~2.5 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
 async def test_f4_sweeps_the_presets_grid_from_the_lab(tmp_path):
     grid = ["sweep.param=model.width", "sweep.values=[4,16]", "sweep.param2=noise.label_noise",
             "sweep.values2=[0,0.2]"]
