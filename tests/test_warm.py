@@ -1,6 +1,7 @@
 """The lab's warm training process (gengap_tui/warm.py): the same numbers as a cold process,
 reused only after a clean run, replaced after anything else, and never left behind."""
 
+import contextlib
 import json
 import os
 import signal
@@ -335,21 +336,30 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.slow
-def test_a_warm_process_ends_when_the_lab_dies(tmp_path):
+@contextlib.contextmanager
+def killed_lab(tmp_path, source: str, *args: str):
+    """Runs `source` (with BASE) as a lab process and yields its stdout; on leaving, SIGKILLs it:
+    no atexit, nothing, so its warm process must notice on its own."""
     script = tmp_path / "lab.py"
-    script.write_text(textwrap.dedent(WATCHED.format(base=BASE)))
-    lab = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    script.write_text(textwrap.dedent(source.format(base=BASE)))
+    lab = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
     try:
-        pid = int(lab.stdout.readline())
-        assert lab.stdout.readline().strip() == "ready"
-        lab.kill()  # no atexit, nothing: the warm process must notice on its own
+        yield lab.stdout
+        lab.kill()
         lab.wait(10)
-        assert wait_until(lambda: not alive(pid), 5), "the warm process outlived the lab"
     finally:
         if lab.poll() is None:
             lab.kill()
         lab.stdout.close()
+
+
+@pytest.mark.slow
+def test_a_warm_process_ends_when_the_lab_dies(tmp_path):
+    with killed_lab(tmp_path, WATCHED) as out:
+        pid = int(out.readline())
+        assert out.readline().strip() == "ready"
+    assert wait_until(lambda: not alive(pid), 5), "the warm process outlived the lab"
 
 
 WATCHED_RUN = """
@@ -377,21 +387,10 @@ if __name__ == "__main__":
 def test_a_lab_that_dies_while_its_warm_process_trains_leaves_a_closed_run_and_no_process(tmp_path):
     """The lab is SIGKILLed mid-run: the run in its warm process ends cancelled with its summary
     written (the watcher leaves a job to its QueueFeed), then the process exits."""
-    script = tmp_path / "lab.py"
-    script.write_text(textwrap.dedent(WATCHED_RUN.format(base=BASE)))
-    runs_dir = tmp_path / "runs"
-    lab = subprocess.Popen([sys.executable, str(script), str(runs_dir)], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True)
-    try:
-        pid, run_dir = lab.stdout.readline().split()
+    with killed_lab(tmp_path, WATCHED_RUN, str(tmp_path / "runs")) as out:
+        pid, run_dir = out.readline().split()
         pid = int(pid)
-        lab.kill()  # no atexit, nothing: the warm process must notice on its own
-        lab.wait(10)
-        assert wait_until(lambda: not alive(pid), 30), "the warm process outlived the lab"
-    finally:
-        if lab.poll() is None:
-            lab.kill()
-        lab.stdout.close()
+    assert wait_until(lambda: not alive(pid), 30), "the warm process outlived the lab"
     from gengap_tui import runs
 
     summary = runs.read_json(Path(run_dir) / "summary.json")
