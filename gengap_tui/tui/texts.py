@@ -102,7 +102,8 @@ def run_outcome(summary: dict | None) -> str:
     if summary is None:
         return ""
     s = summary
-    parts = [f"[b]{s.get('status')}[/] after {s.get('epochs_run')} epochs"]
+    n = s.get("epochs_run")  # None when the run failed before training (session._failed, the worker)
+    parts = [f"[b]{s.get('status')}[/]" + (f" after {n} epoch{'' if n == 1 else 's'}" if isinstance(n, int) else "")]
     if s.get("test_err") is not None:
         kept = f" (kept epoch {s.get('best_epoch')})" if s.get("restored_best") else ""
         if isinstance(s.get("test_err_std"), (int, float)):  # K seeds: their mean and spread
