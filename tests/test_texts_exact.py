@@ -441,3 +441,36 @@ def test_short_path_of_the_working_folder_is_a_dot(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert short_path(tmp_path) == "."
     assert short_path(str(tmp_path / "a")) == "a"
+
+
+def test_a_sweeps_eta_counts_down_to_its_last_value_epoch():
+    state = lab()
+    state.sweep = widths(2.0)
+    state.apply(SweepMeta({"param": "model.width", "values": [2.0], "epochs": 2, "device": "cpu"}), "sweep")
+    state.apply(Progress({"epoch": 1, "values": [2.0], "train_err": [0.5], "epoch_seconds": 3.0}), "sweep")
+    assert sweep_head(state.sweep, 50, live=True).endswith("| 1/1 values | - samples/s | ETA 3s | -")  # 1 left
+
+
+# ------------------------------------------------------------------------------------ names
+def test_a_setting_named_without_its_section_is_shown_whole():
+    """The lab shows a setting by its last dotted part (`model.width` -> `width`); a sweep.json
+    that names a setting without its section (hand-written) shows that name as it is."""
+    sweep = SweepState.expecting("width", [2.0, 4.0], "label_noise", [0.0, 0.2])
+    sweep.series.add_progress({"epoch": 3, "values": [2.0], "values2": [0.2], "test_err": [0.4]})
+    sweep.move(to=0)
+    sweep.move(dy=1)
+    assert point_text(sweep) == "[b]▶ width 2, label_noise 0.2[/]: test 0.400  epoch 3  [dim]←/→ ⏎[/]"
+    assert sweep_head(sweep, 9, live=True).split(" | ")[2] == "label_noise 0.2 (2/2): epoch 3/9"
+    sweep.summary = {"status": "completed", "lines": [{"value2": 0.2, "interpolation_threshold": 4.0}]}
+    assert sweep_outcome(sweep) == "[b]sweep completed[/] | label_noise 0.2: fits from width 4"
+    one = SweepState(param="width", summary={"status": "completed", "interpolation_threshold": 4.0})
+    assert sweep_outcome(one) == "[b]sweep completed[/] | interpolation threshold width 4"
+
+
+def test_a_grid_point_read_before_its_sweep_json_shows_its_line_by_value():
+    """A sweep directory's progress rows can come before its sweep.json is read: the grid's second
+    setting has no name yet, so its line is shown by its value alone."""
+    state = lab()
+    state.apply(Progress({"epoch": 2, "values": [4.0], "values2": [0.2], "test_err": [0.3]}), "sweep")
+    state.sweep.move(to=0)
+    assert point_text(state.sweep) == "[b]▶ width 4, 0.2[/]: test 0.300  epoch 2  [dim]←/→ ⏎[/]"

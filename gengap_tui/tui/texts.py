@@ -176,7 +176,9 @@ def point_text(sweep: SweepState | None) -> str:
         return f"[dim]{keys}[/]"
     v, v2 = point
     leaf = sweep.param.split(".")[-1]
-    where = f"{leaf} {fmt_value(v)}" + (f", {(sweep.param2 or '').split('.')[-1]} {fmt_value(v2)}" if v2 is not None else "")
+    where = f"{leaf} {fmt_value(v)}"
+    if v2 is not None:  # a grid's line (its setting unnamed while progress is read before sweep.json)
+        where += ", " + " ".join(p for p in ((sweep.param2 or "").split(".")[-1], fmt_value(v2)) if p)
     nums = sweep.series.latest.get(v if v2 is None else (v, v2), {})
     shown = [f"{label} {nums[k]:.3f}" for k, label in (("train_err", "train"), ("val_err", "val"),
                                                       ("test_err", "test"), ("test_err_kept", "test kept"))
