@@ -102,7 +102,8 @@ def run_outcome(summary: dict | None) -> str:
     if summary is None:
         return ""
     s = summary
-    parts = [f"[b]{s.get('status')}[/] after {s.get('epochs_run')} epochs"]
+    n = s.get("epochs_run")  # None when the run failed before training (session._failed, the worker)
+    parts = [f"[b]{s.get('status')}[/]" + (f" after {n} epoch{'' if n == 1 else 's'}" if isinstance(n, int) else "")]
     if s.get("test_err") is not None:
         kept = f" (kept epoch {s.get('best_epoch')})" if s.get("restored_best") else ""
         if isinstance(s.get("test_err_std"), (int, float)):  # K seeds: their mean and spread
@@ -175,7 +176,9 @@ def point_text(sweep: SweepState | None) -> str:
         return f"[dim]{keys}[/]"
     v, v2 = point
     leaf = sweep.param.split(".")[-1]
-    where = f"{leaf} {fmt_value(v)}" + (f", {(sweep.param2 or '').split('.')[-1]} {fmt_value(v2)}" if v2 is not None else "")
+    where = f"{leaf} {fmt_value(v)}"
+    if v2 is not None:  # a grid's line (its setting unnamed while progress is read before sweep.json)
+        where += ", " + " ".join(p for p in ((sweep.param2 or "").split(".")[-1], fmt_value(v2)) if p)
     nums = sweep.series.latest.get(v if v2 is None else (v, v2), {})
     shown = [f"{label} {nums[k]:.3f}" for k, label in (("train_err", "train"), ("val_err", "val"),
                                                       ("test_err", "test"), ("test_err_kept", "test kept"))
