@@ -169,6 +169,12 @@ def test_the_cursor_is_clamped_to_the_values():
     assert sw.move(-1) == (2.0, None) and sw.cursor == 0
 
 
+def test_a_move_of_nothing_leaves_a_placed_cursor_where_it_is():
+    sw = fitted()
+    assert sw.move() == (8.0, None)
+    assert sw.move() == (8.0, None) and sw.move(dy=1) == (8.0, None) and sw.cursor == 2
+
+
 @pytest.mark.parametrize("to,index", [(0, 0), (1, 1), (3, 3), (-1, 3), (-4, 0), (4, 0), (5, 1)])
 def test_a_move_to_an_index_wraps_minus_one_to_the_last(to, index):
     sw = fitted()
@@ -474,6 +480,12 @@ def test_a_compared_run_whose_config_does_not_validate_is_labelled_as_recorded(t
     labels = [label for label, _ in compared]
     assert labels[0].startswith("width=-1 ") and labels[1].startswith("width=0 ") and this.startswith("width=8 ")
     assert "device_name" not in " ".join(labels)
+
+
+def test_runs_set_up_like_this_one_are_told_apart_by_their_directory_names(tmp_path):
+    dirs = [write_run(tmp_path, name, cfg("optim.epochs=30").dump()) for name in ("r1", "r2")]
+    compared, this = load_compared(dirs, cfg())  # (the epochs tell no run apart: not a setting compared)
+    assert [label for label, _ in compared] == ["r1", "r2"] and this == "this run"
 
 
 def test_what_is_not_a_run_is_left_out_of_the_comparison(tmp_path):
