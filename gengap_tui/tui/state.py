@@ -162,7 +162,7 @@ class LabState:
         self.sweep = sweep
         self.status = status
 
-    def apply(self, msg, kind: str = "run") -> None:
+    def apply(self, msg, kind: str = "run") -> None:  # pragma: no mutate - any kind but "sweep" is a run's
         if kind == "sweep":
             self._sweep_message(msg)
         else:

@@ -141,7 +141,7 @@ def parse(raw: dict[str, Any], path: Path) -> Tour:
         raise TourError(f"{where}: set = {sets!r}: a list of 'key=value' texts")
     replay = raw.get("replay")
     if replay is not None:
-        replay = (path.parent / replay) if not Path(replay).is_absolute() else Path(replay)
+        replay = path.parent / replay  # in the tour's folder (an absolute path stays itself: pathlib's `/`)
         if not replay.is_dir():
             raise TourError(f"{where}: replay = {str(replay)!r} is not a run or sweep directory")
     reading = {}
