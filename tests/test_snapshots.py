@@ -24,6 +24,8 @@ def before(view="error"):
         deadline = time.monotonic() + 20
         while app.state.run.summary is None and time.monotonic() < deadline:
             await pilot.pause(0.05)
+        await app.panels_mounted()  # the first field takes the focus after them: take it away after that
+        await pilot.pause()
         for w in app.query(Input):
             w.cursor_blink = False
         app.set_focus(None)
