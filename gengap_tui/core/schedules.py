@@ -14,7 +14,8 @@ import math
 
 def lr_factor(o, epoch: int, sched: dict | None = None) -> float:
     """The schedule's factor at `epoch` (1-based) for an `OptimSection` `o`: a linear warm-up over
-    `warmup_epochs` (epoch e of W: e / W), then constant, cosine (to 0 at the last epoch), step
+    `warmup_epochs` (epoch e of W: e / W), then constant, cosine (from 1 after the warm-up down towards 0: the last epoch's factor is
+    (1 + cos(pi (E - W - 1) / (E - W))) / 2, just above 0), step
     (x step_factor every step_every epochs) or exponential (x exp_factor every epoch), counted
     from the end of the warm-up. `sched` holds the live values of the two factors."""
     sched = sched or {"step_factor": o.step_factor, "exp_factor": o.exp_factor}

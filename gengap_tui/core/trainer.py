@@ -1,6 +1,6 @@
 """The training loop: data resident on the device, a fresh permutation per epoch, full-split
 evaluation in eval mode every epoch, early stopping (docs/ARCHITECTURE.md, "Early stopping"), one
-host sync per epoch.
+host copy of the epoch's numbers (the norm-based measures, `norms.py`, add their own syncs).
 
     from gengap_tui.config import build
     from gengap_tui.core.trainer import Trainer

@@ -3,7 +3,7 @@
     unit = Unit(cfg, "model.width", [2, 4, 8], configs, device, together=True, max_waste=0.25, observe=False)
     finals, status, reason = unit.run(data, sink, label=str(out_dir))
 
-A grouped unit (MLP widths) trains its values, times `run.seeds` seeds, as one `MultiTrainer`; any
+A grouped unit (widths of an MLP, Nakkiran's CNN or ResNet-18: `sweep.GROUPED_WIDTH_KINDS`) trains its values, times `run.seeds` seeds, as one `MultiTrainer`; any
 other unit trains its values one after another with the ordinary trainer. Whatever it measures
 goes to its `Sink` as records: progress rows (progress.jsonl lines), each value's metrics rows and
 events, its kept weights and its summary, and once the unit's trainer exists, `info` (buckets,
@@ -190,7 +190,7 @@ class FileSink(Sink):
 
 
 class Unit:
-    """Values of one sweep trained in one place: together (`together`: MLP widths as one
+    """Values of one sweep trained in one place: together (`together`: widths as one
     `MultiTrainer`) or one after another. `values` are the sweep's points: its values, or in a
     grid `(value, value2)` pairs of one line (`configs` say what each trains). `request_stop` ends
     it as cancelled (the value being trained ends within one batch); thread-safe."""
