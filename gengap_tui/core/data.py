@@ -284,8 +284,6 @@ def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-IMAGE_FILE_SETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "npz")
-
 
 def _file_arrays(cfg) -> tuple:
     """(x_all, y_all, x_val, y_val, x_test, y_test, num_classes) of a set read from files (or from

@@ -27,12 +27,6 @@ from . import augment
 from .models import conv_format
 
 LAYOUTS = ("flat", "image")
-IMAGE_MODELS = ("cnn2d", "resnet18")
-
-
-def layout_for(model_kind: str) -> str:
-    """How a model wants its images: convnets as images, every other model flattened."""
-    return "image" if model_kind in IMAGE_MODELS else "flat"
 
 
 class DeviceImages:

@@ -43,7 +43,7 @@ from ..protocol import USER_STOP
 from ..ray_options import RayOptions
 from .data import load
 from .models import plan_buckets, width_cost
-from .sweep import MAX_WASTE, Sweep
+from .sweep import Sweep, max_waste_for
 from .trainer import device_name, pick_device
 from .relay import Relay
 from .units import DATA_SECTIONS, ROW_KEYS, FileSink, Sink, Unit, data_key, point_label
@@ -149,7 +149,7 @@ def _unit_task(spec: dict, relay, *datasets) -> dict:
         return given[key] if key in given else load(cfg)
 
     unit = sink.unit = Unit(spec["cfg"], spec["param"], spec["values"], spec["configs"], device, spec["together"],
-                            MAX_WASTE.get(device.type, 0.25), spec["observe"])
+                            max_waste_for(spec["cfg"].model.kind, device.type), spec["observe"])
     # (the unit's first config's data: a grid line's second setting may be about the data)
     finals, status, reason = unit.run(load_fn(spec["configs"][0]), sink, label=spec["label"], load_fn=load_fn)
     return sink.tail(finals, status, reason)

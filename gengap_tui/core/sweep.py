@@ -132,6 +132,12 @@ MAX_WASTE = {"cpu": 0.25, "cuda": 8.0}
 # Image networks (cnn2d, resnet18) do real arithmetic per launch at all but the smallest widths:
 # padding costs what it computes on a GPU too (bench/images.py measures grouped against one at a time)
 MAX_WASTE_IMAGES = {"cpu": 0.25, "cuda": 0.5}
+
+
+def max_waste_for(kind: str, device_type: str) -> float:
+    """The widest padding a bucket may carry: per device, and for image networks their own (a local
+    sweep and a Ray unit alike)."""
+    return (MAX_WASTE_IMAGES if is_image_model(kind) else MAX_WASTE).get(device_type, 0.25)
 # model kinds whose widths train together in a width sweep (grouped: `multi.MultiTrainer`)
 GROUPED_WIDTH_KINDS = ("mlp", "cnn2d", "resnet18")
 
@@ -163,9 +169,7 @@ class Sweep:
         self.values2 = [stored_sweep_value(v) for v in values2 or []] if self.param2 else []
         self.observe = observing(cfg)
         self.device = pick_device(device or cfg.device)
-        # the widest padding a bucket may carry: per device, and for image networks their own
-        waste = lambda kind: ((MAX_WASTE_IMAGES if is_image_model(kind) else MAX_WASTE)  # noqa: E731
-                              .get(self.device.type, 0.25) if max_waste is None else max_waste)
+        waste = lambda kind: max_waste_for(kind, self.device.type) if max_waste is None else max_waste  # noqa: E731
         self.max_waste = waste(cfg.model.kind)
         # the lines: (value2, points, configs); a one-setting sweep is one line of its values
         self.lines: list[tuple[Any, list, list]] = []
