@@ -3,14 +3,20 @@ and "Control"): what each message and command looks like as a dict, what a bad r
 the live-tweak limits at their edges, and the names and numbers both sides write (run
 directories, `--set` values). Pure and fast: no torch, no app, no threads."""
 
+from __future__ import annotations  # (as in protocol.py: a field's type is the text of its annotation)
+
 import json
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
+import pydantic
 import pytest
 
-from gengap_tui import protocol
-from gengap_tui.protocol import (USER_STOP, Epoch, Error, Event, Pause, Progress, ProtocolError, Resume, RunDir, Stop,
-                                 Summary, SweepMeta, SweepRows, SweepSummary, Tweak, TweakRule, Warning, _num, _rule,
+from gengap_tui import config, protocol
+from gengap_tui.protocol import (USER_STOP, Epoch, Error, Event, Message, Pause, Progress, ProtocolError, Resume, RunDir,
+                                 Stop, Summary, SweepMeta, SweepRows, SweepSummary, Tweak, TweakRule, Warning, _build,
+                                 _num, _rule,
                                  check_tweaks, decode, decode_command, exact_value, fmt_value, point_dir_name,
                                  run_config)
 
@@ -57,6 +63,30 @@ def test_fields_left_out_on_the_wire_take_their_defaults():
     assert decode_command({"cmd": "tweak"}) == Tweak({})
     # what the wire carries besides the fields (control.jsonl's time) is no part of the command
     assert decode_command({"cmd": "pause", "time": 1.5}) == Pause()
+
+
+@dataclass(frozen=True)
+class Note(Message):
+    """A message kind with more than one default and an optional field (the decoder is generic)."""
+    TYPE: ClassVar[str] = "note"
+    text: str
+    level: str = "info"
+    tags: list | None = None
+
+
+@pytest.mark.parametrize("wire, note", [
+    ({"type": "note", "text": "a"}, Note("a")),
+    ({"type": "note", "text": "a", "tags": ["x"]}, Note("a", "info", ["x"])),  # read past a default left out
+    ({"type": "note", "text": "a", "level": "warn"}, Note("a", "warn")),
+])
+def test_every_field_on_the_wire_is_read_and_the_ones_left_out_take_their_defaults(wire, note):
+    assert _build({"note": Note}, "type", wire, "message") == note
+
+
+def test_an_optional_field_is_still_checked_against_its_type():
+    with pytest.raises(ProtocolError) as err:
+        _build({"note": Note}, "type", {"type": "note", "text": "a", "tags": "x"}, "message")
+    assert str(err.value) == "message 'note': tags = 'x' is not a list | None"
 
 
 def test_an_event_says_its_kind():
@@ -127,6 +157,7 @@ def test_a_runs_config_is_its_schema_keys_only(raw, kept):
     (True, "true"), (False, "false"), ("cnn1d", "cnn1d"), ("", ""),
     (3, "3"), (3.0, "3"), (0, "0"), (-2.0, "-2"), (0.5, "0.5"), (-0.25, "-0.25"),
     (1e-4, "0.0001"), (1e-7, "1e-07"), (0.1234567, "0.123457"), (123456.0, "123456"),
+    (1234567.0, "1234567"), (1e6, "1000000"), (-2500000, "-2500000"),  # a whole number in full, however long
 ])
 def test_fmt_value_writes_numbers_as_people_do(v, text):
     assert fmt_value(v) == text
@@ -193,6 +224,27 @@ def test_point_dir_name_takes_its_second_value_by_keyword():
 ])
 def test_a_tweak_rule_is_its_config_fields_own_limits(dotted, rule):
     assert _rule(dotted) == rule
+
+
+class Lab(pydantic.BaseModel):
+    """A config section whose fields have one limit or none (every field of today's config has two)."""
+    floor: float = pydantic.Field(0.5, ge=0.0)
+    above: float = pydantic.Field(0.5, gt=0.0)
+    ceiling: int = pydantic.Field(1, le=5)
+    below: float = pydantic.Field(0.5, lt=2e6)
+    free: float = 0.5
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("floor", TweakRule("float", 0.0, None, False, False, "0 <= floor")),
+    ("above", TweakRule("float", 0.0, None, True, False, "0 < above")),
+    ("ceiling", TweakRule("int", None, 5, False, False, "an integer ceiling <= 5")),
+    ("below", TweakRule("float", None, 2e6, False, True, "below < 2e6")),
+    ("free", TweakRule("float", None, None, False, False, "free")),
+])
+def test_a_tweak_rule_says_only_the_limits_its_field_has(monkeypatch, name, rule):
+    monkeypatch.setitem(config.SECTIONS, "lab", Lab)
+    assert _rule(f"lab.{name}") == rule
 
 
 def test_every_tweakable_setting_has_its_rule_under_its_panel_name():
