@@ -179,6 +179,7 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     has ended."""
     sw, summary = sweep.series, sweep.summary or {}
     leaf = sweep.param.split(".")[-1]
+    leaf2 = (sweep.param2 or "value2").split(".")[-1]  # (a grid followed before its sweep.json names it)
     by_params = view == "sweep-params"
     norms = view == "sweep-norms"
     lines = sw.lines
@@ -209,7 +210,6 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     xlabel = ("parameters" if by_params else sweep.param) + (" (log scale)" if log else "")
     plot = Plot("", xlabel, points=True, ylabel="log10 norm" if norms else "error")
     if sw.grid:  # one curve per line of the grid, labelled by its value of the second setting
-        leaf2 = (sweep.param2 or "value2").split(".")[-1]
         key = "weight_norm" if norms else "test_err"
         for i, line in enumerate(lines):
             color, dim = GRID_COLORS[i % len(GRID_COLORS)]
@@ -234,13 +234,13 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     if sw.grid:
         measure = "weight norm" if norms else "test error"
         parts = [f"sweep: {measure} against {against}" + (" (log x)" if log else "")
-                 + f", one line per {(sweep.param2 or '').split('.')[-1]}"]
+                 + f", one line per {leaf2}"]
     else:
         parts = [f"sweep: {what} against {against}" + (" (log x)" if log else "")]
     if not plot.lines:
         parts.append("waiting for the first epoch")
     elif not ended and sw.grid and sw.line is not None:  # the line being trained, and its epoch
-        parts.append(f"{(sweep.param2 or '').split('.')[-1]} {fmt_value(sw.line)}: epoch {sw.line_epoch}")
+        parts.append(f"{leaf2} {fmt_value(sw.line)}: epoch {sw.line_epoch}")
     elif not ended and sw.epoch:
         parts.append(f"epoch {sw.epoch}")
     if sw.grid:
