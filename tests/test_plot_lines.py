@@ -254,6 +254,14 @@ def test_compared_runs_overlay_their_val_error_in_their_own_colours():
     assert plot.lines[3][:2] == ([1.0, 2.0, 3.0], [0.59, 0.58, 0.57]) and plot.lines[4][:2] == ([1.0, 2.0], [0.5, 0.5])
 
 
+def test_without_a_label_for_this_run_its_own_lines_keep_their_names():
+    other = series_of([{"epoch": 1, "val_err": 0.3}])
+    plot = run_plot(run_state(ROWS), "error", False, 80, [("lr=1", other)])
+    assert [label for _, _, label, _ in plot.lines] == ["train", "val", "gap", "val_err lr=1"]
+    assert [label for _, _, label, _ in run_plot(run_state(ROWS), "error", False, 80, [], "A").lines] == [
+        "train", "val", "gap"]  # nothing compared: nothing to tell apart
+
+
 @pytest.mark.parametrize("view, key, own", [("loss", "val_loss", ["train", "val *"]),
                                             ("memorization", "noisy_memorized",
                                              ["clean-train err", "noisy memorized *", "val err *"])])
@@ -390,10 +398,10 @@ def test_the_early_stopped_test_error_is_a_fourth_yellow_line():
 
 
 def test_a_wide_log_axis_is_padded_by_two_percent_of_its_span():
-    sweep = width_sweep(values=(1, 10, 100, 1000), test_err=[0.5, 0.4, 0.3, 0.2])
+    sweep = width_sweep(values=(10, 100, 1000, 10000), test_err=[0.5, 0.4, 0.3, 0.2])
     plot = sweep_plot(sweep, 80)
-    assert plot.xlim == (pytest.approx(-0.06), pytest.approx(3.06))
-    assert plot.xticks == ([0.0, 1.0, 2.0, 3.0], ["1", "10", "100", "1000"])
+    assert plot.xlim == (pytest.approx(0.94), pytest.approx(4.06))
+    assert plot.xticks == ([1.0, 2.0, 3.0, 4.0], ["10", "100", "1000", "10000"])
 
 
 def test_the_y_axis_starts_at_zero_and_reaches_a_tenth_above_the_highest_error_band_included():
@@ -527,6 +535,11 @@ def test_the_norms_view_plots_log10_of_the_norms_between_margins():
     assert plot.title == "sweep: norms against width (log x) | epoch 3 | interpolation threshold 4"
     assert plot.ylim == (pytest.approx(1.0 - 0.15), pytest.approx(4.0 + 0.15))  # 5% of the span each side
     assert plot.texts == [("interpolation threshold", L(4), pytest.approx(0.85 + 3.3 * 0.96), "magenta")]
+
+
+def test_a_norm_below_one_has_a_negative_log():
+    plot = sweep_plot(width_sweep(**ERRS, weight_norm=[0.1, 0.5, 2.0]), 200, "sweep-norms")
+    assert plot.lines == [(LOG_X, approx_list([-1.0, L(0.5), L(2.0)]), "weight norm", "cyan")]
 
 
 def test_the_norms_view_keeps_a_minimum_margin_and_never_names_the_peak():
@@ -780,13 +793,14 @@ def test_the_examples_titles_drop_what_does_not_fit_their_half(width, left_title
 
 
 @pytest.mark.parametrize("stats, message, title", [
+    (None, None, "no examples.npz yet"),  # (no message given)
     (None, "", "no examples.npz yet"),
     (None, "this run keeps no examples (examples = false)", "this run keeps no examples (examples = false)"),
     ({"epochs": 0}, "", "no examples.npz yet"),
 ])
 def test_the_examples_view_without_numbers_says_why(stats, message, title):
     fig = Figure()
-    examples_plot(stats, 80, message).fill(fig)
+    (examples_plot(stats, 80) if message is None else examples_plot(stats, 80, message)).fill(fig)
     assert fig.calls == [("title", (title,), {})]
 
 
@@ -801,7 +815,8 @@ def test_a_sweep_title_fits_the_plot_width_less_its_frame():
 NOISES = [round(i * 0.05, 2) for i in range(21)]
 
 
-@pytest.mark.parametrize("width, labels", [(31, ["0", "0.5", "1"]), (16, ["0", "1"]), (8, ["0", "1"])])
+@pytest.mark.parametrize("width, labels", [(31, ["0", "0.5", "1"]), (24, ["0", "0.5", "1"]), (23, ["0", "1"]),
+                                           (16, ["0", "1"]), (8, ["0", "1"])])
 def test_crowded_sweep_ticks_thin_out_to_about_one_per_eight_columns(width, labels):
     plot = sweep_plot(SweepState.expecting("noise.label_noise", NOISES), width)
     assert plot.xticks == ([float(x) for x in labels], labels)  # (31 columns: 3 ticks; never fewer than 2)
@@ -831,3 +846,12 @@ def test_a_summary_without_any_values_still_draws():
     plot = sweep_plot(sweep, 200)
     assert plot.title == "sweep: error against width | waiting for the first epoch | interpolation threshold 4"
     assert plot.lines == [] and plot.xticks is None
+
+
+def test_a_grid_on_a_linear_axis_says_so_in_its_title():
+    sweep = SweepState.expecting("noise.label_noise", [0.0, 0.1, 0.2], "model.width", [4, 16])
+    sweep.series.add_progress({"epoch": 2, "values": [0.0, 0.1, 0.2], "values2": [4, 4, 4],
+                               "test_err": [0.3, 0.35, 0.4]})
+    plot = sweep_plot(sweep, 200)
+    assert plot.xlabel == "noise.label_noise" and plot.lines[0][:3] == ([0.0, 0.1, 0.2], [0.3, 0.35, 0.4], "width = 4")
+    assert plot.title == "sweep: test error against label_noise, one line per width | width 4: epoch 2"
