@@ -102,7 +102,7 @@ class Plot:
 def run_plot(run: RunState, view: str, log_loss: bool, width: int,
              compared: list[tuple[str, RunSeries]] = (), self_label: str = "") -> Plot:
     """The error / loss / memorization view of `run`, with compared runs' overlays."""
-    max_points = max(16, 2 * max(width, 40))
+    max_points = 2 * max(width, 40)
     log = view == "loss" and log_loss
     keys = list(VIEW_KEYS[view])
     title = {"error": "error (val - train = gap)", "loss": "loss" + (" (log10)" if log else ""),
@@ -123,7 +123,7 @@ def run_plot(run: RunState, view: str, log_loss: bool, width: int,
     for key, label in keys:
         xs, ys = prepared(series, key)
         if xs:
-            if compared and key in ("val_err", "val_loss", "noisy_memorized"):
+            if compared and self_label and key in ("val_err", "val_loss", "noisy_memorized"):
                 label = f"{label} {self_label}"
             if seeds > 1 and key in BAND_KEYS:  # min and max over the seeds, dim, under the mean
                 color = BAND_COLORS[len(plot.lines) % len(BAND_COLORS)]
@@ -179,6 +179,7 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     has ended."""
     sw, summary = sweep.series, sweep.summary or {}
     leaf = sweep.param.split(".")[-1]
+    leaf2 = (sweep.param2 or "value2").split(".")[-1]  # (a grid followed before its sweep.json names it)
     by_params = view == "sweep-params"
     norms = view == "sweep-norms"
     lines = sw.lines
@@ -209,7 +210,6 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     xlabel = ("parameters" if by_params else sweep.param) + (" (log scale)" if log else "")
     plot = Plot("", xlabel, points=True, ylabel="log10 norm" if norms else "error")
     if sw.grid:  # one curve per line of the grid, labelled by its value of the second setting
-        leaf2 = (sweep.param2 or "value2").split(".")[-1]
         key = "weight_norm" if norms else "test_err"
         for i, line in enumerate(lines):
             color, dim = GRID_COLORS[i % len(GRID_COLORS)]
@@ -234,20 +234,20 @@ def sweep_plot(sweep: SweepState, width: int, view: str = SWEEP_VIEW) -> Plot:
     if sw.grid:
         measure = "weight norm" if norms else "test error"
         parts = [f"sweep: {measure} against {against}" + (" (log x)" if log else "")
-                 + f", one line per {(sweep.param2 or '').split('.')[-1]}"]
+                 + f", one line per {leaf2}"]
     else:
         parts = [f"sweep: {what} against {against}" + (" (log x)" if log else "")]
     if not plot.lines:
         parts.append("waiting for the first epoch")
     elif not ended and sw.grid and sw.line is not None:  # the line being trained, and its epoch
-        parts.append(f"{(sweep.param2 or '').split('.')[-1]} {fmt_value(sw.line)}: epoch {sw.line_epoch}")
+        parts.append(f"{leaf2} {fmt_value(sw.line)}: epoch {sw.line_epoch}")
     elif not ended and sw.epoch:
         parts.append(f"epoch {sw.epoch}")
     if sw.grid:
         if plot.bands:
             parts.append("dim: train err")
         for i, line in enumerate(lines):  # each line's threshold and peak, as far as the title fits
-            shape = next((ln for ln in summary.get("lines") or [] if ln.get("value2") == line), None) if ended else None
+            shape = next((ln for ln in summary.get("lines") or [] if ln.get("value2") == line), None)  # ({} while running)
             thr = shape.get("interpolation_threshold") if shape else sw.threshold(line)
             bit = f"{fmt_value(line)}: fits from {fmt_value(thr)}" if thr is not None else ""
             if shape and shape.get("peak_value") is not None and (shape.get("peak_prominence") or 0) > 0:
