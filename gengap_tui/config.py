@@ -242,7 +242,7 @@ class Config(_Section):
         return self
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json")  # pragma: no mutate (every field is a JSON type: any mode dumps the same)
 
 
 SECTIONS = {
@@ -282,7 +282,7 @@ def allowed(loc: tuple) -> str:
         if get_origin(ann) is list:
             return "a list of numbers, true / false or choice names"
         return ""
-    lo = hi = None
+    lo = hi = None  # pragma: no mutate (None or "": both read as "no bound" below, equivalent)
     for m in info.metadata:
         if isinstance(m, at.Ge):
             lo = f"{m.ge} <= "

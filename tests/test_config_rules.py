@@ -240,6 +240,12 @@ def test_a_validators_message_names_its_field_once(raw, line):
     assert problems_of(raw).problems == [line]
 
 
+def test_a_validators_message_is_one_line_and_other_problems_still_follow():
+    err = problems_of({"device": "gpu", "run": {"seeds": 0}})
+    assert len(err.problems) == 2 and err.problems[0].startswith("device: 'gpu' is not a device")
+    assert err.problems[1].startswith("run.seeds = 0: ")
+
+
 def test_a_validator_message_without_a_field_gets_the_field_in_front():
     from pydantic import BaseModel, ValidationError, field_validator
 
@@ -250,13 +256,13 @@ def test_a_validator_message_without_a_field_gets_the_field_in_front():
         @classmethod
         def _even(cls, v):
             if v % 2:
-                raise ValueError("must be even")
+                raise ValueError(f"must be even: {v} is odd")
             return v
 
     with pytest.raises(ValidationError) as info:
         Even(n=3)
-    assert explain(info.value) == ["n: must be even"]
-    assert explain(info.value, ("sec",)) == ["sec.n: must be even"]
+    assert explain(info.value) == ["n: must be even: 3 is odd"]
+    assert explain(info.value, ("sec",)) == ["sec.n: must be even: 3 is odd"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,6 +401,19 @@ def test_fmt_value_of_a_value_too_deep_to_print_names_its_type():
 
 # ---------------------------------------------------------------------------------------------
 # TOML presets
+
+
+def test_read_toml_reads_utf8_under_an_ascii_locale(tmp_path):
+    import locale
+
+    p = tmp_path / "p.toml"
+    p.write_bytes('name = "x"\ndescription = "étude λ"\n'.encode("utf-8"))
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # what open() without an encoding would read as ASCII
+    try:
+        assert read_toml(p) == {"name": "x", "description": "étude λ"}
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)
 
 
 def test_read_toml_reads_a_preset(tmp_path):

@@ -3,6 +3,7 @@ where runs go, how a run directory is named, what each file holds byte for byte 
 depends on it, and how readers cope with files still being written or damaged."""
 
 import json
+import locale
 import math
 import os
 import re
@@ -317,3 +318,41 @@ def test_follower_replaces_bytes_that_are_not_utf8(tmp_path):
     f = runs.JsonlFollower(p)
     append(p, b'{"s": "x\xffy"}\n\xfe\n{"b": 2}\n')
     assert f.poll() == [{"s": "x\ufffdy"}, {"b": 2}]
+
+
+# ---------------------------------------------------------------------------------------------
+# files are UTF-8 whatever the locale of the session (an SSH login with LANG=C, say)
+
+
+@pytest.fixture
+def ascii_locale():
+    """The process's locale encoding ASCII, as `open()` without an encoding would then use."""
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_readers_read_utf8_under_an_ascii_locale(tmp_path, ascii_locale):
+    (tmp_path / "config.json").write_bytes('{"name": "étude"}'.encode("utf-8"))
+    (tmp_path / "events.jsonl").write_bytes('{"event": "tweaked", "note": "λ"}\n'.encode("utf-8"))
+    (tmp_path / "metrics.jsonl").write_bytes('{"epoch": 1, "tag": "ü"}'.encode("utf-8"))
+    rec = runs.load_run(tmp_path)
+    assert rec.config == {"name": "étude"}
+    assert rec.events == [{"event": "tweaked", "note": "λ"}] and rec.metrics == [{"epoch": 1, "tag": "ü"}]
+    f = runs.JsonlFollower(tmp_path / "events.jsonl")
+    assert f.poll() == [{"event": "tweaked", "note": "λ"}]
+
+
+def test_writers_write_under_an_ascii_locale(tmp_path, ascii_locale):
+    w = runs.RunWriter(tmp_path, {"name": "étude"})
+    w.metrics({"epoch": 1, "tag": "ü"})
+    w.event({"event": "tweaked", "note": "λ"})
+    w.finish({"status": "completed", "reason": "é"})
+    runs.send_control(tmp_path, "tweak", changes={"note": "é"})
+    rec = runs.load_run(tmp_path)
+    assert rec.config == {"name": "étude"} and rec.summary == {"status": "completed", "reason": "é"}
+    assert rec.metrics == [{"epoch": 1, "tag": "ü"}] and rec.events == [{"event": "tweaked", "note": "λ"}]
+    assert runs.read_jsonl(tmp_path / "control.jsonl")[0]["changes"] == {"note": "é"}
