@@ -242,7 +242,7 @@ class Config(_Section):
         return self
 
     def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json")  # pragma: no mutate (every field is a JSON type: any mode dumps the same)
 
 
 SECTIONS = {
@@ -280,9 +280,9 @@ def allowed(loc: tuple) -> str:
     kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(ann)
     if kind is None:
         if get_origin(ann) is list:
-            return "a list of numbers"
+            return "a list of numbers, true / false or choice names"
         return ""
-    lo = hi = None
+    lo = hi = None  # pragma: no mutate (None or "": both read as "no bound" below, equivalent)
     for m in info.metadata:
         if isinstance(m, at.Ge):
             lo = f"{m.ge} <= "
@@ -301,7 +301,7 @@ def _fmt_value(v: Any) -> str:
     if isinstance(v, dict):
         return "a table"
     if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 200:
-        return f"an integer of {len(hex(v)) - 2} hex digits"  # repr() refuses > 4300 decimal digits
+        return f"an integer of {len(hex(abs(v))) - 2} hex digits"  # repr() refuses > 4300 decimal digits
     try:
         s = repr(v)
     except (ValueError, RecursionError):
@@ -309,10 +309,23 @@ def _fmt_value(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+UNION_TAGS = ("float", "bool", "str")  # pydantic's names of SweepValue's kinds in an error's loc
+
+
 def explain(err: ValidationError, prefix: tuple = ()) -> list[str]:
     out = []
+    items_seen = set()
     for e in err.errors():
         loc = prefix + tuple(e["loc"])
+        if len(loc) > 2 and isinstance(loc[-2], int) and loc[-1] in UNION_TAGS:
+            # a list item that is none of a sweep value's kinds: pydantic reports it once per kind
+            # (`sweep.values.0.float`, `...bool`, `...str`); one line for the item says it all
+            item = loc[:-1]
+            if item not in items_seen:
+                items_seen.add(item)
+                out.append(f"{'.'.join(map(str, item))} = {_fmt_value(e.get('input'))}: not a number, "
+                           f"true / false or a name (allowed: {allowed(item[:-1])})")
+            continue
         dotted = ".".join(str(p) for p in loc) if loc else "(a top-level key)"
         etype = e["type"]
         if etype == "extra_forbidden":
@@ -387,15 +400,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             problems.append(f"--set {shown}: {parts[0]} is a value, not a section")
             continue
         node = data
-        ok = True
         for i, p in enumerate(parts[:-1]):
             sub = node.setdefault(p, {})
             if not isinstance(sub, dict):
                 problems.append(f"--set {shown}: {'.'.join(parts[: i + 1])[:60]} is a value, not a section")
-                ok = False
                 break
             node = sub
-        if ok:
+        else:
             node[parts[-1]] = parse_value(value.strip())
     if problems:
         raise ConfigError(problems, "--set")
