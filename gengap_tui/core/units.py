@@ -243,13 +243,7 @@ class Unit:
                    "members": len(members)})
         n_params = {v: tr.member_params[i * K] for i, v in enumerate(self.values)}
         sysm = Sampler(self.device)  # GPU / CPU use per epoch, as a single run's (core/sysmetrics.py)
-        gpu = sysm.begin(warn := [])
-        for v in self.values:
-            sink.event(v, {"event": "started", "time": time.time(), "epoch": 0, "device": device,
-                           "n_params": n_params[v], "sweep": label, **gpu})
-            for text in warn:
-                sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text,
-                               "about": "shared_gpu"})
+        gpu: dict = {}
         status, reason = "completed", None
         per_value_status = {v: "completed" for v in self.values}
         last: dict[float, dict] = {}
@@ -259,7 +253,14 @@ class Unit:
         test_at: dict[float, dict[int, float]] = {v: {} for v in self.values}
         best_at_stop: dict[float, int | None] = {}
         epoch = 0
-        try:
+        try:  # (from the sampler's start on: its thread is stopped whatever happens)
+            gpu = sysm.begin(warn := [])
+            for v in self.values:
+                sink.event(v, {"event": "started", "time": time.time(), "epoch": 0, "device": device,
+                               "n_params": n_params[v], "sweep": label, **gpu})
+                for text in warn:
+                    sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text,
+                                   "about": "shared_gpu"})
             for epoch in range(1, cfg.optim.epochs + 1):
                 lr = tr._lr_at(epoch)
                 for g in tr.opt.param_groups:
