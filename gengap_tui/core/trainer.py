@@ -322,6 +322,7 @@ class Trainer(Controls, Resumable, Evaluation):
                           "baselines.knn and baselines.ntk, or lower data.n_train")
             elif is_oom(exc):
                 reason = "out of memory on " + summary["device"] + ": lower optim.batch_size or model.width"
+            self._in_baselines = False
             summary.update(status="failed", reason=reason)
             emit("failed", epoch=summary["epochs_run"], error=reason, traceback=traceback.format_exc())
 
