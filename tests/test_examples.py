@@ -169,3 +169,19 @@ async def test_the_examples_view_draws_a_runs_examples_npz(tmp_path):
         text = "\n".join(strip.text for strip in plot._strips)
         assert "learned by epoch" in text and "forgetting events" in text
         assert "clean (" in text and "noisy (" in text and "never" in text
+
+
+def test_a_captured_state_does_not_alias_the_live_counters():
+    """A checkpoint's pending state holds clones of the counters (on the device until it is saved):
+    the next epoch's update, in place, leaves the captured state as it was (on a CPU `.cpu()` is no
+    copy, so the state once aliased the live counters)."""
+    tr = Trainer(small_cfg("optim.epochs=2", "data.n_train=300", "early_stopping.enabled=false"))
+    tr.run()
+    captured = tr._capture(2, {})["examples"]
+    before = {k: captured[k].clone() for k in FIELDS}
+    assert all(captured[k].device == tr.examples.correct.device for k in FIELDS)  # no copy to the host yet
+    tr.examples.update(3, ~tr.examples.correct)  # every prediction flips: every counter moves
+    assert not torch.equal(tr.examples.correct, before["correct"])
+    for k in FIELDS:
+        assert torch.equal(captured[k], before[k]), k
+    assert captured["epochs"] == 2 and tr.examples.epochs == 3

@@ -307,3 +307,64 @@ def test_a_full_disk_while_checkpointing_does_not_end_the_run(tmp_path, monkeypa
     assert not list(d.glob(".checkpoint.pt.*"))  # no temp file left behind
     err = capsys.readouterr().err
     assert "checkpoint not saved" in err and "No space left on device" in err
+
+
+def _sampler_threads():
+    return [t for t in threading.enumerate() if t.name == "gengap-sysmetrics" and t.is_alive()]
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("CUDA error: out of memory"),
+                                   ValueError("a bad baseline")], ids=["MemoryError", "oom-text", "other"])
+def test_a_baseline_that_raises_ends_the_run_with_a_summary_and_no_thread(monkeypatch, error):
+    """The k-NN / NTK baselines are computed before the first epoch (k-NN on CIFAR can run out of
+    memory): run() still never raises, the summary is `failed` (out of memory: the trainer's hint),
+    and the system-metrics sampler started before them is stopped."""
+    from gengap_tui.core import baselines
+
+    def boom(_tr):
+        raise error
+
+    monkeypatch.setattr(baselines, "reference_lines", boom)
+    threads = len(_sampler_threads())
+    events = []
+    s = Trainer(small_cfg("optim.epochs=3", "baselines.knn=true")).run(on_event=events.append)
+    assert s["status"] == "failed" and s["epochs_run"] == 0
+    if isinstance(error, ValueError):
+        assert s["reason"] == "ValueError: a bad baseline"
+    else:
+        assert s["device"].startswith("CPU") and s["reason"] == (
+            f"out of memory on {s['device']} computing the baselines: turn off baselines.knn and baselines.ntk, "
+            "or lower data.n_train")
+    assert [e["event"] for e in events] == ["started", "failed"]
+    assert len(_sampler_threads()) == threads
+
+
+@pytest.mark.parametrize("where", ["baseline", "trainer"])
+def test_one_values_failure_does_not_end_a_one_at_a_time_sweep(tmp_path, monkeypatch, where):
+    """A value whose baseline runs out of memory, or whose trainer cannot be built, is `failed`
+    with its reason; the values after it are trained, and the sweep ends `failed` naming it."""
+    from gengap_tui.core import baselines, units
+    from gengap_tui.core.sweep import Sweep
+
+    calls = {"n": 0}
+    target = (baselines, "reference_lines") if where == "baseline" else (units, "make_trainer")
+    real = getattr(*target)
+
+    def second_fails(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(*target, second_fails)
+    threads = len(_sampler_threads())
+    out = tmp_path / "sw"
+    s = Sweep(small_cfg("optim.epochs=2", "baselines.knn=true"), "regularization.weight_decay", [0, 0.1, 0.2]).run(out)
+    rows = runs.read_jsonl(out / "sweep.jsonl")
+    assert [r["status"] for r in rows] == ["completed", "failed", "completed"]
+    assert [r["epochs_run"] for r in rows] == [2, 0, 2]
+    assert rows[1]["reason"].startswith("out of memory on CPU")
+    assert s["status"] == "failed" and s["reason"].startswith("regularization.weight_decay = 0.1: out of memory")
+    failed = runs.load_run(out / rows[1]["run_dir"])
+    assert failed.summary["status"] == "failed" and failed.events[-1]["event"] == "failed"
+    assert len(_sampler_threads()) == threads

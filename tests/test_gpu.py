@@ -357,3 +357,41 @@ def test_cuda_width_sweep_in_one_bucket_equals_one_at_a_time(tmp_path, cfg_facto
         for k in ("train_err", "val_err", "test_err"):
             assert ra[k] == pytest.approx(rb[k], abs=0.004), (ra["value"], k)
         assert ra["test_loss"] == pytest.approx(rb["test_loss"], rel=1e-3)
+
+
+@pytest.mark.parametrize("stop_in", ["recording-epoch", "later-epoch"])
+def test_a_stop_after_a_failed_recording_still_saves_the_last_epoch(cfg_factory, stop_in):
+    """Checkpoints are lazy while epochs are graphed (captured only when saved); once the recording
+    fails (a planted host sync, as above) they are captured after every epoch again, and the epoch
+    whose recording failed runs to its end like the graphed epoch it replaces. So a stop in the
+    middle of that epoch ends the run after it (`recording-epoch`: epoch 2 saved), and a stop in
+    the middle of a later, eager epoch saves the last finished one (`later-epoch`: epoch 3). The
+    saved counters are host tensors (device clones until then)."""
+    cfg = cfg_factory("noise.label_noise=0.2", "optim.epochs=6", "early_stopping.enabled=false")
+    tr = Trainer(cfg, "cuda")
+    real_steps, real_take = tr._epoch_steps, tr.batches.take
+    seen = {"eager_after_failure": 0, "epoch": 0}
+
+    def planted(perm, check_stop):
+        if tr._capturing:
+            torch.ones(1, device="cuda").item()  # not allowed while a stream is capturing
+        return real_steps(perm, check_stop)
+
+    def take(idx):
+        if tr._graphs is not None and tr._graphs.failed and not tr._capturing:
+            seen["eager_after_failure"] += 1
+            if (stop_in == "recording-epoch" and seen["eager_after_failure"] == 2) or (
+                    stop_in == "later-epoch" and seen["epoch"] == 3 and not tr._stop_requested):
+                tr.request_stop("test")
+        return real_take(idx)
+
+    tr._epoch_steps = planted
+    tr.batches.take = take
+    states: list[dict] = []
+    s = tr.run(on_epoch=lambda r: seen.update(epoch=r["epoch"]), on_checkpoint=states.append,
+               checkpoint_every_s=1e9)
+    saved = 2 if stop_in == "recording-epoch" else 3
+    assert s["status"] == "cancelled" and s["epochs_run"] == saved, s
+    assert tr._graphs.failed and not tr._epochs_atomic()
+    assert [st["epoch"] for st in states] == [saved]
+    assert all(v.device.type == "cpu" for v in states[-1]["examples"].values() if isinstance(v, torch.Tensor))

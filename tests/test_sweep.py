@@ -202,3 +202,37 @@ def test_one_at_a_time_rows_report_memorization_like_grouped_ones(tmp_path):
     for ra, rb in zip(sweep_rows(tmp_path / "together"), sweep_rows(tmp_path / "each")):
         for k in ("train_clean_err", "noisy_memorized"):
             assert ra[k] is not None and rb[k] == pytest.approx(ra[k], abs=2.5e-3), (ra["value"], k)
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["grouped", "one-at-a-time"])
+def test_a_full_disk_writing_one_values_examples_does_not_fail_the_sweep(tmp_path, monkeypatch, together):
+    """examples.npz of the second value cannot be written (ENOSPC): that value's summary.json says
+    so (`examples_error`, as a run's does), the other values keep theirs, and the sweep concludes
+    (sweep.jsonl, summary.json) as completed."""
+    import errno
+
+    from gengap_tui.core.examples import ExampleCounters
+
+    real_save, calls = ExampleCounters.save, {"n": 0}
+
+    def save(self, path, noisy, rows=slice(None)):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return real_save(self, path, noisy, rows)
+
+    monkeypatch.setattr(ExampleCounters, "save", save)
+    out = tmp_path / "sw"
+    s = Sweep(small_cfg("optim.epochs=2"), "model.width", [4, 8, 16], together=together).run(out)
+    assert s["status"] == "completed"
+    rows = sweep_rows(out)
+    assert [r["status"] for r in rows] == ["completed"] * 3
+    for i, r in enumerate(rows):
+        rec = runs.load_run(out / r["run_dir"])
+        assert rec.summary["status"] == "completed" and (out / r["run_dir"] / "model.pt").is_file()
+        if i == 1:
+            assert "No space left on device" in rec.summary["examples_error"]
+            assert not (out / r["run_dir"] / "examples.npz").exists()
+            assert not list((out / r["run_dir"]).glob(".examples.npz.*"))
+        else:
+            assert "examples_error" not in rec.summary and (out / r["run_dir"] / "examples.npz").is_file()

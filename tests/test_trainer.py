@@ -447,3 +447,49 @@ def test_random_labels_are_fitted_while_validation_stays_at_chance():
     _, rows, _, s = run(cfg)
     assert rows[-1]["train_err"] <= 0.01 and s["epochs_to_fit"] is not None
     assert min(r["val_err"] for r in rows) >= 0.8
+
+
+class _FailingGraphs:
+    """Stands in for `graphs.EpochGraphs` on a CPU: the first epoch is the eager warm-up, the
+    recording at the second fails (the epoch then trains eagerly, uncut, as `train_epoch` does
+    after `_give_up`); from then on the trainer trains eagerly itself."""
+
+    def __init__(self, tr):
+        self.tr, self.epochs, self.failed = tr, 0, None
+
+    def train_epoch(self, perm):
+        self.epochs += 1
+        if self.epochs == 2:
+            self.failed = "CUDA graph recording failed (a test's fake); training eagerly"
+        self.tr._epoch_steps(perm, check_stop=self.epochs == 1)
+
+    def evaluate(self, key, fn):
+        return fn()
+
+
+def test_after_a_failed_graph_recording_checkpoints_are_captured_every_epoch_again(monkeypatch):
+    """Checkpoints are lazy while epochs are atomic (CUDA graphs): the state is captured only when a
+    save is due or the run ends. Once the recording failed the epochs run eagerly and a stop cuts
+    one short, leaving no boundary: the state must then be captured after every epoch again, so
+    that a stop in the middle of epoch 5 still saves epoch 4 (the bug: nothing was saved)."""
+    monkeypatch.setattr(Trainer, "_graphs_wanted", lambda self: True)
+    tr = Trainer(small_cfg("optim.epochs=8", "early_stopping.enabled=false"))
+    tr._graphs = _FailingGraphs(tr)
+    assert tr._epochs_atomic()
+    real_take, armed = tr.batches.take, {"on": False, "n": 0}
+
+    def take(idx):  # a stop that arrives in the middle of epoch 5
+        if armed["on"]:
+            armed["n"] += 1
+            if armed["n"] == 2:
+                tr.request_stop("test")
+        return real_take(idx)
+
+    monkeypatch.setattr(tr.batches, "take", take)
+    states, events = [], []
+    s = tr.run(on_epoch=lambda r: r["epoch"] == 4 and armed.update(on=True), on_event=events.append,
+               on_checkpoint=states.append, checkpoint_every_s=1e9)
+    assert s["status"] == "cancelled" and s["epochs_run"] == 4 and s["reason"].endswith("during epoch 5")
+    assert [st["epoch"] for st in states] == [4]
+    assert not tr._epochs_atomic()
+    assert [e["message"] for e in events if e["event"] == "warning"] == [tr._graphs.failed]

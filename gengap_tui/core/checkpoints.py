@@ -16,8 +16,10 @@ class Checkpoints:
     every `every_s` seconds after an epoch, and once more at the end (`flush`). With CUDA graphs an
     epoch is never cut short, so the state at the end of the run is an epoch boundary: capture it
     then (and when a save is due) instead of after every epoch, which cost ~0.7 ms beside a 4.8 ms
-    epoch on an H200 (0.1 ms/epoch outside the epochs now). `boundary` is the finished epoch whose
-    end state the model holds right now (None while an epoch is under way)."""
+    epoch on an H200 (0.1 ms/epoch outside the epochs now). `lazy` is asked again after every
+    epoch: once a graph recording fails the epochs run eagerly, a stop can cut one short, and the
+    state is captured after every epoch again. `boundary` is the finished epoch whose end state
+    the model holds right now (None while an epoch is under way)."""
 
     def __init__(self, trainer, on_checkpoint: Callable[[dict], Any] | None, every_s: float):
         self.tr, self.save, self.every_s = trainer, on_checkpoint, every_s
@@ -34,6 +36,7 @@ class Checkpoints:
         if self.save is None:
             return
         due = time.monotonic() - self.saved_at >= self.every_s
+        self.lazy = self.lazy and self.tr._epochs_atomic()  # (a failed recording: eager from now on)
         if self.lazy and not due:
             self.boundary, self.pending = (epoch, row), None
         else:
@@ -50,9 +53,14 @@ class Checkpoints:
             self._save(emit)
 
     def _save(self, emit: Callable) -> None:
-        """Hand over the pending state; a failure (a full disk) is a `checkpoint_failed` event and the
-        run goes on: losing a checkpoint must not lose the run or its summary."""
+        """Hand over the pending state, its example counters (device clones until now: no copy to
+        the host at every capture) moved to the host; a failure (a full disk) is a
+        `checkpoint_failed` event and the run goes on: losing a checkpoint must not lose the run or
+        its summary."""
         try:
+            ex = self.pending.get("examples")
+            if ex:
+                self.pending["examples"] = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in ex.items()}
             self.save(self.pending)
         except Exception as exc:  # noqa: BLE001
             emit("checkpoint_failed", epoch=self.pending["epoch"], error=f"{type(exc).__name__}: {exc}")
@@ -78,6 +86,9 @@ class Resumable:
             "last_row": dict(last_row), "epochs_to_fit": self.epochs_to_fit,
             "ratt_by_epoch": [[e, err, bound] for e, (err, bound) in sorted(self.ratt_by_epoch.items())],
             "examples": self.examples.state() if self.examples is not None else {},
+            # the power iteration's warm-start vectors: without them a resumed run's
+            # spectral_norm_product drifts from the uninterrupted run's
+            "norms": self.norms.state(),
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -115,3 +126,4 @@ class Resumable:
         self.ratt_by_epoch = {int(e): (err, bound) for e, err, bound in state.get("ratt_by_epoch") or []}
         if state.get("examples") and self.examples is not None:
             self.examples.load(state["examples"])
+        self.norms.load(state.get("norms") or [])

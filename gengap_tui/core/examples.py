@@ -53,8 +53,10 @@ class ExampleCounters:
         self.epochs = epoch
 
     def state(self) -> dict[str, Any]:
-        """For a checkpoint (host tensors; `torch.load(weights_only=True)` reads them)."""
-        out: dict[str, Any] = {k: getattr(self, k).detach().cpu() for k in FIELDS}
+        """For a checkpoint: clones on the device (no host sync; never the live counters, which the
+        next epoch updates in place); `checkpoints.Checkpoints` moves them to the host when it
+        saves (`torch.load(weights_only=True)` reads them)."""
+        out: dict[str, Any] = {k: getattr(self, k).detach().clone() for k in FIELDS}
         out["epochs"] = self.epochs
         return out
 

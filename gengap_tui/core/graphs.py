@@ -91,7 +91,9 @@ class EpochGraphs:
                 self._capture_train(perm)
             except Exception as exc:  # noqa: BLE001 - an op that cannot be recorded: train eagerly
                 self._give_up(exc)
-                tr._epoch_steps(perm, check_stop=True)  # (recording ran nothing: this epoch is still to do)
+                # (recording ran nothing: this epoch is still to do, and uncut like the graphed
+                # epoch it replaces: it began as atomic, with no state captured before it)
+                tr._epoch_steps(perm, check_stop=False)
                 return
             self.train_key = key
         self.static_perm.copy_(perm)

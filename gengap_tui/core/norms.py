@@ -89,6 +89,15 @@ class NormTracker:
         vals = torch.stack([sq.sqrt(), prod]).tolist()
         return {"weight_norm": vals[0], "spectral_norm_product": vals[1]}
 
+    def state(self) -> list[list]:
+        """The warm-start vectors, `[[group, layer, v], ...]` (clones), for a checkpoint: a resumed
+        run continues the power iteration where the uninterrupted one would be."""
+        return [[gi, li, v.detach().clone()] for (gi, li), v in sorted(self._v.items())]
+
+    def load(self, state: list) -> None:
+        dev = next(self.model.parameters()).device
+        self._v = {(int(gi), int(li)): v.to(dev) for gi, li, v in state}
+
     def _sigma(self, gi: int, li: int, W: torch.Tensor) -> torch.Tensor:
         """The largest singular value of each `[rows, cols]` matrix in `W` (`[g, rows, cols]`)."""
         if min(W.shape[1], W.shape[2]) <= SMALL:  # exact: the small Gram matrix's top eigenvalue

@@ -228,6 +228,7 @@ class Sweep:
                         self.param2)
         finals: dict = {}
         status, reason = "completed", None
+        failed: str | None = None  # the first failure: the other lines go on, the sweep ends failed
         try:
             if not self.together:
                 sink.write_meta()
@@ -239,8 +240,12 @@ class Sweep:
                 line_data = load(configs[0]) if per_line_data else data
                 done, status, reason = unit.run(line_data, sink, label=str(out_dir))
                 finals.update(done)
-                if status != "completed":
+                if status == "failed":
+                    failed = failed or reason
+                elif status != "completed":
                     break
+            if status != "cancelled" and failed:
+                status, reason = "failed", failed
         finally:
             sink.close()
         return self.conclude(out_dir, finals, status, reason, time.perf_counter() - t0)

@@ -55,6 +55,11 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({platform.machine() or 'unknown'}, {n} thread{'s' * (n != 1)})"
 
 
+def is_oom(exc: BaseException) -> bool:
+    """Out of memory: the device's (torch), the host's (MemoryError), or an allocator's message."""
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
+
+
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
@@ -214,6 +219,7 @@ class Trainer(Controls, Resumable, Evaluation):
 
     # ----------------------------------------------------------------------------- CUDA graphs
     _capturing = False  # True while graphs.py records a graph (autocast must not cache then)
+    _in_baselines = False  # True while `_start` computes the baselines (an OOM there says so)
     _graphs: EpochGraphs | None = None
 
     def _graphs_wanted(self) -> bool:
@@ -224,8 +230,9 @@ class Trainer(Controls, Resumable, Evaluation):
 
     def _epochs_atomic(self) -> bool:
         """Whether an epoch always runs to its end once started (a graphed epoch cannot stop
-        between batches), so that any state seen between epochs is an epoch boundary."""
-        return self._graphs_wanted()
+        between batches), so that any state seen between epochs is an epoch boundary. Not once a
+        recording has failed: the epochs then run eagerly and a stop can cut one short."""
+        return self._graphs_wanted() and not (self._graphs is not None and self._graphs.failed)
 
     def _graph_runner(self) -> EpochGraphs | None:
         if self._graphs is None and self._graphs_wanted():
@@ -268,12 +275,15 @@ class Trainer(Controls, Resumable, Evaluation):
             if on_event is not None:
                 on_event({"event": kind, "time": time.time(), **fields})
 
-        # start: the summary's skeleton, `started` (and `resumed_run`), the baselines
-        summary = self._start(emit)
+        summary = self._skeleton()
         saves = Checkpoints(self, on_checkpoint, checkpoint_every_s)
         last: dict[str, Any] = dict(self._last_row)
         epoch = self.start_epoch
+        self._sys: Sampler | None = None
         try:
+            # start: the sampler, `started` (and `resumed_run`), the baselines (k-NN / NTK can run
+            # out of memory: inside the try, so that run() still ends with a summary)
+            self._start(emit, summary)
             for epoch in range(self.start_epoch + 1, self.cfg.optim.epochs + 1):
                 # tweaks queued since the last epoch apply from this one on
                 self._apply_tweaks(epoch, emit)
@@ -307,31 +317,43 @@ class Trainer(Controls, Resumable, Evaluation):
             emit("cancelled", epoch=summary["epochs_run"])
         except Exception as exc:  # noqa: BLE001 - every failure ends the run with a summary
             reason = f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+            if is_oom(exc) and self._in_baselines:
+                reason = ("out of memory on " + summary["device"] + " computing the baselines: turn off "
+                          "baselines.knn and baselines.ntk, or lower data.n_train")
+            elif is_oom(exc):
                 reason = "out of memory on " + summary["device"] + ": lower optim.batch_size or model.width"
+            self._in_baselines = False
             summary.update(status="failed", reason=reason)
             emit("failed", epoch=summary["epochs_run"], error=reason, traceback=traceback.format_exc())
 
-        # finish: the last checkpoint (none for a diverged run), then the test split
-        if summary["status"] != "diverged":
-            saves.flush(emit)
-        self._finish(summary, last)
-        summary.update(self._sys.end())  # gpu_mem_peak_mb
+        # finish: the last checkpoint (none for a diverged run), then the test split; the
+        # sampling thread stops whatever happens
+        try:
+            if summary["status"] != "diverged":
+                saves.flush(emit)
+            self._finish(summary, last)
+        finally:
+            if self._sys is not None:
+                summary.update(self._sys.end())  # gpu_mem_peak_mb
         summary["wall_seconds"] = time.perf_counter() - t0
         return summary
 
-    def _start(self, emit: Callable) -> dict[str, Any]:
-        """The summary's skeleton (with the records a checkpoint brought back), and what comes
-        before the first epoch: the `started` event, a precision warning, the baselines (computed
-        here), `resumed_run`."""
+    def _skeleton(self) -> dict[str, Any]:
+        """The summary's skeleton, with the records a checkpoint brought back."""
         cfg = self.cfg
-        summary: dict[str, Any] = {
+        return {
             "status": "completed", "epochs_run": self.start_epoch, "stop_epoch": None, "best_epoch": None,
             "best_value": None, "monitor": cfg.early_stopping.monitor, "would_stop_epoch": None,
             "restored_best": False, "test_loss": None, "test_err": None, "wall_seconds": None,
             "device": device_name(self.device), "reason": None, "n_params": self.n_params,
             "n_train": len(self.x_train), "n_corrupted": self.data.n_corrupted, "epochs_to_fit": self.epochs_to_fit,
         }
+
+    def _start(self, emit: Callable, summary: dict[str, Any]) -> None:
+        """What comes before the first epoch: the sampler (`self._sys`, stopped by `run` whatever
+        happens), the `started` event, a precision warning, the baselines (computed here),
+        `resumed_run`."""
+        cfg = self.cfg
         # a resumed run's `started` says where it takes up (its epoch: the checkpoint's), then
         # `resumed_run` as before: events.jsonl stays in epoch order, and "started at epoch 0" is
         # the run's one real start
@@ -348,12 +370,13 @@ class Trainer(Controls, Resumable, Evaluation):
         if cfg.baselines.knn or cfg.baselines.ntk:
             if baselines.ntk_note(cfg):
                 emit("warning", epoch=0, message=baselines.ntk_note(cfg))
+            self._in_baselines = True
             summary.update(baselines.reference_lines(self))
+            self._in_baselines = False
             emit("baseline", epoch=0, **{k: v for k, v in summary.items() if k.startswith("baseline_")})
         if self.start_epoch:
             emit("resumed_run", epoch=self.start_epoch)
         self._graph_warned = False  # a failed CUDA graph recording is reported once per run
-        return summary
 
     def _epoch(self, epoch: int, emit: Callable, summary: dict) -> tuple[dict[str, Any], Any] | None:
         """Train one epoch and evaluate: (the metrics.jsonl row, early stopping's step), with the

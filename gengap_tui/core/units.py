@@ -30,7 +30,7 @@ from .early_stopping import EarlyStopping
 from .factory import make_trainer
 from .multi import MultiTrainer
 from .sysmetrics import Sampler
-from .trainer import Cancelled, Trainer, device_name
+from .trainer import Cancelled, Trainer, device_name, is_oom
 
 ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test_err", "train_clean_err",
             "noisy_memorized", "noisy_true_acc", "weight_norm", "spectral_norm_product")
@@ -133,6 +133,7 @@ class FileSink(Sink):
         self.out_dir, self.param, self.meta, self.on_progress = Path(out_dir), param, meta, on_progress
         self.param2 = param2  # a grid's second setting: `values` are its points, (value, value2)
         self._infos: list[dict] = []
+        self._errors: dict[Any, dict[str, str]] = {}  # a value's files that could not be written
         for v in values:
             self.value_dir(v).mkdir(exist_ok=True)
         self.writers = {v: runs.RunWriter(self.value_dir(v), c.dump(), extra) for v, c in zip(values, configs)}
@@ -167,15 +168,25 @@ class FileSink(Sink):
         self.writers[value].event(ev)
 
     def model(self, value: float, state: dict) -> None:
-        """A value's `model.pt` (as a run's: the weights it keeps), written atomically."""
-        runs.replace_atomic(self.value_dir(value) / "model.pt", lambda tmp: torch.save(state, tmp))
+        """A value's `model.pt` (as a run's: the weights it keeps), written atomically; a failed
+        write (a full disk) is the summary's `model_error`, as for a run (session.py), and the
+        sweep goes on."""
+        try:
+            runs.replace_atomic(self.value_dir(value) / "model.pt", lambda tmp: torch.save(state, tmp))
+        except (OSError, RuntimeError) as exc:  # (torch.save reports a full disk as a RuntimeError)
+            self._errors.setdefault(value, {})["model_error"] = f"model.pt not written: {exc}"
 
     def finish(self, value: float, summary: dict) -> None:
-        self.writers[value].finish(summary)
+        self.writers[value].finish({**summary, **self._errors.pop(value, {})})
 
     def examples(self, value: float, counters: Any, rows: slice, noisy: Any) -> None:
+        """A value's examples.npz; a failed write is the summary's `examples_error` (as `model`)."""
         if counters is not None and counters.epochs:
-            runs.replace_atomic(self.value_dir(value) / "examples.npz", lambda tmp: counters.save(tmp, noisy, rows))
+            try:
+                runs.replace_atomic(self.value_dir(value) / "examples.npz",
+                                    lambda tmp: counters.save(tmp, noisy, rows))
+            except OSError as exc:
+                self._errors.setdefault(value, {})["examples_error"] = f"examples.npz not written: {exc}"
 
     def restart(self, value: float) -> None:
         """Empty a value's metrics.jsonl: its unit is trained again from the start (a Ray retry)."""
@@ -232,13 +243,7 @@ class Unit:
                    "members": len(members)})
         n_params = {v: tr.member_params[i * K] for i, v in enumerate(self.values)}
         sysm = Sampler(self.device)  # GPU / CPU use per epoch, as a single run's (core/sysmetrics.py)
-        gpu = sysm.begin(warn := [])
-        for v in self.values:
-            sink.event(v, {"event": "started", "time": time.time(), "epoch": 0, "device": device,
-                           "n_params": n_params[v], "sweep": label, **gpu})
-            for text in warn:
-                sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text,
-                               "about": "shared_gpu"})
+        gpu: dict = {}
         status, reason = "completed", None
         per_value_status = {v: "completed" for v in self.values}
         last: dict[float, dict] = {}
@@ -248,7 +253,14 @@ class Unit:
         test_at: dict[float, dict[int, float]] = {v: {} for v in self.values}
         best_at_stop: dict[float, int | None] = {}
         epoch = 0
-        try:
+        try:  # (from the sampler's start on: its thread is stopped whatever happens)
+            gpu = sysm.begin(warn := [])
+            for v in self.values:
+                sink.event(v, {"event": "started", "time": time.time(), "epoch": 0, "device": device,
+                               "n_params": n_params[v], "sweep": label, **gpu})
+                for text in warn:
+                    sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text,
+                                   "about": "shared_gpu"})
             for epoch in range(1, cfg.optim.epochs + 1):
                 lr = tr._lr_at(epoch)
                 for g in tr.opt.param_groups:
@@ -308,7 +320,7 @@ class Unit:
             status, reason = "cancelled", f"{self._stop_reason or USER_STOP} during epoch {epoch}"
         except Exception as exc:  # noqa: BLE001 - a failure still writes what was measured
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+            if is_oom(exc):
                 reason = f"out of memory on {device}: fewer values, smaller widths or optim.batch_size"
         finals = {}
         ended = {**gpu, **sysm.end()}  # the GPU, the unit's peak memory
@@ -335,14 +347,26 @@ class Unit:
         return finals, status, reason
 
     def _run_each(self, data, sink: Sink, load_fn):
+        """One value after another. A value that fails (its data, its trainer, its training: out of
+        memory) is `failed` with its reason and the others go on; the unit then ends `failed`,
+        naming the first such value. A stop ends it at once."""
         status, reason = "completed", None
+        failed: str | None = None
         finals: dict[float, dict] = {}
+        tr: Trainer | None = None
         for v, c in zip(self.values, self.configs):
+            self._trainer = tr = None  # (the last value's trainer and its memory go first)
             if self._stop:
                 status, reason = "cancelled", self._stop_reason or USER_STOP
                 break
-            d = data if self.param.split(".")[0] not in DATA_SECTIONS else load_fn(c)
-            tr = make_trainer(c, self.device, d, load_fn=load_fn)
+            try:
+                d = data if self.param.split(".")[0] not in DATA_SECTIONS else load_fn(c)
+                tr = make_trainer(c, self.device, d, load_fn=load_fn)
+            except Exception as exc:  # noqa: BLE001 - this value fails, the sweep goes on
+                s = self._unbuilt(v, exc, sink)
+                finals[v] = s
+                failed = failed or f"{self.param} = {point_label(v)}: {s['reason']}"
+                continue
             self._trainer = tr
             if self._stop:
                 tr.request_stop(self._stop_reason)
@@ -379,7 +403,24 @@ class Unit:
                                "test_loss": [f.get("test_loss")], "n_params": [tr.n_params],
                                **{k: [f[k]] for k in BAND_KEYS if k in f},
                                **({"test_err_kept": [f["test_err_kept"]]} if "test_err_kept" in f else {})})
-            if s["status"] in ("cancelled", "failed"):
+            if s["status"] == "cancelled":
                 status, reason = s["status"], s.get("reason")
                 break
+            if s["status"] == "failed":
+                failed = failed or f"{self.param} = {point_label(v)}: {s.get('reason')}"
+        self._trainer = None
+        if status == "completed" and failed:
+            status, reason = "failed", failed
         return finals, status, reason
+
+    def _unbuilt(self, v: Any, exc: BaseException, sink: Sink) -> dict:
+        """The summary of a value whose data or trainer could not be made (`failed`, no epoch)."""
+        device = device_name(self.device)
+        why = f"{type(exc).__name__}: {exc}"
+        if is_oom(exc):
+            why = f"out of memory on {device}: lower optim.batch_size or model.width"
+        s = {"status": "failed", "epochs_run": 0, "reason": why, "device": device, "stop_epoch": None,
+             "best_epoch": None, "restored_best": False}
+        sink.event(v, {"event": "failed", "time": time.time(), "epoch": 0, "error": why})
+        sink.finish(v, s)
+        return s
