@@ -139,13 +139,15 @@ def test_a_diverged_value_stops_counting_its_examples_and_ends_as_a_solo_run_doe
 
 def test_a_diverged_values_examples_match_its_solo_run():
     """A huge learning rate diverges the value on its own: its counters are a solo run's (which
-    stops counting at its divergence) and so are its epochs and reason."""
+    stops counting at its divergence) and so are its epochs and reason; with nothing left to
+    train, the unit stops as the solo run does."""
     cfg = small_cfg(*TINY, "optim.epochs=4", "optim.lr=1e6")
     sink, finals, _, _ = _run_unit(cfg, [16])
     solo = Trainer(cfg.model_copy(update={"model": cfg.model.model_copy(update={"width": 16})}))
     s = solo.run()
     assert s["status"] == finals[16]["status"] == "diverged"
     assert finals[16]["epochs_run"] == s["epochs_run"] and finals[16]["reason"] == s["reason"]
+    assert len(sink.progress_rows) == s["epochs_run"] + 1 < 4  # every value diverged: the unit stops there
     want = solo.examples.arrays(solo.changed)
     for k in want:
         np.testing.assert_array_equal(sink.examples_of[16][k], want[k], err_msg=k)

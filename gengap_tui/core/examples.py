@@ -60,6 +60,10 @@ class ExampleCounters:
         on = members if members is not None else [True] * len(self.member_epochs)
         self.member_epochs = [epoch if o else e for e, o in zip(self.member_epochs, on)]
 
+    def recorded(self, rows: slice = slice(None)) -> int:
+        """How many epochs were recorded for the members `rows` (a diverged one stopped early)."""
+        return max(self.member_epochs[rows], default=0)
+
     def state(self) -> dict[str, Any]:
         """For a checkpoint (host tensors; `torch.load(weights_only=True)` reads them)."""
         out: dict[str, Any] = {k: getattr(self, k).detach().cpu() for k in FIELDS}
@@ -78,7 +82,7 @@ class ExampleCounters:
         out = {k: getattr(self, k)[rows].detach().cpu().numpy() for k in FIELDS}
         noisy = noisy.detach().cpu().numpy() if isinstance(noisy, torch.Tensor) else np.asarray(noisy)
         out["noisy"] = np.broadcast_to(noisy.astype(bool), out["correct"].shape).copy()
-        out["epochs"] = np.asarray(max(self.member_epochs[rows], default=0), dtype=np.int32)
+        out["epochs"] = np.asarray(self.recorded(rows), dtype=np.int32)
         return out
 
     def save(self, path: str, noisy: np.ndarray | torch.Tensor, rows: slice = slice(None)) -> None:

@@ -174,7 +174,7 @@ class FileSink(Sink):
         self.writers[value].finish(summary)
 
     def examples(self, value: float, counters: Any, rows: slice, noisy: Any) -> None:
-        if counters is not None and counters.epochs:
+        if counters is not None and counters.recorded(rows):  # (a value that diverged at once: none)
             runs.replace_atomic(self.value_dir(value) / "examples.npz", lambda tmp: counters.save(tmp, noisy, rows))
 
     def restart(self, value: float) -> None:
@@ -297,9 +297,11 @@ class Unit:
                 done = epoch
                 if self._stop:
                     raise Cancelled
+                if len(diverged) == len(self.values):  # nothing left to train (as a solo run stops)
+                    break
         except (KeyboardInterrupt, Cancelled):  # the solo trainer's wording and numbering
             status = "cancelled"
-            reason = cancel_reason(self._stop_reason, done)
+            reason = cancel_reason(self._stop_reason or tr._stop_reason, done)
         except Exception as exc:  # noqa: BLE001 - a failure still writes what was measured
             status, reason = "failed", failure_reason(exc, device)
         finals = {}
