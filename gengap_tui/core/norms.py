@@ -114,7 +114,7 @@ class NormTracker:
         if v is None or v.shape != W.shape[::2]:
             v, steps = self._start(gi, li, W), FIRST_ITERS
             self._fresh.pop(key, None)
-        elif any(f and (ok_rows is None or o) for f, o in zip(self._fresh.get(key, ()), ok_rows or self.G * [True])):
+        elif any(f and (ok_rows is None or ok_rows[j]) for j, f in enumerate(self._fresh.get(key, ()))):
             steps = FIRST_ITERS  # a member started afresh is finite again: its first measurement
         sigma = W.new_zeros(W.shape[0])
         for _ in range(steps):
@@ -123,7 +123,7 @@ class NormTracker:
             v = torch.bmm(W.transpose(1, 2), u.unsqueeze(2)).squeeze(2)
             sigma = v.norm(dim=1)
             v = v / sigma.unsqueeze(1).clamp_min(1e-30)
-        if ok is None or ok_rows is None:
+        if ok is None or ok_rows is None:  # (both given, or neither)
             self._fresh.pop(key, None)
         else:  # the members that are not finite start afresh (their own rows only)
             v = torch.where(ok[:, None], v, self._start(gi, li, W))
