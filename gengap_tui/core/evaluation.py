@@ -58,29 +58,39 @@ class Evaluation:
             preds.append(out.argmax(1))
         return loss, torch.cat(preds)
 
-    def _eval_tensors(self) -> tuple[list[str], torch.Tensor]:
-        """The metrics of `evaluate()` as one device tensor (no host sync: graphable)."""
+    def _noise_counts(self) -> tuple[Any, Any]:
+        """The clean and the noisy training examples' counts (at least 1): the noise metrics'
+        denominators (a stack: each member's, `[G]` tensors)."""
+        return max(self.x_train.shape[0] - self.n_changed, 1), max(self.n_changed, 1)
+
+    def _eval_tensors(self, with_test: bool = False) -> tuple[list[str], torch.Tensor]:
+        """The metrics of `evaluate()` (with the test split's if `with_test`) as one device tensor,
+        `[keys]`, or `[keys, G]` for a stack, whose `_predict` gives each member's (no host sync:
+        graphable)."""
         self.model.eval()
         tl, tp = self._predict(self.x_train, self.y_train)
         vl, vp = self._predict(self.x_val, self.y_val)
-        n, nv = len(self.y_train), len(self.y_val)
+        n, nv = self.x_train.shape[0], self.x_val.shape[0]
         self._train_correct = tp == self.y_train  # (the per-example counters read it: core/examples.py)
         wrong = (tp != self.y_train).float()
-        vals = [tl / n, wrong.mean(), vl / nv, (vp != self.y_val).float().mean()]
+        vals = [tl / n, wrong.mean(-1), vl / nv, (vp != self.y_val).float().mean(-1)]
         keys = ["train_loss", "train_err", "val_loss", "val_err"]
+        if with_test:
+            sl, sp = self._predict(self.x_test, self.y_test)
+            vals += [sl / self.x_test.shape[0], (sp != self.y_test).float().mean(-1)]
+            keys += ["test_loss", "test_err"]
         if self.track_noise:
-            clean = ~self.changed
-            n_clean = max(int(len(self.y_train) - self.n_changed), 1)
-            vals.append((wrong * clean).sum() / n_clean)
+            n_clean, n_noisy = self._noise_counts()
+            vals.append((wrong * ~self.changed).sum(-1) / n_clean)
             keys.append("train_clean_err")
             if self.n_changed:
                 ch = self.changed.float()
-                vals.append(((tp == self.y_train).float() * ch).sum() / self.n_changed)
-                vals.append(((tp == self.y_clean).float() * ch).sum() / self.n_changed)
+                vals.append(((tp == self.y_train).float() * ch).sum(-1) / n_noisy)
+                vals.append(((tp == self.y_clean).float() * ch).sum(-1) / n_noisy)
                 keys += ["noisy_memorized", "noisy_true_acc"]
         if self.ratt:
             _, rp = self._predict(self.x_random, self.y_random)
-            vals.append((rp != self.y_random).float().mean())
+            vals.append((rp != self.y_random).float().mean(-1))
             keys.append("ratt_random_err")
         return keys, torch.stack(vals)
 
@@ -140,7 +150,8 @@ class Evaluation:
 
 
 class MemberEvaluation(Evaluation):
-    """The stacked trainer's evaluation (mixed into `multi.MultiTrainer`)."""
+    """The stacked trainer's evaluation (mixed into `multi.MultiTrainer`): `Evaluation`'s metrics
+    from every member's predictions at once."""
 
     def _chunk(self, x: torch.Tensor) -> int:
         images = image_chunk(x, max(getattr(self.model, "widths", None) or [self.cfg.model.width]), self.G)
@@ -153,7 +164,7 @@ class MemberEvaluation(Evaluation):
         return max(256, ACT_BUDGET // (self.G * widest))
 
     @torch.inference_mode()
-    def _predict_members(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _predict(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-member summed cross-entropy `[G]` and predictions `[G, N]`; `y` is `[N]` (shared
         labels) or `[G, N]` (each member's own)."""
         G, C = self.G, self.data.num_classes
@@ -171,40 +182,13 @@ class MemberEvaluation(Evaluation):
             preds.append(out.argmax(-1))
         return loss, torch.cat(preds, dim=1)
 
-    def _member_tensors(self, with_test: bool) -> tuple[list[str], torch.Tensor]:
-        """Every member's metrics as one `[keys, G]` device tensor (no host sync: graphable)."""
-        self.model.eval()
-        tl, tp = self._predict_members(self.x_train, self.y_train)
-        vl, vp = self._predict_members(self.x_val, self.y_val)
-        n, nv = self.x_train.shape[0], self.x_val.shape[0]
-        self._train_correct = tp == self.y_train  # (the per-example counters read it: core/examples.py)
-        wrong = (tp != self.y_train).float()
-        vals = [tl / n, wrong.mean(1), vl / nv, (vp != self.y_val).float().mean(1)]
-        keys = ["train_loss", "train_err", "val_loss", "val_err"]
-        if with_test:
-            sl, sp = self._predict_members(self.x_test, self.y_test)
-            vals += [sl / self.x_test.shape[0], (sp != self.y_test).float().mean(1)]
-            keys += ["test_loss", "test_err"]
-        if self.track_noise:
-            clean = (~self.changed).float()
-            vals.append((wrong * clean).sum(1) / clean.sum(1).clamp(min=1))
-            keys.append("train_clean_err")
-            if self.n_changed:
-                ch = self.changed.float()
-                nch = self.n_changed_g.clamp(min=1)
-                vals.append(((tp == self.y_train).float() * ch).sum(1) / nch)
-                vals.append(((tp == self.y_clean).float() * ch).sum(1) / nch)
-                keys += ["noisy_memorized", "noisy_true_acc"]
-        if self.ratt:
-            _, rp = self._predict_members(self.x_random, self.y_random)
-            vals.append((rp != self.y_random).float().mean(1))
-            keys.append("ratt_random_err")
-        return keys, torch.stack(vals)
+    def _noise_counts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (~self.changed).float().sum(1).clamp(min=1), self.n_changed_g.clamp(min=1)
 
     @torch.inference_mode()
     def member_metrics(self, with_test: bool = False) -> dict[str, list]:
         """Every member's metrics on the full splits (lists of length G), one host copy."""
-        keys, vals = self._graphed_eval(("members", with_test), lambda: self._member_tensors(with_test))
+        keys, vals = self._graphed_eval(("members", with_test), lambda: self._eval_tensors(with_test))
         n = self.x_train.shape[0]
         out: dict[str, list] = dict(zip(keys, vals))
         out["gap_loss"] = [v - t for v, t in zip(out["val_loss"], out["train_loss"])]
@@ -237,7 +221,7 @@ class MemberEvaluation(Evaluation):
     @torch.inference_mode()
     def evaluate_test(self) -> tuple[float, float]:
         self.model.eval()
-        loss, pred = self._predict_members(self.x_test, self.y_test)
+        loss, pred = self._predict(self.x_test, self.y_test)
         n = self.x_test.shape[0]
         tl, te = torch.stack([loss / n, (pred != self.y_test).float().mean(1)]).tolist()
         self.test_members = (tl, te)

@@ -38,11 +38,17 @@ class ExampleCounters:
         self.forgetting_events = z()  # how many correct -> wrong transitions
         self.correct = torch.zeros(shape, dtype=torch.bool, device=device)  # at the last epoch
         self.epochs = 0
+        self.member_epochs = [0] * shape[0]  # epochs recorded per member (a diverged one stops)
 
-    def update(self, epoch: int, correct: torch.Tensor) -> None:
+    def update(self, epoch: int, correct: torch.Tensor, members: list[bool] | None = None) -> None:
         """Record epoch `epoch`'s predictions (`correct`: bool, this object's shape, or `[N]` for
-        one member). In place, on the device: no host sync."""
+        one member) for the members `members` says (None: all; a grouped sweep leaves out those
+        of its values that have diverged, as a solo run stops counting). In place, on the device:
+        no host sync."""
         correct = correct.view(self.correct.shape)
+        if members is not None and not all(members):  # the others' rows stay as they are
+            keep = torch.tensor(members, device=correct.device).unsqueeze(1)
+            correct = torch.where(keep, correct, self.correct)
         learned = correct & ~self.correct
         forgotten = self.correct & ~correct
         self.first_learned.masked_fill_(correct & (self.first_learned == 0), epoch)
@@ -51,6 +57,12 @@ class ExampleCounters:
         self.forgetting_events.add_(forgotten.to(torch.int32))
         self.correct.copy_(correct)
         self.epochs = epoch
+        on = members if members is not None else [True] * len(self.member_epochs)
+        self.member_epochs = [epoch if o else e for e, o in zip(self.member_epochs, on)]
+
+    def recorded(self, rows: slice = slice(None)) -> int:
+        """How many epochs were recorded for the members `rows` (a diverged one stopped early)."""
+        return max(self.member_epochs[rows], default=0)
 
     def state(self) -> dict[str, Any]:
         """For a checkpoint: clones on the device (no host sync; never the live counters, which the
@@ -64,14 +76,15 @@ class ExampleCounters:
         for k in FIELDS:
             getattr(self, k).copy_(state[k].to(getattr(self, k).device))
         self.epochs = int(state["epochs"])
+        self.member_epochs = [self.epochs] * len(self.member_epochs)
 
     def arrays(self, noisy: np.ndarray | torch.Tensor, rows: slice = slice(None)) -> dict[str, np.ndarray]:
         """What examples.npz holds: every field `[G, N]` (the members `rows`), `noisy` (bool
-        `[G, N]`: the label was flipped) and `epochs` (how many epochs were recorded)."""
+        `[G, N]`: the label was flipped) and `epochs` (how many epochs were recorded for them)."""
         out = {k: getattr(self, k)[rows].detach().cpu().numpy() for k in FIELDS}
         noisy = noisy.detach().cpu().numpy() if isinstance(noisy, torch.Tensor) else np.asarray(noisy)
         out["noisy"] = np.broadcast_to(noisy.astype(bool), out["correct"].shape).copy()
-        out["epochs"] = np.asarray(self.epochs, dtype=np.int32)
+        out["epochs"] = np.asarray(self.recorded(rows), dtype=np.int32)
         return out
 
     def save(self, path: str, noisy: np.ndarray | torch.Tensor, rows: slice = slice(None)) -> None:

@@ -20,7 +20,8 @@ steps per epoch, `FIRST_ITERS` at the first measurement): its SVD costs ~3 ms, a
 default epoch, these steps ~0.1 ms. Power iteration approaches the value from below (within 0.1%
 here after a few epochs; tests/test_norms.py); `exact()` computes both measures by SVD, for tests
 and for anyone who wants the exact figure of a saved model.
-Zero padding (the grouped width sweep's narrower members) changes neither measure.
+Zero padding (the grouped width sweep's narrower members) changes neither measure. Members are
+measured independently: one whose weights are not finite gets NaN, the others their numbers.
 """
 
 from __future__ import annotations
@@ -63,12 +64,15 @@ def layer_groups(model: nn.Module) -> list[tuple[slice, list[torch.Tensor]]]:
 
 
 class NormTracker:
-    """Both measures for every member of `model`, by warm-started power iteration."""
+    """Both measures for every member of `model`, by warm-started power iteration. A member whose
+    weights are not finite (a diverged member of a grouped sweep) gets NaN and a fresh start of its
+    own warm-start vectors; the other members' numbers are untouched by it."""
 
     def __init__(self, model: nn.Module, members: int = 1):
         self.model = model
         self.G = members
         self._v: dict[tuple[int, int], torch.Tensor] = {}
+        self._fresh: dict[tuple[int, int], list[bool]] = {}  # rows of `_v` started afresh
 
     @torch.no_grad()
     def measure(self) -> dict[str, list[float]]:
@@ -79,13 +83,17 @@ class NormTracker:
         for members, mats in groups:
             for W in mats:
                 sq[members] += W.detach().float().square().sum(dim=(1, 2))
-        if not bool(torch.isfinite(sq).all()):  # a diverged run: the trainer ends it as such
-            self._v.clear()
-            return {"weight_norm": [math.nan] * self.G, "spectral_norm_product": [math.nan] * self.G}
+        ok = torch.isfinite(sq)
+        all_ok = bool(ok.all())  # (the one host sync before the copy of the numbers)
+        rows = None if all_ok else ok.tolist()
         prod = torch.ones(self.G, device=dev)
         for gi, (members, mats) in enumerate(groups):
             for li, W in enumerate(mats):
-                prod[members] *= self._sigma(gi, li, W.detach().float())
+                prod[members] *= self._sigma(gi, li, W.detach().float(), None if all_ok else ok[members],
+                                             None if rows is None else rows[members])
+        if not all_ok:  # a diverged member: NaN for it alone (the trainer ends a solo run as diverged)
+            nan = torch.tensor(math.nan, device=dev)
+            sq, prod = torch.where(ok, sq, nan), torch.where(ok, prod, nan)
         vals = torch.stack([sq.sqrt(), prod]).tolist()
         return {"weight_norm": vals[0], "spectral_norm_product": vals[1]}
 
@@ -97,19 +105,27 @@ class NormTracker:
     def load(self, state: list) -> None:
         dev = next(self.model.parameters()).device
         self._v = {(int(gi), int(li)): v.to(dev) for gi, li, v in state}
+        self._fresh = {}  # (a checkpoint is of finite weights: no row was started afresh)
 
-    def _sigma(self, gi: int, li: int, W: torch.Tensor) -> torch.Tensor:
-        """The largest singular value of each `[rows, cols]` matrix in `W` (`[g, rows, cols]`)."""
+    def _sigma(self, gi: int, li: int, W: torch.Tensor, ok: torch.Tensor | None = None,
+               ok_rows: list[bool] | None = None) -> torch.Tensor:
+        """The largest singular value of each `[rows, cols]` matrix in `W` (`[g, rows, cols]`);
+        `ok` (bool `[g]` on the device, `ok_rows` the same on the host; None: all) says which
+        members' weights are finite: the others' matrices are taken as zero (their value is NaN
+        anyway) and their warm-start vectors start afresh."""
+        if ok is not None:
+            W = torch.where(ok[:, None, None], W, torch.zeros((), device=W.device))
         if min(W.shape[1], W.shape[2]) <= SMALL:  # exact: the small Gram matrix's top eigenvalue
             gram = W @ W.transpose(1, 2) if W.shape[1] <= W.shape[2] else W.transpose(1, 2) @ W
             return torch.linalg.eigvalsh(gram)[:, -1].clamp_min(0).sqrt()
-        v = self._v.get((gi, li))
+        key = (gi, li)
+        v = self._v.get(key)
         steps = ITERS
         if v is None or v.shape != W.shape[::2]:
-            g = torch.Generator(device=W.device).manual_seed(gi * 1000 + li)
-            v = torch.randn(W.shape[0], W.shape[2], device=W.device, generator=g)
-            v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-30)
-            steps = FIRST_ITERS
+            v, steps = self._start(gi, li, W), FIRST_ITERS
+            self._fresh.pop(key, None)
+        elif any(f and (ok_rows is None or ok_rows[j]) for j, f in enumerate(self._fresh.get(key, ()))):
+            steps = FIRST_ITERS  # a member started afresh is finite again: its first measurement
         sigma = W.new_zeros(W.shape[0])
         for _ in range(steps):
             u = torch.bmm(W, v.unsqueeze(2)).squeeze(2)
@@ -117,8 +133,20 @@ class NormTracker:
             v = torch.bmm(W.transpose(1, 2), u.unsqueeze(2)).squeeze(2)
             sigma = v.norm(dim=1)
             v = v / sigma.unsqueeze(1).clamp_min(1e-30)
-        self._v[(gi, li)] = v
+        if ok is None or ok_rows is None:  # (both given, or neither)
+            self._fresh.pop(key, None)
+        else:  # the members that are not finite start afresh (their own rows only)
+            v = torch.where(ok[:, None], v, self._start(gi, li, W))
+            self._fresh[key] = [not o for o in ok_rows]
+        self._v[key] = v
         return sigma
+
+    @staticmethod
+    def _start(gi: int, li: int, W: torch.Tensor) -> torch.Tensor:
+        """The first measurement's vectors (`[g, cols]`, unit rows, seeded by the layer)."""
+        g = torch.Generator(device=W.device).manual_seed(gi * 1000 + li)
+        v = torch.randn(W.shape[0], W.shape[2], device=W.device, generator=g)
+        return v / v.norm(dim=1, keepdim=True).clamp_min(1e-30)
 
 
 @torch.no_grad()

@@ -44,7 +44,7 @@ from ..ray_options import RayOptions
 from .data import load
 from .models import plan_buckets, width_cost
 from .sweep import Sweep, max_waste_for
-from .trainer import device_name, pick_device
+from .trainer import cancel_reason, device_name, pick_device
 from .relay import Relay
 from .units import DATA_SECTIONS, ROW_KEYS, FileSink, Sink, Unit, data_key, point_label
 
@@ -549,7 +549,7 @@ class RaySweep:
     def _close_value(self, u: _UnitState, v: float) -> dict:
         status = "failed" if u.error and self.stop_reason is None else "cancelled"
         r = u.last.get(v) or {}
-        reason = u.error if status == "failed" else f"{self.stop_reason or USER_STOP} during epoch {r.get('epoch', 0)}"
+        reason = u.error if status == "failed" else cancel_reason(self.stop_reason, r.get("epoch", 0))
         s = {"status": status, "epochs_run": r.get("epoch", 0), "n_params": u.n_params.get(v), "reason": reason,
              "device": u.facts.get("device"), "stop_epoch": None, "best_epoch": None, "restored_best": False,
              **{k: r[k] for k in ROW_KEYS if k in r}}

@@ -64,6 +64,32 @@ def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
 
+# The wording a run's end is told in, the one loop's and a grouped sweep's (core/units.py) alike.
+def cancel_reason(stop_reason: str | None, epochs_run: int) -> str:
+    """A cancelled run's reason: who stopped it and the epoch the stop cut short, the one after the
+    last finished, whether the stop came mid-epoch (Ctrl+C) or was seen at the epoch's end (f7):
+    "N epochs ... during epoch N+1"."""
+    return f"{stop_reason or USER_STOP} during epoch {epochs_run + 1}"
+
+
+def failure_reason(exc: BaseException, device: str, in_baselines: bool = False) -> str:
+    """A failed run's reason: the exception, or what to lower when it is out of memory (the
+    baselines' own settings when they were being computed)."""
+    if is_oom(exc) and in_baselines:
+        return (f"out of memory on {device} computing the baselines: turn off baselines.knn and "
+                "baselines.ntk, or lower data.n_train")
+    if is_oom(exc):
+        return f"out of memory on {device}: lower optim.batch_size or model.width"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def divergence(m: dict[str, Any], epoch: int) -> tuple[str, str] | None:
+    """(the loss that is not finite, the reason) when the training or validation loss of the
+    metrics `m` is not finite (the run, or a grouped sweep's value, has diverged); else None."""
+    bad = next((k for k in ("train_loss", "val_loss") if not _finite(m[k])), None)
+    return None if bad is None else (bad, f"{bad} became {m[bad]} at epoch {epoch}")
+
+
 class Trainer(Controls, Resumable, Evaluation):
     """One model. `__init__` is a template: the shared set-up, around the hooks `_load_data`,
     `_build_model`, `_make_optimizer`, `_to_device`, `_make_generators` that `MultiTrainer`
@@ -309,19 +335,11 @@ class Trainer(Controls, Resumable, Evaluation):
                     break
                 if self._stop_requested:
                     raise Cancelled
-        except (KeyboardInterrupt, Cancelled):
-            # the epoch the stop cut short: the one after the last finished, whether the stop came
-            # mid-epoch (Ctrl+C) or was seen at the epoch's end (f7): "N epochs ... during epoch N+1"
-            summary.update(status="cancelled",
-                           reason=f"{self._stop_reason or USER_STOP} during epoch {summary['epochs_run'] + 1}")
+        except (KeyboardInterrupt, Cancelled):  # (the epoch the stop cut short: `cancel_reason`)
+            summary.update(status="cancelled", reason=cancel_reason(self._stop_reason, summary["epochs_run"]))
             emit("cancelled", epoch=summary["epochs_run"])
         except Exception as exc:  # noqa: BLE001 - every failure ends the run with a summary
-            reason = f"{type(exc).__name__}: {exc}"
-            if is_oom(exc) and self._in_baselines:
-                reason = ("out of memory on " + summary["device"] + " computing the baselines: turn off "
-                          "baselines.knn and baselines.ntk, or lower data.n_train")
-            elif is_oom(exc):
-                reason = "out of memory on " + summary["device"] + ": lower optim.batch_size or model.width"
+            reason = failure_reason(exc, summary["device"], in_baselines=self._in_baselines)
             self._in_baselines = False
             summary.update(status="failed", reason=reason)
             emit("failed", epoch=summary["epochs_run"], error=reason, traceback=traceback.format_exc())
@@ -382,20 +400,10 @@ class Trainer(Controls, Resumable, Evaluation):
         """Train one epoch and evaluate: (the metrics.jsonl row, early stopping's step), with the
         summary's `epochs_run` / `epochs_to_fit` brought up to date; None, after the summary and a
         `diverged` event say so, when a loss is not finite."""
-        lr = self._lr_at(epoch)
-        for g in self.opt.param_groups:
-            g["lr"] = lr
-        te = time.perf_counter()
-        self._train_epoch(self.gen)
-        m = self.evaluate()
-        dt = time.perf_counter() - te
-        if self._graphs is not None and self._graphs.failed and not self._graph_warned:
-            self._graph_warned = True
-            emit("warning", epoch=epoch, message=self._graphs.failed)
-        bad = next((k for k in ("train_loss", "val_loss") if not _finite(m[k])), None)
-        if bad:
-            summary.update(status="diverged", reason=f"{bad} became {m[bad]} at epoch {epoch}")
-            emit("diverged", epoch=epoch, key=bad, value=str(m[bad]))
+        lr, m, dt = self._train_and_measure(epoch, self.evaluate, emit)
+        if bad := divergence(m, epoch):
+            summary.update(status="diverged", reason=bad[1])
+            emit("diverged", epoch=epoch, key=bad[0], value=str(m[bad[0]]))
             return None
         if self.examples is not None:  # which examples are predicted right now (device ops only)
             self.examples.update(epoch, self._train_correct)
@@ -426,6 +434,25 @@ class Trainer(Controls, Resumable, Evaluation):
             self.epochs_to_fit = epoch  # memorized the training labels (Zhang et al.)
         summary["epochs_to_fit"] = self.epochs_to_fit
         return row, step
+
+    _graph_warned = False  # a failed CUDA graph recording was told (reset by `_start`)
+
+    def _train_and_measure(self, epoch: int, measure: Callable[[], dict], emit: Callable) -> tuple[float, dict, float]:
+        """An epoch's training and evaluation, the one loop's (`_epoch`) and a grouped sweep's
+        (core/units.py): the learning rate at `epoch`, one epoch of training, `measure()` (the
+        full-split evaluation); (lr, its metrics, seconds). A failed CUDA graph recording is told
+        once, by `emit("warning", ...)`."""
+        lr = self._lr_at(epoch)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        te = time.perf_counter()
+        self._train_epoch(self.gen)
+        m = measure()
+        dt = time.perf_counter() - te
+        if self._graphs is not None and self._graphs.failed and not self._graph_warned:
+            self._graph_warned = True
+            emit("warning", epoch=epoch, message=self._graphs.failed)
+        return lr, m, dt
 
     def _row_extras(self) -> dict[str, Any]:
         """Extra metrics.jsonl keys for the epoch just evaluated (stacked seeds: the spread)."""

@@ -30,7 +30,7 @@ from .early_stopping import EarlyStopping
 from .factory import make_trainer
 from .multi import MultiTrainer
 from .sysmetrics import Sampler
-from .trainer import Cancelled, Trainer, device_name, is_oom
+from .trainer import Cancelled, Trainer, cancel_reason, device_name, divergence, failure_reason
 
 ROW_KEYS = ("train_loss", "train_err", "val_loss", "val_err", "test_loss", "test_err", "train_clean_err",
             "noisy_memorized", "noisy_true_acc", "weight_norm", "spectral_norm_product")
@@ -181,7 +181,7 @@ class FileSink(Sink):
 
     def examples(self, value: float, counters: Any, rows: slice, noisy: Any) -> None:
         """A value's examples.npz; a failed write is the summary's `examples_error` (as `model`)."""
-        if counters is not None and counters.epochs:
+        if counters is not None and counters.recorded(rows):  # (a value that diverged at once: none)
             try:
                 runs.replace_atomic(self.value_dir(value) / "examples.npz",
                                     lambda tmp: counters.save(tmp, noisy, rows))
@@ -245,14 +245,19 @@ class Unit:
         sysm = Sampler(self.device)  # GPU / CPU use per epoch, as a single run's (core/sysmetrics.py)
         gpu: dict = {}
         status, reason = "completed", None
-        per_value_status = {v: "completed" for v in self.values}
+        diverged: dict[float, str] = {}  # a diverged value's reason, as a solo run's
         last: dict[float, dict] = {}
         # observe mode: early stopping of its own for each value (on the mean over its seeds)
         es_cfg = cfg.early_stopping
         stoppers = {v: EarlyStopping.from_config(es_cfg) for v in self.values} if self.observe else {}
         test_at: dict[float, dict[int, float]] = {v: {} for v in self.values}
         best_at_stop: dict[float, int | None] = {}
-        epoch = 0
+
+        def emit(kind: str, **fields: Any) -> None:  # an event of the whole unit: every value's
+            for v in self.values:
+                sink.event(v, {"event": kind, "time": time.time(), **fields})
+
+        done = 0  # the epochs finished
         try:  # (from the sampler's start on: its thread is stopped whatever happens)
             gpu = sysm.begin(warn := [])
             for v in self.values:
@@ -262,40 +267,31 @@ class Unit:
                     sink.event(v, {"event": "warning", "time": time.time(), "epoch": 0, "message": text,
                                    "about": "shared_gpu"})
             for epoch in range(1, cfg.optim.epochs + 1):
-                lr = tr._lr_at(epoch)
-                for g in tr.opt.param_groups:
-                    g["lr"] = lr
-                te = time.perf_counter()
-                tr._train_epoch()
-                m = tr.member_metrics(with_test=True)
-                if tr.examples is not None:  # which examples each member predicts right (examples.npz)
-                    tr.examples.update(epoch, tr._train_correct)
-                dt = time.perf_counter() - te
+                # one epoch of training and the full-split evaluation of every member (the solo
+                # loop's step: `Trainer._train_and_measure`), the test split included
+                lr, m, dt = tr._train_and_measure(epoch, lambda: tr.member_metrics(with_test=True), emit)
                 sys_row = sysm.epoch()
                 prog: dict[str, Any] = {"epoch": epoch, **point_columns(self.values), "epoch_seconds": dt,
                                         "n_params": [n_params[v] for v in self.values], **sys_row}
-                for k in ROW_KEYS:
-                    if k in m:
-                        prog[k] = []
+                counting: list[bool] = []  # the members whose examples this epoch counts
                 for i, v in enumerate(self.values):
-                    sl = slice(i * K, (i + 1) * K)
-                    row: dict[str, Any] = {"epoch": epoch}
-                    for k in ROW_KEYS:
-                        if k in m:
-                            vals = m[k][sl]
-                            row[k] = sum(vals) / K
-                            prog[k].append(row[k])
-                    if K > 1:  # the seeds' spread around the mean
-                        for k in ("train_err", "val_err", "test_err"):
-                            if k in m:
-                                row[k + "_min"], row[k + "_max"] = min(m[k][sl]), max(m[k][sl])
-                                row[k + "_std"] = float(np.std(m[k][sl]))
-                                prog.setdefault(k + "_min", []).append(row[k + "_min"])
-                                prog.setdefault(k + "_max", []).append(row[k + "_max"])
-                    row["gap_loss"] = row["val_loss"] - row["train_loss"]
-                    row["gap_err"] = row["val_err"] - row["train_err"]
+                    # each value's row: the mean over its seeds (and their spread)
+                    row = self._value_row(m, slice(i * K, (i + 1) * K), epoch)
                     row.update(lr=lr, epoch_seconds=dt, es_wait=None, es_best=None, es_best_epoch=None, **sys_row)
-                    if per_value_status[v] == "completed" and self.observe and _finite(row[es_cfg.monitor]):
+                    # a value whose loss is no longer finite has diverged, as a solo run would: no
+                    # row for that epoch, and nothing of it counted from then on
+                    if v not in diverged and (bad := divergence(row, epoch)):
+                        diverged[v] = bad[1]
+                        sink.event(v, {"event": "diverged", "time": time.time(), "epoch": epoch, "key": bad[0],
+                                       "value": str(row[bad[0]])})
+                    live = v not in diverged
+                    counting += [live] * K
+                    for k in ROW_KEYS + BAND_KEYS:
+                        if k in row:
+                            prog.setdefault(k, []).append(row[k] if live else None)
+                    if not live:
+                        continue
+                    if self.observe and _finite(row[es_cfg.monitor]):  # early stopping's step
                         es = stoppers[v]
                         step = es.step(epoch, row[es_cfg.monitor])
                         row.update(es_wait=es.wait, es_best=es.best if es.best_epoch else None,
@@ -305,30 +301,29 @@ class Unit:
                             best_at_stop[v] = es.best_epoch
                             sink.event(v, {"event": "would_stop", "time": time.time(), "epoch": epoch,
                                            "best_epoch": es.best_epoch, "best_value": es.best})
-                    if per_value_status[v] == "completed":
-                        bad = next((k for k in ("train_loss", "val_loss") if not _finite(row[k])), None)
-                        if bad:
-                            per_value_status[v] = "diverged"
-                            sink.event(v, {"event": "diverged", "time": time.time(), "epoch": epoch, "key": bad,
-                                           "value": str(row[bad])})
-                        sink.metrics(v, row)
-                        last[v] = row
+                    sink.metrics(v, row)
+                    last[v] = row
+                if tr.examples is not None:  # which examples each member predicts right (examples.npz)
+                    tr.examples.update(epoch, tr._train_correct, None if all(counting) else counting)
                 sink.progress(prog)
+                done = epoch
                 if self._stop:
                     raise Cancelled
-        except (KeyboardInterrupt, Cancelled):
-            status, reason = "cancelled", f"{self._stop_reason or USER_STOP} during epoch {epoch}"
+                if len(diverged) == len(self.values):  # nothing left to train (as a solo run stops)
+                    break
+        except (KeyboardInterrupt, Cancelled):  # the solo trainer's wording and numbering
+            status = "cancelled"
+            reason = cancel_reason(self._stop_reason or tr._stop_reason, done)
         except Exception as exc:  # noqa: BLE001 - a failure still writes what was measured
-            status, reason = "failed", f"{type(exc).__name__}: {exc}"
-            if is_oom(exc):
-                reason = f"out of memory on {device}: fewer values, smaller widths or optim.batch_size"
+            status, reason = "failed", failure_reason(exc, device)
         finals = {}
         ended = {**gpu, **sysm.end()}  # the GPU, the unit's peak memory
         for v in self.values:
             r = last.get(v)
-            st = per_value_status[v] if status == "completed" else status
-            s = {"status": st, "epochs_run": r["epoch"] if r else 0, "n_params": n_params[v], "reason": reason,
-                 "device": device, "stop_epoch": None, "best_epoch": None, "restored_best": False, **ended}
+            st = "diverged" if v in diverged else status
+            s = {"status": st, "epochs_run": r["epoch"] if r else 0, "n_params": n_params[v],
+                 "reason": diverged.get(v, reason), "device": device, "stop_epoch": None, "best_epoch": None,
+                 "restored_best": False, **ended}
             if r:
                 s.update({k: r.get(k) for k in ROW_KEYS + BAND_KEYS + STD_KEYS if k in r})
                 s.update(final_train_err=r["train_err"], final_val_err=r["val_err"])
@@ -340,11 +335,30 @@ class Unit:
             sink.examples(v, tr.examples, slice(i * K, (i + 1) * K), tr.changed[i * K:(i + 1) * K])
             if r and st != "diverged":  # the first seed's weights, as an ordinary MLP's state dict
                 sink.model(v, tr.member_state_dict(self.values.index(v) * K))
-            sink.event(v, {"event": st if st != "completed" else "finished", "time": time.time(),
-                           "epoch": s["epochs_run"]})
+            if st != "diverged":  # (a diverged value's event came when it diverged)
+                sink.event(v, {"event": st if st != "completed" else "finished", "time": time.time(),
+                               "epoch": s["epochs_run"]})
             sink.finish(v, s)
             finals[v] = s
         return finals, status, reason
+
+    @staticmethod
+    def _value_row(m: dict[str, list], sl: slice, epoch: int) -> dict[str, Any]:
+        """A value's metrics.jsonl row from its members `sl` of the stack's metrics `m`: each key's
+        mean over its seeds, with several seeds their min, max and std, and the gaps."""
+        row: dict[str, Any] = {"epoch": epoch}
+        K = sl.stop - sl.start
+        for k in ROW_KEYS:
+            if k in m:
+                row[k] = sum(m[k][sl]) / K
+        if K > 1:  # the seeds' spread around the mean
+            for k in ("train_err", "val_err", "test_err"):
+                if k in m:
+                    row[k + "_min"], row[k + "_max"] = min(m[k][sl]), max(m[k][sl])
+                    row[k + "_std"] = float(np.std(m[k][sl]))
+        row["gap_loss"] = row["val_loss"] - row["train_loss"]
+        row["gap_err"] = row["val_err"] - row["train_err"]
+        return row
 
     def _run_each(self, data, sink: Sink, load_fn):
         """One value after another. A value that fails (its data, its trainer, its training: out of
@@ -416,9 +430,7 @@ class Unit:
     def _unbuilt(self, v: Any, exc: BaseException, sink: Sink) -> dict:
         """The summary of a value whose data or trainer could not be made (`failed`, no epoch)."""
         device = device_name(self.device)
-        why = f"{type(exc).__name__}: {exc}"
-        if is_oom(exc):
-            why = f"out of memory on {device}: lower optim.batch_size or model.width"
+        why = failure_reason(exc, device)
         s = {"status": "failed", "epochs_run": 0, "reason": why, "device": device, "stop_epoch": None,
              "best_epoch": None, "restored_best": False}
         sink.event(v, {"event": "failed", "time": time.time(), "epoch": 0, "error": why})
