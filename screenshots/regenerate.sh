@@ -14,6 +14,9 @@ rundir() { "$G" run "$@" --device cpu --runs-dir "$runs" --quiet | sed -n 's/^ru
 # 2. label noise in observe mode: the memorization view (clean-train error, noisy labels memorized)
 noisy=$(rundir label-noise --set optim.epochs=80 --set early_stopping.observe=true)
 "$G" screenshot "$noisy" --view memorization --out screenshots/label-noise-memorization.svg --size 120x36
+#    ... and which examples are learned when (examples.npz): the share of clean and of noisy examples
+#    learned by each epoch, and the forgetting events of each (Toneva et al. 2019)
+"$G" screenshot "$noisy" --view examples --out screenshots/label-noise-examples.svg --size 120x36
 # 3. a comparison: the same noisy run with decoupled weight decay and with dropout, overlaid
 wd=$(rundir label-noise --set optim.epochs=80 --set early_stopping.observe=true --set regularization.weight_decay=0.05 --set regularization.decoupled=true)
 do=$(rundir label-noise --set optim.epochs=80 --set early_stopping.observe=true --set regularization.dropout=0.3)
