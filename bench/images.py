@@ -20,6 +20,14 @@ Sections:
   H100: >= 45,000 training images/s (~150 TFLOP/s at ~3.3 GFLOP per training image). On a CPU: one
   small batch in float32 (a CPU emulates bf16), for the code path only.
 
+- `take`: taking one training batch from CIFAR-shaped uint8 images (50,000 x 3x32x32, batch 128,
+  the lab's memory format for the layout): `DeviceImages[idx]` (gather + normalize: evaluation's
+  path) against plain PyTorch `(x[idx].float() - mean) / std`, and `take(idx, draws, 4)` with
+  crop-flip (gather, augment, normalize: the training step's) against plain PyTorch's pad + a crop
+  and a flip per image + normalize; and the normalization of one gathered batch alone: the lab's
+  (`DeviceImages._finish`), the two-step formula (float copy, mul_, add_), one `torch.addcmul`
+  and plain PyTorch's (the lab takes addcmul on CUDA, the two-step formula on a CPU's NCHW: faster
+  there). Same process, interleaved, medians; `--layout flat|image`.
 - `epoch`: a whole lab epoch (training with crop-flip drawn on the device from uint8 images, then
   the full-split evaluation) against a plain loop with a DataLoader and per-sample crop / flip
   transforms (num_workers = cores), same network, same process: `bench/image_epoch.py` (its own
@@ -199,7 +207,76 @@ def section_epoch(device: torch.device, threads: int) -> int:
     return image_epoch.main(args + ["--device", device.type, "--threads", str(threads)])
 
 
-SECTIONS = ("widths", "resnet", "epoch")
+def section_take(device: torch.device, layout: str, rounds: int) -> dict:
+    """Batches from CIFAR-shaped uint8 images: the lab's against plain PyTorch's."""
+    import torch.nn.functional as F
+
+    from gengap_tui.core import augment
+    from gengap_tui.core.images import DeviceImages
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    x = torch.randint(0, 256, (50_000, 3, 32, 32), dtype=torch.uint8, generator=gen, device=device)
+    mean = torch.tensor([125.3, 123.0, 113.9], device=device)
+    std = torch.tensor([63.0, 62.1, 66.7], device=device)
+    images = DeviceImages(x, mean, std, layout)
+    px, m, s = images.pixels, mean.view(3, 1, 1), std.view(3, 1, 1)
+    B, pad, steps = 128, 4, 200
+
+    def plain_norm(idx, _draws):
+        out = (px[idx].float() - m) / s
+        return out.reshape(B, -1) if layout == "flat" else out
+
+    def plain_aug(idx, draws):
+        p = F.pad(px[idx], (pad, pad, pad, pad))
+        out = torch.stack([p[b, :, dy:dy + 32, dx:dx + 32].flip(-1) if f else p[b, :, dy:dy + 32, dx:dx + 32]
+                           for b, (dy, dx, f) in enumerate(draws.tolist())])
+        out = (out.float() - m) / s
+        return out.reshape(B, -1) if layout == "flat" else out.contiguous(memory_format=images.format)
+
+    gathered = px[:B].clone(memory_format=images.format)  # one batch's stored pixels, already gathered
+
+    def two_step(*_):  # the normalization before review finding 9: a float copy, mul_, add_
+        x = gathered.float().mul_(images.scale).add_(images.shift)
+        return x.reshape(B, -1) if layout == "flat" else x.contiguous(memory_format=images.format)
+
+    def addcmul(*_):  # one kernel, whatever the device (what the lab does on CUDA)
+        x = torch.addcmul(images.shift, gathered, images.scale)
+        return x.reshape(B, -1) if layout == "flat" else x.contiguous(memory_format=images.format)
+
+    def plain_finish(*_):
+        out = (gathered.float() - m) / s
+        return out.reshape(B, -1) if layout == "flat" else out.contiguous(memory_format=images.format)
+
+    contenders = {"normalize: plain": plain_norm, "normalize: lab": lambda idx, _d: images[idx],
+                  "crop-flip: plain": plain_aug, "crop-flip: lab": lambda idx, d: images.take(idx, d, pad),
+                  "finish: plain": plain_finish, "finish: two-step": two_step,
+                  "finish: addcmul": addcmul, "finish: lab": lambda *_: images._finish(gathered)}
+    batches = [(torch.randint(0, 50_000, (B,), generator=gen, device=device),
+                augment.draw("crop-flip", pad, B, gen, device)) for _ in range(steps)]
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for r in range(rounds + 1):
+        for name, fn in contenders.items():
+            sync(device)
+            t = time.perf_counter()
+            for idx, d in batches:
+                fn(idx, d)
+            sync(device)
+            if r:  # the first round warms up
+                times[name].append((time.perf_counter() - t) / steps * 1e6)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"take ({device_name(device)}, {torch.get_num_threads()} threads, layout {layout}, batch {B}, "
+          f"{rounds} rounds of {steps}): normalize plain {med['normalize: plain']:.0f} µs, lab "
+          f"{med['normalize: lab']:.0f} µs ({med['normalize: plain'] / med['normalize: lab']:.2f}x); crop-flip "
+          f"plain {med['crop-flip: plain']:.0f} µs, lab {med['crop-flip: lab']:.0f} µs "
+          f"({med['crop-flip: plain'] / med['crop-flip: lab']:.2f}x); normalizing a gathered batch alone: plain "
+          f"{med['finish: plain']:.0f} µs, the two-step formula {med['finish: two-step']:.0f} µs "
+          f"({med['finish: plain'] / med['finish: two-step']:.2f}x), one addcmul {med['finish: addcmul']:.0f} µs "
+          f"({med['finish: plain'] / med['finish: addcmul']:.2f}x), lab {med['finish: lab']:.0f} µs "
+          f"({med['finish: plain'] / med['finish: lab']:.2f}x)", flush=True)
+    return med
+
+
+SECTIONS = ("widths", "resnet", "take", "epoch")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,13 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--section", action="append", choices=SECTIONS, help="run only these (default: all)")
     ap.add_argument("--threads", type=int, default=max(1, (len(os.sched_getaffinity(0)) - 1)),
                     help="CPU threads for torch (default: cores - 1, as the lab)")
-    ap.add_argument("--rounds", type=int, default=2, help="widths: timed rounds")
+    ap.add_argument("--rounds", type=int, default=2, help="widths, take: timed rounds")
     ap.add_argument("--max-waste", type=float, default=None, help="widths: padding allowed per bucket")
     ap.add_argument("--steps", type=int, default=0, help="resnet: timed steps (default 40 on CUDA, 2 on a CPU)")
     ap.add_argument("--batch", type=int, default=None, help="resnet: batch size (default 512 on CUDA, 8 on a CPU)")
     ap.add_argument("--width", type=int, default=64, help="resnet: k")
     ap.add_argument("--precision", choices=["bfloat16", "float32"], default=None,
                     help="resnet: autocast (default: bfloat16 on CUDA, float32 on a CPU, which emulates bf16)")
+    ap.add_argument("--layout", action="append", choices=["image", "flat"], help="take: layouts (default: both)")
     a = ap.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -224,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             section_widths(device, a.rounds, a.max_waste)
         elif name == "resnet":
             section_resnet(device, a.steps, a.batch, a.width, a.precision)
+        elif name == "take":
+            for layout in a.layout or ["image", "flat"]:
+                section_take(device, layout, a.rounds)
         elif name == "epoch":
             section_epoch(device, a.threads)
     return 0

@@ -15,8 +15,12 @@ from pathlib import Path
 
 from . import runs
 from .compare import diff_labels, flatten
+from .protocol import fmt_value, run_config
 
 LIMIT = 300  # entries read (newest first): the picker of a runs directory of thousands stays quick
+# besides what a run trained with (`protocol.run_config` drops where it ran: torch, device, threads,
+# GPU), the keys that name a run rather than set it: never a difference between two runs
+RUN_LABEL_KEYS = ("name", "description")
 TIME_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 
@@ -70,32 +74,45 @@ def _run(d: Path, kind: str = "run", sweep: Path | None = None) -> tuple[Entry, 
     return Entry(d, kind, str(cfg.get("name") or "?"), "", status, te, date_of(d.name), sweep), cfg
 
 
+def _values_text(param, values) -> str:
+    """`model.width = 4, 16 (2 values)`: the first four values as the lab writes them (a switch
+    true / false, not 1 / 0)."""
+    what = str(param or "?")
+    if values:
+        shown = ", ".join(fmt_value(v) if isinstance(v, (int, float, str)) else str(v) for v in values[:4])
+        what += f" = {shown}{', …' if len(values) > 4 else ''} ({len(values)} values)"
+    return what
+
+
 def _sweep(d: Path) -> Entry:
     meta = runs.read_json(d / "sweep.json") or {}
     summary = runs.read_json(d / "summary.json")
     cfg = meta.get("config") or {}
-    values = meta.get("values") or []
-    what = str(meta.get("param") or "?")
-    if values:
-        shown = ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in values[:4])
-        what += f" = {shown}{', …' if len(values) > 4 else ''} ({len(values)} values)"
+    what = _values_text(meta.get("param"), meta.get("values") or [])
+    if meta.get("param2"):  # a grid: its second setting too
+        what += " × " + _values_text(meta["param2"], meta.get("values2") or [])
     status = "running" if summary is None else str(summary.get("status", "?"))
     entry = Entry(d, "sweep", str(cfg.get("name") or "?"), what, status, None, date_of(d.name))
     for v in sorted((p for p in d.iterdir() if p.is_dir() and (p / "config.json").is_file()),
                     key=lambda p: _value_key(p.name)):
         e, _ = _run(v, "value", d)
-        e.settings = v.name.replace("-", "=", 1)
+        # `width-8` -> width=8; a grid point's `width-8+label_noise-0.1` -> width=8 label_noise=0.1
+        e.settings = " ".join(part.replace("-", "=", 1) for part in v.name.split("+"))
         entry.values.append(e)
     return entry
 
 
 def _value_key(name: str) -> tuple:
-    """Value directories in the order of their values (`width-9` before `width-10`)."""
-    head, _, tail = name.partition("-")
-    try:
-        return (head, 0, float(tail), "")
-    except ValueError:
-        return (head, 1, 0.0, tail)
+    """Value directories in the order of their values (`width-9` before `width-10`); a grid
+    point's (`width-9+label_noise-0.1`) by each of its settings in turn, numbers as numbers."""
+    key = []
+    for part in name.split("+"):
+        head, _, tail = part.partition("-")
+        try:
+            key.append((head, 0, float(tail), ""))
+        except ValueError:
+            key.append((head, 1, 0.0, tail))
+    return tuple(key)
 
 
 def index(runs_dir: str | Path, limit: int = LIMIT) -> list[Entry]:
@@ -119,18 +136,13 @@ def index(runs_dir: str | Path, limit: int = LIMIT) -> list[Entry]:
     for group in by_preset.values():
         if len(group) < 2:
             continue
-        configs = [{k: v for k, v in c.items() if k not in runs_only_keys()} for _, c in group]
+        configs = [{k: v for k, v in run_config(c).items() if k not in RUN_LABEL_KEYS} for _, c in group]
         flat = [flatten(c) for c in configs]
         if all(f == flat[0] for f in flat):
             continue
         for (e, _), label in zip(group, diff_labels(configs, max_keys=3)):
             e.settings = label
     return entries
-
-
-def runs_only_keys() -> set[str]:
-    """config.json keys that describe where a run ran, not what it trained."""
-    return {"torch_version", "device_name", "torch_threads", "name", "description"}
 
 
 def filtered(entries: list[Entry], query: str) -> list[Entry]:

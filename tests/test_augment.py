@@ -83,6 +83,52 @@ def test_device_images_normalize_per_channel_and_keep_uint8():
     assert flat[torch.zeros(2, 5, dtype=torch.long)].shape == (2, 5, 48)  # a stack's [G, B] index
 
 
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_normalizing_in_one_kernel_equals_the_two_step_formula(dtype, fmt):
+    """`DeviceImages._finish` is one addcmul (px * scale + shift): within 1e-5 of the float copy,
+    then multiply, then add it replaced, for uint8 and float32 pixels, NCHW and channels_last,
+    float32 out in the pixels' memory format, and the stored pixels never written (a slice of
+    float32 pixels is a view of them)."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (40, 3, 8, 8)).astype(np.uint8 if dtype == torch.uint8 else np.float32)
+    mean, std = data.channel_stats(x)
+    images = DeviceImages.from_numpy(x, mean, std, "cpu", "image")
+    images.pixels = images.pixels.contiguous(memory_format=fmt)  # either layout, whatever the device wants
+    images.format = fmt
+    stored = images.pixels.clone()
+    for idx in (torch.tensor([3, 0, 39, 3]), slice(5, 25)):
+        px = images.pixels[idx]
+        old = px.float() if px.dtype != torch.float32 else px.clone()
+        old = old.mul_(images.scale).add_(images.shift)
+        got = images[idx]
+        assert got.dtype == torch.float32 and got.shape == old.shape
+        assert got.is_contiguous(memory_format=fmt)
+        assert (got - old).abs().max().item() <= 1e-5
+        assert torch.equal(images.pixels, stored)
+    images.layout = "flat"
+    assert images[slice(0, 2)].shape == (2, 192)
+
+
+def test_apply_makes_its_index_constants_once(monkeypatch):
+    """augment.apply keeps its aranges and zero per (size, dtype, device): a batch makes none, and
+    other sizes and dtypes get their own (the result equals the reference for each)."""
+    pad, gen = 1, torch.Generator().manual_seed(5)
+    for shape, dtype in (((9, 2, 5, 4), torch.uint8), ((9, 2, 5, 4), torch.float32), ((9, 1, 3, 6), torch.uint8)):
+        x = torch.randint(1, 255, shape, generator=gen).to(dtype)
+        d = augment.draw("crop-flip", pad, shape[0], gen, "cpu")
+        augment.apply(x, d, pad)  # the first batch of this size and dtype makes them
+        made = []
+        for name in ("arange", "zeros"):
+            real = getattr(torch, name)
+            monkeypatch.setattr(torch, name, lambda *a, _real=real, _name=name, **k: made.append(_name) or _real(*a, **k))
+        for channels_last in (False, True):
+            out = augment.apply(x, d, pad, channels_last=channels_last)
+            np.testing.assert_array_equal(out.numpy(), _reference(x.numpy(), d.numpy(), pad))
+        monkeypatch.undo()
+        assert made == []
+
+
 def _cifar(folder, n_per_batch=40, n_test=50):
     rng = np.random.default_rng(2)
     folder.mkdir(parents=True, exist_ok=True)

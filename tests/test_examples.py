@@ -149,11 +149,126 @@ def test_counters_through_cuda_graphs_equal_reference(seeds):
         np.testing.assert_array_equal(got[k].astype(np.int64), ref[k].astype(np.int64), err_msg=k)
 
 
+def by_epoch_reference(a):
+    """learned_by / kept_by as stated: one comparison of every example per epoch."""
+    E, noisy = int(a["epochs"]), a["noisy"].astype(bool)
+    out = {}
+    for name, mask in (("clean", ~noisy), ("noisy", noisy)):
+        f, la, c = a["first_learned"][mask], a["last_learned"][mask], a["correct"][mask].astype(bool)
+        n = int(mask.sum())
+        if not n:
+            continue
+        out[name] = ([(f[f > 0] <= e).sum() / n for e in range(1, E + 1)],
+                     [(c & (la <= e)).sum() / n for e in range(1, E + 1)])
+    return out
+
+
+@pytest.mark.parametrize("seeds,epochs", [(1, 12), (3, 12), (2, 1), (1, 30)])
+def test_learned_by_and_kept_by_equal_the_per_epoch_reference(seeds, epochs):
+    """forgetting.stats counts epochs with one bincount (the examples view of a CIFAR-10 run): the
+    same numbers as comparing every example at every epoch, on random learning histories with an
+    example never learned, one learned at the last epoch only, one learned then forgotten for good,
+    one learned, forgotten and learned again, one right throughout."""
+    from gengap_tui.forgetting import stats
+
+    rng = np.random.default_rng(seeds * 100 + epochs)
+    n = 200
+    p = rng.uniform(0.05, 0.95, size=(1, seeds, n))  # each example's chance of being right
+    seen = rng.random((epochs, seeds, n)) < p
+    seen[:, :, 0] = False                      # never learned
+    seen[:, :, 1] = False
+    seen[-1, :, 1] = True                      # learned at the last epoch
+    seen[:, :, 2] = np.arange(epochs)[:, None] < max(1, epochs - 1)  # learned, then forgotten at the end
+    seen[:, :, 3] = np.arange(epochs)[:, None] % 2 == 0              # learned, forgotten, learned ...
+    seen[:, :, 4] = True                       # right throughout
+    a = {k: v.astype(np.int32) for k, v in reference(seen).items()}
+    a["correct"] = a["correct"].astype(bool)
+    a["noisy"] = np.broadcast_to(rng.random(n) < 0.3, (seeds, n)).copy()
+    a["epochs"] = np.asarray(epochs, np.int32)
+    assert (a["first_learned"][:, 0] == 0).all() and (a["first_learned"][:, 1] == epochs).all()
+    if epochs > 1:
+        assert (a["forgetting_events"][:, 2] == 1).all() and not a["correct"][:, 2].any()
+    got, want = stats(a), by_epoch_reference(a)
+    for name in ("clean", "noisy"):
+        assert got[name]["learned_by"] == want[name][0], name
+        assert got[name]["kept_by"] == want[name][1], name
+        assert len(got[name]["learned_by"]) == epochs
+        assert got[name]["learned_by"][-1] == pytest.approx(1 - got[name]["never"])
+
+
+def test_learned_by_counts_epochs_outside_the_run_as_the_comparison_does():
+    """A file whose epochs lie outside 1..epochs (one written by hand, or cut short) counts as the
+    comparison would: an epoch 0 'last learned' of a correct example from the first epoch on, an
+    epoch past the end never."""
+    from gengap_tui.forgetting import stats
+
+    a = {"first_learned": np.array([[0, 1, 3, 9]], np.int32), "last_learned": np.array([[0, 0, 3, 9]], np.int32),
+         "forgetting_events": np.zeros((1, 4), np.int32), "correct": np.array([[True, True, True, True]]),
+         "noisy": np.zeros((1, 4), bool), "epochs": np.asarray(3, np.int32)}
+    got, want = stats(a), by_epoch_reference(a)
+    assert got["clean"]["learned_by"] == want["clean"][0] == [0.25, 0.25, 0.5]
+    assert got["clean"]["kept_by"] == want["clean"][1] == [0.5, 0.5, 0.75]
+
+
+def test_view_reads_a_file_of_another_shape_as_a_message(tmp_path):
+    from gengap_tui.forgetting import read_for_view, view_key
+
+    assert view_key(None)[0] is None and "start a run" in view_key(None)[1]
+    assert view_key(tmp_path)[0] is None and "no examples.npz yet" in view_key(tmp_path)[1]
+    np.savez_compressed(tmp_path / "examples.npz", epochs=np.asarray(3))  # no arrays
+    key, _ = view_key(tmp_path)
+    assert key[0] == tmp_path / "examples.npz"
+    stats, message = read_for_view(key[0])
+    assert stats is None and "could not be read" in message and "KeyError" in message
+
+
+@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+async def test_the_examples_view_reads_off_the_event_loop(tmp_path, monkeypatch):
+    """examples.npz is read and counted in a thread: while the reading is held, the lab goes on
+    (its plot shows that it is reading, keys work); once read, the view shows it, and
+    `app.workers.wait_for_complete()` + settle_curves wait for it (what screenshots do)."""
+    import threading
+
+    from conftest import wait_for
+    from gengap_tui import forgetting
+    from gengap_tui.session import run_session
+    from gengap_tui.tui.app import GengapApp
+    from gengap_tui.tui.screenshot import settle_curves
+
+    out = run_session(small_cfg("noise.label_noise=0.2", "optim.epochs=6", "data.n_train=300",
+                                "early_stopping.enabled=false"), tmp_path / "runs")
+    gate, reads, real = threading.Event(), [], forgetting.read_for_view
+
+    def held(path):
+        reads.append(threading.current_thread() is threading.main_thread())
+        assert gate.wait(20)
+        return real(path)
+
+    monkeypatch.setattr(forgetting, "read_for_view", held)
+    app = GengapApp(replay=out.run_dir, speed=0, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_for(pilot, lambda: app.state.run.summary is not None, 10)
+        plot = app.query_one("#plot")
+        text = lambda: "\n".join(strip.text for strip in plot._strips)  # noqa: E731
+        await pilot.press("f9", "f9", "f9")  # loss, memorization, examples
+        assert app.view == "examples"
+        assert await wait_for(pilot, lambda: "reading examples.npz" in text(), 10)
+        await pilot.press("f8")  # the lab answers while the file is being read: the loss view
+        assert app.view == "loss" and app.log_loss
+        await pilot.press("f9", "f9")  # memorization, examples
+        assert app.view == "examples" and reads == [False]  # one reader, not on the event loop
+        gate.set()
+        await settle_curves(app, pilot)
+        assert "learned by epoch" in text() and "forgetting events" in text()
+        assert "clean (" in text() and "noisy (" in text() and "never" in text()
+
+
 @pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
 async def test_the_examples_view_draws_a_runs_examples_npz(tmp_path):
     from conftest import wait_for
     from gengap_tui.session import run_session
     from gengap_tui.tui.app import GengapApp
+    from gengap_tui.tui.screenshot import settle_curves
 
     out = run_session(small_cfg("noise.label_noise=0.2", "optim.epochs=6", "data.n_train=300",
                                 "early_stopping.enabled=false"), tmp_path / "runs")
@@ -165,7 +280,7 @@ async def test_the_examples_view_draws_a_runs_examples_npz(tmp_path):
         await pilot.press("f9", "f9", "f9")  # loss, memorization, examples
         assert app.view == "examples"
         assert await wait_for(pilot, lambda: plot.builds > builds, 10)
-        await pilot.pause(0.3)
+        await settle_curves(app, pilot)  # the file is read in a thread: wait for it, then the drawing
         text = "\n".join(strip.text for strip in plot._strips)
         assert "learned by epoch" in text and "forgetting events" in text
         assert "clean (" in text and "noisy (" in text and "never" in text

@@ -64,6 +64,52 @@ def test_index_rows_and_filter(tmp_path):
     assert filtered(entries, "nothing-like-this") == []
 
 
+def test_where_a_run_ran_is_not_a_difference_between_runs(tmp_path):
+    """Two runs of a preset on different GPUs (config.json's `gpu`, and its other run-only keys:
+    protocol.RUN_EXTRA_KEYS) read alike; a setting that differs is the only label."""
+    r = tmp_path / "runs"
+    gpu = lambda i: {"index": i, "name": "NVIDIA H100", "uuid": f"GPU-{i}", "memory_mb": 81559 + i,  # noqa: E731
+                     "driver": "580", "chosen": "auto"}
+    for name, i in (("20260102T030400Z-default-aaaaaa", 0), ("20260102T040000Z-default-bbbbbb", 1)):
+        make_run(r / name, "default", {"status": "completed", "test_err": 0.3})
+        cfg = json.loads((r / name / "config.json").read_text())
+        cfg.update(gpu=gpu(i), torch_threads=1 + i, device_name=f"cuda:{i}")
+        (r / name / "config.json").write_text(json.dumps(cfg))
+    assert [e.settings for e in index(r)] == ["", ""]
+    make_run(r / "20260102T050000Z-default-cccccc", "default", {"status": "completed", "test_err": 0.2},
+             regularization={"weight_decay": 0.01})
+    cfg = json.loads((r / "20260102T050000Z-default-cccccc" / "config.json").read_text())
+    (r / "20260102T050000Z-default-cccccc" / "config.json").write_text(json.dumps({**cfg, "gpu": gpu(2)}))
+    labels = [e.settings for e in index(r)]
+    assert labels[0] == "wd=0.01" and all("wd=0" in x and "index" not in x and "uuid" not in x and "gpu" not in x
+                                          for x in labels), labels
+
+
+def test_a_switch_sweep_reads_true_false_and_grid_points_sort_by_number(tmp_path):
+    r = tmp_path / "runs"
+    sw = r / "20260104T101500Z-sweep-default-eeeeee"
+    sw.mkdir(parents=True)
+    (sw / "sweep.json").write_text(json.dumps({"param": "regularization.decoupled", "values": [False, True],
+                                               "config": {"name": "default"}}))
+    for v in ("false", "true"):
+        make_run(sw / f"decoupled-{v}", "default", {"status": "completed", "test_err": 0.3})
+    grid = r / "20260105T101500Z-sweep-double-descent-ffffff"
+    grid.mkdir()
+    (grid / "sweep.json").write_text(json.dumps({
+        "param": "model.width", "values": [2, 10], "param2": "noise.label_noise", "values2": [0.1, 0.05],
+        "config": {"name": "double-descent"}}))
+    for w in (10, 2):
+        for n in ("0.1", "0.05"):
+            make_run(grid / f"width-{w}+label_noise-{n}", "double-descent", {"status": "completed", "test_err": 0.4})
+    grid_entry, switch = index(r)
+    assert "regularization.decoupled = false, true (2 values)" in switch.line()
+    assert [v.settings for v in switch.values] == ["decoupled=false", "decoupled=true"]
+    assert "model.width = 2, 10 (2 values) × noise.label_noise = 0.1, 0.05 (2 values)" in grid_entry.line()
+    assert [v.path.name for v in grid_entry.values] == ["width-2+label_noise-0.05", "width-2+label_noise-0.1",
+                                                        "width-10+label_noise-0.05", "width-10+label_noise-0.1"]
+    assert grid_entry.values[0].settings == "width=2 label_noise=0.05"
+
+
 @pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
 async def test_the_picker_filters_as_you_type_and_compares(tmp_path):
     from textual.widgets import SelectionList

@@ -38,6 +38,23 @@ def draw(mode: str, pad: int, n: int, gen: torch.Generator | None, device: torch
     return out
 
 
+_CONSTANTS: dict[tuple, tuple[torch.Tensor, ...]] = {}
+
+
+def _constants(H: int, W: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """`arange(H)`, `arange(W)`, its reverse and a zero of `dtype` on `device`, made once, not every batch. Not
+    kept when made while a CUDA graph records (a kernel recorded there runs only at replay: an
+    eager batch would read memory never written); the trainer's eager first epoch makes them."""
+    key = (H, W, dtype, device)
+    out = _CONSTANTS.get(key)
+    if out is None:
+        j = torch.arange(W, device=device)
+        out = (torch.arange(H, device=device), j, W - 1 - j, torch.zeros((), dtype=dtype, device=device))
+        if not (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
+            _CONSTANTS[key] = out
+    return out
+
+
 def apply(x: torch.Tensor, draws: torch.Tensor, pad: int, channels_last: bool = False) -> torch.Tensor:
     """The augmented images: `x` is `(..., C, H, W)` (any dtype), `draws` `(..., 3)` with the same
     leading dimensions. With `channels_last` the result is laid out NHWC in memory (a permuted
@@ -47,13 +64,12 @@ def apply(x: torch.Tensor, draws: torch.Tensor, pad: int, channels_last: bool = 
     B = d.shape[0]
     dev = x.device
     dy, dx, flip = d[:, 0] - pad, d[:, 1] - pad, d[:, 2].bool()
-    j = torch.arange(W, device=dev)
-    rows = dy[:, None] + torch.arange(H, device=dev)  # (B, H): the input row of each output row
-    cols = torch.where(flip[:, None], W - 1 - j, j) + dx[:, None]  # (B, W)
+    i, j, j_flipped, zero = _constants(H, W, x.dtype, dev)
+    rows = dy[:, None] + i  # (B, H): the input row of each output row
+    cols = torch.where(flip[:, None], j_flipped, j) + dx[:, None]  # (B, W)
     inside = ((rows >= 0) & (rows < H))[:, :, None] & ((cols >= 0) & (cols < W))[:, None, :]  # (B, H, W)
     # one gather over each image's H*W pixels (out-of-image reads clamped, then zeroed)
     src = (rows.clamp(0, H - 1)[:, :, None] * W + cols.clamp(0, W - 1)[:, None, :]).view(B, H * W)
-    zero = torch.zeros((), dtype=x.dtype, device=dev)
     if channels_last:  # gather (B, H*W, C) rows of pixels: its permute is a channels_last NCHW tensor
         xs = x.reshape(B, C, H, W).permute(0, 2, 3, 1).reshape(B, H * W, C)
         out = torch.gather(xs, 1, src[:, :, None].expand(B, H * W, C)).view(B, H, W, C)

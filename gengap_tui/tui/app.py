@@ -278,10 +278,8 @@ class GengapApp(FormActions, TrainActions, SweepActions, ViewActions, PresetActi
         sw = self.state.sweep
         version = ((self.view, sw.series.version, sw.summary is not None, sw.cursor, sw.cursor_line, width)
                    if sweep_view else (self.state.run.series.version, width))
-        if self.view == EXAMPLES_VIEW:  # examples.npz, re-read when it changes (numpy: imported here, not at start)
-            from .. import forgetting
-
-            stats, message, stamp = forgetting.for_view(self.state.run.run_dir)
+        if self.view == EXAMPLES_VIEW:  # examples.npz as last read, off the event loop (view_actions)
+            stats, message, stamp = self.examples_shown()
             version += (self.view, stamp)
         if not force and (version == self._drawn_version or now - self._last_draw < 0.25):
             return
