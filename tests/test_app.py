@@ -17,6 +17,7 @@ def text_of(app, selector):
     return str(app.query_one(selector).render())
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_bad_value_marks_the_field_and_refuses_start(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -120,6 +121,7 @@ from conftest import ROOT  # noqa: E402
 FIXTURES = ROOT / "tests" / "fixtures" / "runs"
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_replay_shows_a_recorded_run_through_the_same_screen(tmp_path):
     from gengap_tui.runs import load_run
 
@@ -136,6 +138,7 @@ async def test_replay_shows_a_recorded_run_through_the_same_screen(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_a_replay_in_progress_is_not_tweaked(tmp_path):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=1e-6, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -146,7 +149,7 @@ async def test_a_replay_in_progress_is_not_tweaked(tmp_path):
         assert "replay: start (ctrl+r) to train with these settings" in app.state.status
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_compare_overlays_labelled_runs(tmp_path):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=FIXTURES,
                     compare=[str(FIXTURES / "label-noise-wd")])
@@ -178,7 +181,7 @@ async def test_narrow_terminal_collapses_panels_into_a_drawer(tmp_path):
         assert app.query_one("#panels").display
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_command_palette_offers_the_lab_actions(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -186,6 +189,7 @@ async def test_command_palette_offers_the_lab_actions(tmp_path):
         assert await wait_for(pilot, lambda: app.view == "loss", 10)
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_load_preset_fills_the_panels(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -210,7 +214,7 @@ def test_screenshot_command_writes_an_svg(tmp_path):
     assert svg.startswith("<svg") and "EARLY" in svg and "STOP" in svg
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_save_preset_asks_for_a_name_and_round_trips(tmp_path):
     from gengap_tui import presets
 
@@ -235,7 +239,7 @@ async def test_save_preset_asks_for_a_name_and_round_trips(tmp_path):
     assert cfg.data.n_train == 300  # the --set overrides are part of what was saved
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_attach_follows_a_live_run_and_steers_it_through_the_control_file(tmp_path):
     import json
 

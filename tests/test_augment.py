@@ -151,7 +151,7 @@ def _first_batch(tr):
     return tr.batches.take(perm[:32])[0]
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_same_seed_same_augmented_batches(tmp_path):
     path = _cifar(tmp_path / "c")
     a, b, c = (Trainer(_cfg(path, f"seed={s}")) for s in (0, 0, 1))
@@ -168,6 +168,7 @@ def test_same_seed_same_augmented_batches(tmp_path):
     assert not torch.equal(d0, b.batches.draws)
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_augmentation_never_reaches_evaluation(tmp_path, monkeypatch):
     path = _cifar(tmp_path / "c")
     tr = Trainer(_cfg(path, "noise.label_noise=0.3", "baselines.knn=true"))

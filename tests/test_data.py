@@ -40,7 +40,7 @@ def test_label_noise_depends_on_seed_only():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_mnist1d_canonical_splits_and_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GENGAP_CACHE_DIR", str(tmp_path))
     generated = []

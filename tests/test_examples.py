@@ -222,7 +222,7 @@ def test_view_reads_a_file_of_another_shape_as_a_message(tmp_path):
     assert stats is None and "could not be read" in message and "KeyError" in message
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_examples_view_reads_off_the_event_loop(tmp_path, monkeypatch):
     """examples.npz is read and counted in a thread: while the reading is held, the lab goes on
     (its plot shows that it is reading, keys work); once read, the view shows it, and
@@ -263,7 +263,7 @@ async def test_the_examples_view_reads_off_the_event_loop(tmp_path, monkeypatch)
         assert "clean (" in text() and "noisy (" in text() and "never" in text()
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_examples_view_draws_a_runs_examples_npz(tmp_path):
     from conftest import wait_for
     from gengap_tui.session import run_session

@@ -519,7 +519,7 @@ def user_presets(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------
 # 1. random TOML documents and raw bytes as preset files
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 @fuzz(300)
 @given(doc=toml_documents(), overrides=st.one_of(st.just([]), st.lists(set_items, max_size=3)))
 def test_random_toml_documents(doc, overrides, fuzz_dir):
@@ -630,7 +630,7 @@ def valid_raw(draw) -> dict:
     return raw
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 @fuzz(150)
 @given(raw=valid_raw(), via_save=st.booleans())
 def test_round_trip(raw, via_save, fuzz_dir):

@@ -14,7 +14,7 @@ def text_of(app, selector):
     return str(app.query_one(selector).render())
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_panels_show_augmentation_and_refuse_it_on_data_that_are_not_images(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:

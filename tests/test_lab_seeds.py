@@ -40,7 +40,7 @@ def seeds_run(tmp_path_factory) -> Path:
     return d
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_a_seeds_run_draws_the_mean_and_a_min_max_band(seeds_run, tmp_path):
     rec = load_run(seeds_run)
     assert rec.metrics[-1]["members"] == 3
@@ -72,6 +72,7 @@ async def test_a_seeds_run_draws_the_mean_and_a_min_max_band(seeds_run, tmp_path
         assert f"test err {s['test_err']:.4f} ± {s['test_err_std']:.4f} (mean ± std of 3 seeds" in summary
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_a_one_seed_run_draws_no_band(tmp_path):
     app = GengapApp(replay=FIXTURES / "label-noise-es", speed=0, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -96,7 +96,7 @@ def test_sweep_source_waits_for_a_half_written_line(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ the view
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_sweep_view_plots_error_against_log_width(real_sweep, tmp_path):
     rows = read_jsonl(real_sweep / "sweep.jsonl")
     app = GengapApp(sweep=real_sweep, runs_dir=tmp_path)
@@ -156,7 +156,7 @@ async def test_threshold_and_peak_are_marked(tmp_path):
         assert "test err peak 0.6000 @ width 16 (dip 0.4000 @ 4)" in summary
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_a_sweep_being_written_is_followed_with_a_half_written_line(tmp_path):
     d = synth_sweep(tmp_path / "live", values=(2, 4, 8), train=(0.5, 0.2, 0.1), test=(0.6, 0.5, 0.55),
                     finished=False, epochs=1)
@@ -262,7 +262,7 @@ def test_sweep_child_ends_cancelled_on_sigterm(tmp_path):
         h.close(5)
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_sweep_child_reports_a_bad_value_without_a_directory(tmp_path):
     from gengap_tui.config import build
     from gengap_tui.worker import SweepHandle
@@ -287,6 +287,7 @@ def test_screenshot_sweep_writes_an_svg_without_importing_torch(tmp_path):
     assert svg.startswith("<svg") and "interpolation" in svg
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_plot_is_redrawn_when_the_summary_or_the_width_changes(tmp_path):
     """Without any forced redraw: the title takes the threshold and peak once summary.json is
     read, and is fit again to the plot's width when the panels open or close."""

@@ -184,8 +184,8 @@ async def test_a_lab_that_crashes_says_so_in_its_runs_summary(tmp_path):
     assert s["status"] == "cancelled" and "the lab crashed (RuntimeError: boom)" in s["reason"], s["reason"]
 
 
-@pytest.mark.parametrize("name", ["early-stopping", "memorization",
-                                  pytest.param("double-descent", marks=pytest.mark.slow)])  # (~2 s: a long cast)
+@pytest.mark.parametrize("name", ["early-stopping", pytest.param("memorization", marks=pytest.mark.slow),
+                                  pytest.param("double-descent", marks=pytest.mark.slow)])  # (long casts: ~1.5-2 s)
 def test_every_caption_of_a_committed_tour_recording_stays_for_its_reading_time(name):
     """Item 4: in screenshots/early-stopping.cast caption 1 was on screen for 0.09 s and caption 4
     for 0.03 s (the lab's messages replaced them; `epoch 4` passes in a blink)."""
@@ -292,7 +292,7 @@ def test_one_thread_is_one_thread():
         torch.set_num_threads(n)
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_panels_hide_when_the_terminal_shrinks_past_the_narrow_width_after_f2(tmp_path):
     """At 60x15 the plot was 16 columns wide: f2's choice at 120 columns outlived the shrink."""
     from gengap_tui.tui.app import GengapApp
@@ -317,6 +317,7 @@ async def test_the_palette_names_the_presets_sweep_parameter(tmp_path):
         assert "Sweep regularization.weight_decay over the sweep panel's values" in titles, titles
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_f3_says_why_when_the_runs_directory_is_a_file(tmp_path):
     from gengap_tui.tui.app import GengapApp
 
@@ -328,7 +329,7 @@ async def test_f3_says_why_when_the_runs_directory_is_a_file(tmp_path):
         assert "is a file, not a folder" in app.state.status
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_status_messages_and_the_compare_title_fit_120_columns(tmp_path):
     """`…or start t…` (f4 with no sweep values) and `a attaches to the highl` were cut."""
     from rich.text import Text
@@ -357,7 +358,7 @@ async def test_status_messages_and_the_compare_title_fit_120_columns(tmp_path):
         assert all(len(line) <= title.size.width for line in lines)
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_tour_step_mode_waits_for_a_key_and_goes_back_one_step(tmp_path):
     """Item 4: `tour NAME --step` for a live lecture: each step waits for the lecturer's key
     (space / right / PageDown), and left / PageUp shows the step before again."""

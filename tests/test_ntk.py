@@ -70,7 +70,7 @@ EMP_TOL = 0.06
 EMP_SEEDS = 8
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 @pytest.mark.parametrize("depth,width", [(1, 32768), (2, 2048), (3, 2048)])
 def test_matches_empirical_ntk_of_wide_network(depth, width):
     x = _inputs()
@@ -83,7 +83,7 @@ def test_matches_empirical_ntk_of_wide_network(depth, width):
     assert err < EMP_TOL
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_matches_empirical_ntk_other_variances_and_zero_input():
     """weight_var 1, bias_var 0, with a zero input row: the zero input has a zero gradient, so
     its row and column of the NTK are exactly 0 (the analytic kernel must give 0, not NaN)."""
@@ -260,6 +260,7 @@ def test_ridge_fallback():
 # 4. canonical MNIST-1D
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_mnist1d_depth2():
     from gengap_tui.config import build
     from gengap_tui.core.data import load

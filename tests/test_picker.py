@@ -110,7 +110,7 @@ def test_a_switch_sweep_reads_true_false_and_grid_points_sort_by_number(tmp_path
     assert grid_entry.values[0].settings == "width=2 label_noise=0.05"
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_picker_filters_as_you_type_and_compares(tmp_path):
     from textual.widgets import SelectionList
 

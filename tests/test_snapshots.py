@@ -35,17 +35,20 @@ def before(view="error"):
     return run_before
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_early_stop_replay(snap_compare, size):
     app = GengapApp(replay=f"{RUNS}/label-noise-es", speed=0, runs_dir=RUNS)
     assert snap_compare(app, terminal_size=size, run_before=before())
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_memorization_view(snap_compare):
     app = GengapApp(replay=f"{RUNS}/label-noise-es", speed=0, runs_dir=RUNS)
     assert snap_compare(app, terminal_size=(120, 40), run_before=before("memorization"))
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_compare_overlay(snap_compare):
     app = GengapApp(replay=f"{RUNS}/label-noise-es", speed=0, runs_dir=RUNS, compare=[f"{RUNS}/label-noise-wd"])
     assert snap_compare(app, terminal_size=(120, 40), run_before=before())

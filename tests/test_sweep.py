@@ -142,7 +142,7 @@ def test_double_descent_preset_sweeps_twenty_widths():
     assert cfg.noise.label_noise == 0.15 and cfg.optim.optimizer == "sgd" and cfg.optim.epochs == 500
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_cli_sweep_writes_sweep_jsonl(tmp_path):
     out = subprocess.run(
         [PYTHON, "-m", "gengap_tui.cli", "sweep", "double-descent", "--values", "2,8,32",

@@ -206,6 +206,7 @@ def labelled(calls, label):
     return next((a[0], a[1]) for name, a, kw in calls if name == "plot" and kw.get("label") == label)
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_lab_draws_one_labelled_curve_per_line_of_a_grid(grid_dir, tmp_path):
     rows = runs.read_jsonl(grid_dir / "sweep.jsonl")
     app = GengapApp(sweep=grid_dir, runs_dir=tmp_path)
@@ -278,7 +279,7 @@ def test_an_observing_grid_keeps_what_early_stopping_would_have_kept_per_point(t
     assert s["observe"] and [ln["value2"] for ln in s["lines"]] == ["sgd", "adam"]
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_f4_sweeps_the_presets_grid_from_the_lab(tmp_path):
     grid = ["sweep.param=model.width", "sweep.values=[4,16]", "sweep.param2=noise.label_noise",
             "sweep.values2=[0,0.2]"]

@@ -72,7 +72,7 @@ async def type_into(pilot, app, wid: str, text: str) -> None:
     await pilot.pause()
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_sweep_panel_validates_as_you_type_and_refuses_a_bad_range(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -162,7 +162,7 @@ def grid_sweep(tmp_path_factory):
     return d
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_cursor_opens_width_n_s_run_and_escape_returns(grid_sweep, tmp_path):
     app = GengapApp(sweep=grid_sweep, runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -360,7 +360,7 @@ def test_system_view_plots_the_rows(tmp_path):
     assert not empty.lines and "nothing measured" in empty.title
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_lab_shows_the_system_line_and_view(tmp_path):
     """The lab on a run with system metrics: the line under the status bar, ctrl+g hides it, f9
     reaches the `system` view; a run without them (older recordings) shows no line."""

@@ -40,7 +40,7 @@ def test_a_bad_tour_is_refused_before_anything_runs(tmp_path, capsys, text, need
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_a_step_that_waits_too_long_ends_the_tour_naming_it(tmp_path, capsys):
     sets = ", ".join(f'"{s}"' for s in SMALL + ["optim.epochs=3"])
     path = write(tmp_path, f'preset = "default"\nset = [{sets}]\n'

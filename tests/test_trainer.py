@@ -250,7 +250,7 @@ def test_cnn1d_and_synthetic_data_train():
     assert s["test_err"] < 0.2
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_core_imports_neither_textual_nor_rich():
     code = ("import sys, gengap_tui.core.trainer, gengap_tui.core.baselines, gengap_tui.config, gengap_tui.runs;"
             "bad=[m for m in sys.modules if m.split('.')[0] in ('textual','rich','textual_plotext')];"
@@ -426,7 +426,7 @@ def test_ntk_baseline_is_reported_next_to_the_network():
     assert ev["baseline_ntk_test_err"] == s["baseline_ntk_test_err"] and "baseline_knn_test_err" not in ev
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_clean_examples_are_fit_before_noisy_ones_are_memorized():
     """Arpit et al. 2017 on a seconds-long seeded run: at the best validation epoch most noisy
     labels are not yet memorized; by the end they are."""

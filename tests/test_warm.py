@@ -168,7 +168,7 @@ def test_a_warm_process_stuck_after_its_run_is_replaced(tmp_path, warm, monkeypa
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_a_job_whose_config_cannot_be_built_leaves_the_process_reused(tmp_path, warm):
     """Nothing trained (the config is refused before anything is made): the error names the
     field, and the same process takes the next job."""
@@ -453,7 +453,7 @@ def lab_cold(tmp_path, overrides, prewarm=True):
     return asyncio.run(check())
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_run_prewarm_false_keeps_the_lab_cold_and_true_warms_it(tmp_path):
     """`run.prewarm = false` (the config): the lab's poll asks for no warm process (and starts
     none); with the default it asks for the config's and starts one (the same wait, so the cold

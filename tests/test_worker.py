@@ -94,7 +94,7 @@ def started():
             h.kill()
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_a_run_streams_what_it_writes(tmp_path, started):
     h, s = started(config("optim.epochs=5"), tmp_path)
     summary = s.finish()
@@ -261,7 +261,7 @@ def test_live_tweaks_of_min_delta_and_observe_show_in_later_rows(tmp_path, start
     assert summary["would_stop_best_epoch"] == p and summary["epochs_run"] >= p + 5
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_stop_ends_cancelled_keeping_every_epoch(tmp_path, started):
     h, s = started(config(*LONG), tmp_path)
     s.wait(lambda s: len(s.rows) >= 3, what="three epochs")
@@ -275,7 +275,7 @@ def test_stop_ends_cancelled_keeping_every_epoch(tmp_path, started):
     assert rec.events[-1]["event"] == "cancelled"
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_stop_while_paused_ends_promptly(tmp_path, started):
     h, s = started(config(*LONG), tmp_path)
     s.wait(lambda s: len(s.rows) >= 2, what="two epochs")
@@ -290,7 +290,7 @@ def test_stop_while_paused_ends_promptly(tmp_path, started):
     assert runs.read_json(h.run_dir / "summary.json")["status"] == "cancelled"
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_sigterm_ends_cancelled_with_summary(tmp_path, started):
     h, s = started(config(*LONG), tmp_path)
     s.wait(lambda s: len(s.rows) >= 2, what="two epochs")
@@ -300,7 +300,7 @@ def test_sigterm_ends_cancelled_with_summary(tmp_path, started):
     assert runs.read_json(h.run_dir / "summary.json") == norm(summary)
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_sigint_is_ignored_by_the_child(tmp_path, started):
     h, s = started(config(*LONG), tmp_path)
     s.wait(lambda s: len(s.rows) >= 2, what="two epochs")
@@ -312,7 +312,7 @@ def test_sigint_is_ignored_by_the_child(tmp_path, started):
     assert s.finish()["status"] == "cancelled"
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_killed_child_is_reported_failed_and_keeps_its_epochs(tmp_path, started):
     h, s = started(config(*LONG), tmp_path)
     s.wait(lambda s: len(s.rows) >= 3, what="three epochs")
@@ -332,7 +332,7 @@ def test_killed_child_is_reported_failed_and_keeps_its_epochs(tmp_path, started)
     assert h.poll() == []
 
 
-@pytest.mark.slow  # over ~2 s (the marker's rule: README, Set up)
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 def test_the_run_ends_cancelled_when_the_ui_process_dies(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
