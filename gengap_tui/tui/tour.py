@@ -245,6 +245,10 @@ def stepped(lab: type) -> type:
             if self.tour_keys is not None:
                 self.tour_keys.put_nowait(what)
 
+        def _focus_first_field(self) -> None:
+            """No field takes the focus at start: a focused input consumes a printable key (space)
+            before any binding, priority ones too, so the lecturer's space would type into it."""
+
     return SteppedLab
 
 
