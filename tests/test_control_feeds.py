@@ -376,41 +376,35 @@ class FlakyQueue:
         return self.inner.get(timeout=timeout)
 
 
-@pytest.mark.parametrize("error", [EOFError(), OSError("handle is closed"), ValueError("queue is closed")])
-def test_a_queue_that_cannot_be_read_is_tried_again_quietly(fast_feeds, error):
-    c, events, warnings = recorder()
-    q = FlakyQueue(error, error)
+def paused_through(c, q):
+    """Start a QueueFeed on `q`, send a pause through it, wait until `c` is paused, close the
+    feed; the feed is returned (closed)."""
     feed = QueueFeed(c, q, os.getppid(), on_orphaned=lambda: None).start()
     try:
         q.inner.put(Pause().to_wire())
         assert wait_until(lambda: c.paused, 5)
     finally:
         feed.close()
+    return feed
+
+
+@pytest.mark.parametrize("error", [EOFError(), OSError("handle is closed"), ValueError("queue is closed")])
+def test_a_queue_that_cannot_be_read_is_tried_again_quietly(fast_feeds, error):
+    c, events, warnings = recorder()
+    q = FlakyQueue(error, error)
+    feed = paused_through(c, q)
     assert q.errors == [] and warnings == [] and events == [] and feed.closed
 
 
 def test_a_feed_survives_a_failure_says_so_and_goes_on(fast_feeds):
     c, events, warnings = recorder()
-    q = FlakyQueue(RuntimeError("queue broke"), KeyError("x"))
-    feed = QueueFeed(c, q, os.getppid(), on_orphaned=lambda: None).start()
-    try:
-        q.inner.put(Pause().to_wire())
-        assert wait_until(lambda: c.paused, 5)
-    finally:
-        feed.close()
+    feed = paused_through(c, FlakyQueue(RuntimeError("queue broke"), KeyError("x")))
     assert warnings == ["control feed: RuntimeError: queue broke", "control feed: KeyError: 'x'"]
     assert feed.closed
 
 
 def test_a_feed_failure_with_nobody_listening_is_survived(fast_feeds):
-    c = RunControl()
-    q = FlakyQueue(RuntimeError("queue broke"))
-    feed = QueueFeed(c, q, os.getppid(), on_orphaned=lambda: None).start()
-    try:
-        q.inner.put(Pause().to_wire())
-        assert wait_until(lambda: c.paused, 5)
-    finally:
-        feed.close()
+    assert paused_through(RunControl(), FlakyQueue(RuntimeError("queue broke"))).closed
 
 
 def test_when_the_lab_goes_away_the_run_is_stopped_once_saying_so(fast_feeds):

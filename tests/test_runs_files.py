@@ -283,23 +283,18 @@ def append(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def test_follower_keeps_a_first_unfinished_line_until_it_ends(tmp_path):
+@pytest.mark.parametrize("first, rest, record", [
+    (b'{"ep', b'och": 1}\n', {"epoch": 1}),  # a first unfinished line is kept until it ends
+    (b'\n{"b"', b': 2}\n', {"b": 2}),         # what follows a leading newline is kept too
+])
+def test_follower_keeps_an_unfinished_line_until_it_ends(tmp_path, first, rest, record):
     p = tmp_path / "m.jsonl"
     f = runs.JsonlFollower(p)
-    append(p, b'{"ep')
+    append(p, first)
     assert f.poll() == []
-    append(p, b'och": 1}\n')
-    assert f.poll() == [{"epoch": 1}]
-    assert f.offset == len(b'{"epoch": 1}\n')
-
-
-def test_follower_keeps_what_follows_a_leading_newline(tmp_path):
-    p = tmp_path / "m.jsonl"
-    f = runs.JsonlFollower(p)
-    append(p, b'\n{"b"')
-    assert f.poll() == []
-    append(p, b': 2}\n')
-    assert f.poll() == [{"b": 2}]
+    append(p, rest)
+    assert f.poll() == [record]
+    assert f.offset == len(first + rest)
 
 
 def test_follower_joins_a_character_split_across_two_writes(tmp_path):
