@@ -85,6 +85,11 @@ class Recorder:
         return record
 
 
+def text_of(app, selector: str) -> str:
+    """What the widget `selector` of the lab shows now, as text."""
+    return str(app.query_one(selector).render())
+
+
 def plotted(app):
     """What the lab's curves widget would plot now, as (name, args, kwargs) calls."""
     from gengap_tui.tui.widgets import Curves

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import plotted, run_from_palette, wait_for
+from conftest import plotted, run_from_palette, text_of, wait_for
 from gengap_tui.runs import list_runs, load_run, read_jsonl
 from gengap_tui.tui.app import NARROW, GengapApp
 from gengap_tui.tui.widgets import field_id
@@ -11,10 +11,6 @@ pytestmark = pytest.mark.usefixtures("data_cache")
 
 SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu", "noise.label_noise=0.3",
          "optim.lr=0.01"]
-
-
-def text_of(app, selector):
-    return str(app.query_one(selector).render())
 
 
 @pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)

@@ -2,16 +2,13 @@
 
 import pytest
 
+from conftest import text_of
 from gengap_tui.tui.app import GengapApp
 from gengap_tui.tui.widgets import field_id
 
 pytestmark = pytest.mark.usefixtures("data_cache")
 
 SMALL = ["data.n_train=300", "data.n_val=300", "model.width=32", "device=cpu", "optim.lr=0.01", "run.prewarm=false"]
-
-
-def text_of(app, selector):
-    return str(app.query_one(selector).render())
 
 
 @pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
