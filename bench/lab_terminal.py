@@ -6,7 +6,7 @@ its output parsed by a terminal emulator (pyte), times taken when the screen sho
 `--code DIR` runs another checkout's gengap-tui (e.g. the commit before a change, to measure
 before and after under the same load); one without a warm process is measured as --no-prewarm is.
 
-Per fresh lab process (`python -m gengap_tui.cli --preset default --set device=cpu --set
+Per fresh lab process (`python -m gengap_tui --preset default --set device=cpu --set
 early_stopping.enabled=false --set optim.epochs=100000`):
   first frame     process start -> the status bar and the patience meter are on the screen
   panels          process start -> the settings panels and the footer are on the screen too
@@ -54,6 +54,13 @@ EPOCH = re.compile(r"epoch (\d+)/")
 WARM_TEXT = "training process is warm"
 
 
+def command(code: Path) -> str:
+    """The module `gengap-tui` runs in checkout `code`: gengap_tui/__main__.py (which holds the
+    garbage collector while the command starts, as the installed script does), or in a checkout
+    from before it, gengap_tui.cli."""
+    return "gengap_tui" if (code / "gengap_tui" / "__main__.py").is_file() else "gengap_tui.cli"
+
+
 def _controlling_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
@@ -84,8 +91,15 @@ def rss_mib(pid: int) -> float | None:
 
 
 class Terminal:
-    """A program in a pty that is its controlling terminal; a reader thread feeds a pyte screen
-    and notes when each awaited text first shows."""
+    """A program in a pty that is its controlling terminal. A reader thread drains the pty as
+    the program writes, noting each chunk's arrival time; a parser thread feeds the chunks to a
+    pyte screen and notes when each awaited text first shows: the arrival time of the chunk
+    that put it there.
+
+    (The two are apart because pyte parses ~4 KB in 8-20 ms on the 2-core box, and the kernel's
+    pty buffer holds 4 KB: a reader that parsed before reading again held the program's writes
+    back, and a full-screen frame reached the "screen" 50-100 ms after the program wrote it,
+    where a real terminal shows it within a few ms.)"""
 
     def __init__(self, argv: list[str], env: dict | None = None, cwd: Path = ROOT):
         self.master, slave = pty.openpty()
@@ -94,8 +108,12 @@ class Terminal:
         self.stream = pyte.ByteStream(self.screen)
         self._lock = threading.Lock()
         self._waits: list[list] = []  # [predicate, threading.Event, time seen]
+        self._chunks: list[tuple[float, bytes]] = []  # read, not yet parsed: (arrival time, bytes)
+        self._arrived = threading.Condition()
         env = {**os.environ, **(env or {}), "TERM": "xterm-256color"}
         env.pop("COLUMNS", None), env.pop("LINES", None)
+        # the reader must get the GIL back promptly while the parser works (the default is 5 ms)
+        sys.setswitchinterval(0.0005)
         self.t0 = time.perf_counter()
         # (`python -m` puts the working directory first on sys.path: it picks the code that runs)
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
@@ -103,7 +121,9 @@ class Terminal:
         os.close(slave)
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
+        self._parser = threading.Thread(target=self._parse, daemon=True)
         self._reader.start()
+        self._parser.start()
 
     def _read(self) -> None:
         while not self._stop.is_set():
@@ -113,16 +133,27 @@ class Terminal:
             except OSError:
                 time.sleep(0.02)
                 continue
-            if not data:
-                continue
-            now = time.perf_counter()
-            with self._lock:
-                self.stream.feed(data)
-                text = "\n".join(self.screen.display)
-                for w in self._waits:
-                    if w[2] is None and w[0](text):
-                        w[2] = now
-                        w[1].set()
+            if data:
+                with self._arrived:
+                    self._chunks.append((time.perf_counter(), data))
+                    self._arrived.notify()
+
+    def _parse(self) -> None:
+        while not self._stop.is_set():
+            with self._arrived:
+                if not self._chunks:
+                    self._arrived.wait(0.05)
+                chunks, self._chunks = self._chunks, []
+            for arrived, data in chunks:
+                with self._lock:
+                    self.stream.feed(data)
+                    if not any(w[2] is None for w in self._waits):
+                        continue
+                    text = "\n".join(self.screen.display)
+                    for w in self._waits:
+                        if w[2] is None and w[0](text):
+                            w[2] = arrived
+                            w[1].set()
 
     def text(self) -> str:
         with self._lock:
@@ -147,6 +178,7 @@ class Terminal:
     def close(self) -> None:
         self._stop.set()
         self._reader.join()
+        self._parser.join()
         for pid in group_members(self.proc.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -161,7 +193,7 @@ class Terminal:
 
 def one_lab(runs_dir: str, prewarm: bool, palettes: int = 3, code: Path = ROOT) -> dict:
     has_flag = "no-prewarm" in (code / "gengap_tui" / "cli.py").read_text()
-    argv = [sys.executable, "-m", "gengap_tui.cli", "--runs-dir", runs_dir, *LAB]
+    argv = [sys.executable, "-m", command(code), "--runs-dir", runs_dir, *LAB]
     argv += ["--no-prewarm"] if has_flag and not prewarm else []
     prewarm = prewarm and has_flag
     term = Terminal(argv, env={"PYTHONPATH": str(code)}, cwd=code)
@@ -219,8 +251,17 @@ Bare().run()
 """
 
 
+def compile_package(code: Path) -> None:
+    """Byte-compile the checkout's gengap_tui, as an installed package is (pip compiles at install;
+    Textual's, which the bare app runs, is). Where PYTHONDONTWRITEBYTECODE is set (these boxes set
+    it) an uncompiled checkout compiles ~50 modules from source at every start: ~70 ms of the
+    lab's first frame on the 2-core box that no installed lab pays."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(code / "gengap_tui")], check=True)
+
+
 def first_frames(repeats: int, runs_dir: str, code: Path = ROOT) -> dict:
     """The lab's first frame and a bare Textual app's, alternately, `repeats` times each."""
+    compile_package(code)
     lab, bare = [], []
     for _ in range(repeats):
         term = Terminal([sys.executable, "-c", BARE], cwd=code)
@@ -228,7 +269,7 @@ def first_frames(repeats: int, runs_dir: str, code: Path = ROOT) -> dict:
             bare.append(term.wait(lambda s: "one line" in s and "Quit" in s) - term.t0)
         finally:
             term.close()
-        term = Terminal([sys.executable, "-m", "gengap_tui.cli", "--runs-dir", runs_dir, "--no-prewarm", *LAB],
+        term = Terminal([sys.executable, "-m", command(code), "--runs-dir", runs_dir, "--no-prewarm", *LAB],
                         env={"PYTHONPATH": str(code)}, cwd=code)
         try:
             lab.append(term.wait(lambda s: "epoch -/" in s and "patience -/" in s) - term.t0)
@@ -246,6 +287,7 @@ def _cmdline(pid: int) -> str:
 
 def bench(repeats: int = 5, prewarm: bool = True, runs_dir: str | None = None, code: Path = ROOT) -> dict:
     """Medians over `repeats` fresh labs (and every lab's numbers under "labs")."""
+    compile_package(code)
     with tempfile.TemporaryDirectory(prefix="gengap-bench-term-") as tmp:
         labs = [one_lab(runs_dir or tmp, prewarm, code=code) for _ in range(repeats)]
     prewarm = all("warm" in x for x in labs)
@@ -293,7 +335,7 @@ def main() -> None:
         return
     r = bench(args.repeats, not args.no_prewarm, code=args.code.resolve())
     print(f"gengap-tui ({args.code}) in a pty {COLS}x{ROWS}, {len(os.sched_getaffinity(0))} cores, load {load0:.2f} -> "
-          f"{os.getloadavg()[0]:.2f}, PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')}")
+          f"{os.getloadavg()[0]:.2f}, gengap_tui byte-compiled first (compile_package)")
     print("\n".join(report(r)))
 
 

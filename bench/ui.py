@@ -318,8 +318,7 @@ def main() -> None:
     print(f"gengap-tui UI benchmark  {datetime.date.today().isoformat()}")
     print(f"device   CPU, {cores} cores ({platform.machine()}), Python {platform.python_version()}, "
           f"textual {textual.__version__}, textual-plotext {version('textual-plotext')}, plotext {version('plotext')}; "
-          f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')} (1: every start compiles "
-          "gengap_tui's modules)")
+          "gengap_tui byte-compiled first, as an installed package is (lab_terminal.compile_package)")
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load     1-min load average {load0:.2f} before, {load1:.2f} after (the worker adds ~1; more "
           f"means other processes shared the CPU and the numbers are pessimistic)")
