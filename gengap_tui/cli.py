@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import startup
 from .config import ConfigError
 from .headless import cmd_run, cmd_sweep, sweep_shape_line, train_headless  # noqa: F401 - part of the CLI API
 from .ray_options import add_arguments as add_ray_arguments
@@ -374,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func = getattr(args, "func", cmd_lab)
+    if func not in (cmd_lab, cmd_replay, cmd_attach):  # (the lab lets it go once its fields are up)
+        startup.release()
     if (problem := _record_ok(args)) is not None:
         return _fail(problem)
     try:

@@ -28,7 +28,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Footer
 
-from .. import presets, runs
+from .. import presets, runs, startup
 from ..config import Config, apply_overrides, build, validate
 from ..protocol import run_config
 from ..sources import LiveSweepSource, Source, open_source
@@ -185,6 +185,7 @@ class GengapApp(FormActions, TrainActions, SweepActions, ViewActions, PresetActi
             await self.form.populate()
         finally:
             self._panels_ready.set()
+            startup.release(startup.LAB_THRESHOLDS)  # the collector, held while the lab started
         self.validate_form()  # the fields' marks (a preset loaded meanwhile is shown as loaded)
         self.call_after_refresh(self._focus_first_field)
 
@@ -387,6 +388,7 @@ def run_lab(preset: str, overrides: list[str], autostart: bool, record: str | Pa
     try:
         return run_guarded(app, app.close_for_signal, record=app.cast)
     finally:
+        startup.release()  # (a lab that ended before its fields were up)
         app.shutdown_run()
         if app.cast is not None:
             app.cast.close()
