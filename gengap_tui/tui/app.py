@@ -32,7 +32,7 @@ from .. import presets, runs, startup
 from ..config import Config, apply_overrides, build, validate
 from ..protocol import run_config
 from ..sources import LiveSweepSource, Source, open_source
-from .commands import LabCommands
+from .commands import LabCommands, LabPalette
 from .dialogs import MAX_COMPARE
 from .form_actions import FormActions
 from .plots import EXAMPLES_VIEW, SWEEP_VIEW, SWEEP_VIEWS, VIEWS, examples_plot, run_plot, sweep_plot
@@ -265,6 +265,8 @@ class GengapApp(FormActions, TrainActions, SweepActions, ViewActions, PresetActi
         self._show_system()
 
     def _draw(self, force: bool = False) -> None:
+        if isinstance(self.screen, LabPalette):  # under the palette the lab is a still: drawn after it
+            return
         now = time.monotonic()
         widget = getattr(self, "_curves", None)
         if widget is None or not widget.is_attached:

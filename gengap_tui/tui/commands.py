@@ -1,10 +1,14 @@
-"""The lab's actions in the command palette (ctrl+p)."""
+"""The command palette (ctrl+p): the lab's actions in it (`LabCommands`), and the palette itself
+over a still of the lab (`LabPalette`)."""
 
 from __future__ import annotations
 
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from rich.segment import Segment
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.geometry import Size
+from textual.renderables.background_screen import BackgroundScreen
 
 
 class LabCommands(Provider):
@@ -45,3 +49,50 @@ class LabCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=help_text)
+
+
+class _Still:
+    """Screen lines, rendered once."""
+
+    def __init__(self, lines: list[list[Segment]]):
+        self.lines = lines
+
+    def __rich_console__(self, console, options):
+        new_line = Segment.line()
+        for line in self.lines:
+            yield from line
+            yield new_line
+
+
+class LabPalette(CommandPalette):
+    """Textual's command palette over a still of the lab, dimmed as Textual dims it.
+
+    Textual draws a translucent screen's background by rendering the whole screen under it again
+    and tinting every segment, each time the translucent screen repaints: opening the palette did
+    it three times, and while a run trained every status line or curves update behind the palette
+    did it again (the lab's ~200 widgets; bench/lab_terminal.py's palette time). The still is
+    rendered on the palette's first paint (and again on a resize): under a modal palette the lab
+    takes no keys, and it is shown as it is now once the palette closes."""
+
+    _still: tuple[Size, _Still] | None = None
+
+    def render(self):
+        under = super().render()
+        if not isinstance(under, BackgroundScreen):
+            return under
+        size = self.size
+        if self._still is None or self._still[0] != size:
+            console = self.app.console
+            options = console.options.update_dimensions(size.width, size.height)
+            self._still = (size, _Still(console.render_lines(under, options, pad=False)))
+        return self._still[1]
+
+    def _on_resize(self, event) -> None:
+        """Textual hands a screen's Resize on to every screen under it, and the palette gets one as
+        it opens, at the size the lab already has: passing that on laid the whole lab out again
+        (~10 ms, before the palette's first frame). Only a real change of size is passed on (by
+        Screen's own handler, which runs when this one does not prevent it)."""
+        if all(screen.size == event.size for screen in self.app._background_screens):
+            event.prevent_default()  # (the lab sets no breakpoints: Screen's handler did no more)
+            event.stop()
+            self._screen_resized(event.size)

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .commands import LabPalette
 from .plots import EXAMPLES_VIEW, SWEEP_VIEWS, VIEWS
 from .point_screen import PointScreen
 from .system import SYSTEM_VIEW, sweep_system_line, system_line
@@ -23,6 +24,11 @@ READING = "examples: reading examples.npz …"
 
 
 class ViewActions:
+    def action_command_palette(self) -> None:
+        """Textual's palette (ctrl+p), over a still of the lab (`commands.LabPalette`)."""
+        if self.use_command_palette and not LabPalette.is_open(self):
+            self.push_screen(LabPalette(id="--command-palette"))
+
     _examples_read: tuple[tuple[Path, Any], Any, str] | None = None  # (key, stats, message) last read
     _examples_asked: tuple[Path, Any] | None = None  # the key last handed to a reader
     _examples_busy = False  # a reader is running (one at a time)
