@@ -12,6 +12,7 @@ ABBREV = {
     "model.kind": "model", "optim.optimizer": "opt", "optim.batch_size": "bs", "early_stopping.patience": "patience",
     "early_stopping.observe": "observe", "seed": "seed", "data.dataset": "data", "data.n_train": "n_train",
 }
+MAX_COMPARE = 4  # runs overlaid at once (f3, --compare)
 IGNORED = {"name", "description", "torch_version", "device_name", "device", "optim.epochs"}
 
 

@@ -1,5 +1,6 @@
 """The command's start (startup.py, __main__.py): the garbage collector held off while the command
-starts and let go once it has started, with what start-up made frozen."""
+starts and let go once it has started, with what start-up made frozen; and the lab's modules
+leaving what its first frame does not need until it is used."""
 
 import gc
 import subprocess
@@ -73,3 +74,8 @@ def test_the_installed_command_is_the_entry_that_holds_the_collector():
     from importlib.metadata import entry_points
 
     assert entry_points(group="console_scripts")["gengap-tui"].value == "gengap_tui.__main__:main"
+
+
+def test_the_lab_leaves_its_dialogs_until_one_opens():
+    # ~20 ms of imports (the dialogs and the widgets only they use) off the lab's first frame
+    assert _python("import sys, gengap_tui.tui.app; print('gengap_tui.tui.dialogs' in sys.modules)") == "False"

@@ -29,11 +29,11 @@ from textual.reactive import reactive
 from textual.widgets import Footer
 
 from .. import presets, runs, startup
+from ..compare import MAX_COMPARE
 from ..config import Config, apply_overrides, build, validate
 from ..protocol import run_config
 from ..sources import LiveSweepSource, Source, open_source
 from .commands import LabCommands, LabPalette
-from .dialogs import MAX_COMPARE
 from .form_actions import FormActions
 from .plots import EXAMPLES_VIEW, SWEEP_VIEW, SWEEP_VIEWS, VIEWS, examples_plot, run_plot, sweep_plot
 from .preset_actions import PresetActions

@@ -15,10 +15,10 @@ from textual.widgets import Input, Label, OptionList, SelectionList
 from textual.widgets.selection_list import Selection
 
 from .. import presets
+from ..compare import MAX_COMPARE
 from ..run_index import filtered, index
 from .texts import short_path
 
-MAX_COMPARE = 4
 ATTACH = "\0attach"  # PickRuns' answer when the user attaches instead of comparing
 
 

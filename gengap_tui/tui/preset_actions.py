@@ -8,11 +8,13 @@ from pathlib import Path
 
 from .. import presets
 from ..config import ConfigError, build
-from .dialogs import PickPreset, SaveAs
 
 
 class PresetActions:
+    # (the dialogs, ~20 ms of imports, are imported when first opened: not before the first frame)
     def action_load_preset(self) -> None:
+        from .dialogs import PickPreset
+
         self.push_screen(PickPreset(), lambda name: name and self.load_preset(name))
 
     def load_preset(self, name: str) -> None:
@@ -29,6 +31,8 @@ class PresetActions:
         self.say(f"loaded preset {name}: ctrl+r trains it")
 
     def action_save_preset(self) -> None:
+        from .dialogs import SaveAs
+
         cfg = self.validate_form()
         if cfg is None or self.form.sweep_errors:  # (the sweep panel's [sweep] is saved too)
             self.say("[b red]cannot save: fix the invalid fields first[/]"

@@ -9,7 +9,6 @@ from .. import runs
 from ..config import ConfigError, validate
 from ..protocol import run_config
 from ..sources import open_source
-from .dialogs import ATTACH, PickRuns
 from .plots import SWEEP_VIEWS
 from .state import load_compared
 from .texts import short_path
@@ -41,6 +40,8 @@ class RunsActions:
         self._draw(force=True)
 
     def action_compare(self) -> None:
+        from .dialogs import ATTACH, PickRuns  # (~20 ms of imports: when first opened, not at start)
+
         def chosen(dirs: list[str] | None) -> None:
             if dirs and dirs[0] == ATTACH:
                 self.attach_to(dirs[1])
