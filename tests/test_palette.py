@@ -85,3 +85,17 @@ async def test_a_resize_under_the_palette_reaches_the_lab_and_opening_it_does_no
         assert palette._still[0] == (100, 30)  # and the still is made again at the new size
         await _close(pilot)
         assert not app.query_one("#panels").display  # fit to the new width (under NARROW)
+
+
+async def test_the_palettes_first_frame_has_its_box(tmp_path, monkeypatch):
+    app = GengapApp("default", SMALL, runs_dir=tmp_path)
+    shown = []
+    real = type(app)._display
+    monkeypatch.setattr(type(app), "_display", lambda self, screen, renderable: (
+        shown.append(screen.has_class("-ready")) if isinstance(screen, LabPalette) else None,
+        real(self, screen, renderable))[1])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("ctrl+p")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, LabPalette) and bool(shown), 10)
+        await pilot.pause(0.3)
+        assert all(shown), "a frame of the dimmed lab without the palette's box (Textual's '-ready')"

@@ -65,7 +65,8 @@ class _Still:
 
 
 class LabPalette(CommandPalette):
-    """Textual's command palette over a still of the lab, dimmed as Textual dims it.
+    """Textual's command palette over a still of the lab, dimmed as Textual dims it, painted once
+    its commands are in.
 
     Textual draws a translucent screen's background by rendering the whole screen under it again
     and tinting every segment, each time the translucent screen repaints: opening the palette did
@@ -86,6 +87,13 @@ class LabPalette(CommandPalette):
             options = console.options.update_dimensions(size.width, size.height)
             self._still = (size, _Still(console.render_lines(under, options, pad=False)))
         return self._still[1]
+
+    def _compositor_refresh(self) -> None:
+        """Textual's palette hides its box until its first list of commands is in (the class
+        "-ready"), and painted the screen before that too: a frame of the dimmed lab alone, ~10 ms
+        before the palette's. The palette's first frame is now the one with its box."""
+        if self.has_class("-ready"):
+            super()._compositor_refresh()
 
     def _on_resize(self, event) -> None:
         """Textual hands a screen's Resize on to every screen under it, and the palette gets one as
