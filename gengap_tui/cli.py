@@ -10,7 +10,6 @@ from pathlib import Path
 
 from . import startup
 from .config import ConfigError
-from .headless import cmd_run, cmd_sweep, sweep_shape_line, train_headless  # noqa: F401 - part of the CLI API
 from .ray_options import add_arguments as add_ray_arguments
 from .report import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, fail as _fail, load_config as _load_config
 from .report import summary_line  # noqa: F401 - part of the CLI API
@@ -20,6 +19,28 @@ from .serve import DEFAULT_PORT, cmd_serve
 
 # ---------------------------------------------------------------------------------------------
 # commands
+
+# headless.py (`run`, `sweep`; ~8 ms of imports) is imported by the commands that use it, not
+# before the lab's first frame; its names that are part of the CLI API come through __getattr__
+def cmd_run(args: argparse.Namespace) -> int:
+    from .headless import cmd_run
+
+    return cmd_run(args)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .headless import cmd_sweep
+
+    return cmd_sweep(args)
+
+
+def __getattr__(name: str):
+    if name in ("sweep_shape_line", "train_headless"):  # part of the CLI API
+        from . import headless
+
+        return getattr(headless, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -194,6 +215,8 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
             cfg = _load_config(args.source, args.set, args.device)
         except ConfigError as exc:
             return _fail(str(exc))
+        from .headless import train_headless
+
         code, run_dir, _ = train_headless(cfg, args.runs_dir, args.quiet)
         if run_dir is None:
             return code
