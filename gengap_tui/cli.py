@@ -42,7 +42,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-
 def cmd_presets(args: argparse.Namespace) -> int:
     from . import presets
 

@@ -24,14 +24,14 @@ READING = "examples: reading examples.npz …"
 
 
 class ViewActions:
+    _examples_read: tuple[tuple[Path, Any], Any, str] | None = None  # (key, stats, message) last read
+    _examples_asked: tuple[Path, Any] | None = None  # the key last handed to a reader
+    _examples_busy = False  # a reader is running (one at a time)
+
     def action_command_palette(self) -> None:
         """Textual's palette (ctrl+p), over a still of the lab (`commands.LabPalette`)."""
         if self.use_command_palette and not LabPalette.is_open(self):
             self.push_screen(LabPalette(id="--command-palette"))
-
-    _examples_read: tuple[tuple[Path, Any], Any, str] | None = None  # (key, stats, message) last read
-    _examples_asked: tuple[Path, Any] | None = None  # the key last handed to a reader
-    _examples_busy = False  # a reader is running (one at a time)
 
     def examples_shown(self) -> tuple[Any, str, Any]:
         """(stats, message, version) for the examples view: what examples.npz held when it was last
