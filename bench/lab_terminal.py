@@ -63,6 +63,7 @@ def command(code: Path) -> str:
 
 def _controlling_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as from a shell, even if this runs under nohup
 
 
 def group_members(pgid: int) -> list[int]:

@@ -42,8 +42,11 @@ ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[PX^_][
 def _controlling_terminal():
     """preexec_fn, after setsid (start_new_session): make the pty on fd 0 the controlling terminal of
     the lab's new session, as a terminal emulator, sshd or tmux does. Without it the lab has no
-    controlling terminal and closing the master sends no SIGHUP."""
+    controlling terminal and closing the master sends no SIGHUP. SIGHUP's action is the default, as
+    in a lab started from a shell: a test run under nohup (which ignores SIGHUP, and children
+    inherit an ignored signal) had the lab ignore the hang-up that came before its handler."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _group_members(pgid: int) -> list[int]:
