@@ -2,6 +2,7 @@
 its own palette, the lab under it rendered once, not on every update behind it, and a real resize
 still reaching the lab."""
 
+import pytest
 from textual.command import CommandPalette
 from textual.renderables.background_screen import BackgroundScreen
 
@@ -27,6 +28,7 @@ async def _close(pilot) -> None:
     await pilot.pause(0.2)  # (until the closed one is removed: a palette has a fixed id)
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_the_palette_looks_as_textuals_own_over_the_lab(tmp_path):
     app = GengapApp(replay=REPLAY, speed=0.0, runs_dir=tmp_path)  # curves on screen under the palette
     async with app.run_test(size=(120, 36)) as pilot:
@@ -42,6 +44,7 @@ async def test_the_palette_looks_as_textuals_own_over_the_lab(tmp_path):
         assert await wait_for(pilot, lambda: isinstance(app.screen, LabPalette), 10)  # ctrl+p opens ours
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_under_the_palette_the_lab_is_rendered_once_and_shown_as_it_is_after(tmp_path, monkeypatch):
     renders = []
     real = BackgroundScreen.__rich_console__
@@ -67,6 +70,7 @@ async def test_under_the_palette_the_lab_is_rendered_once_and_shown_as_it_is_aft
         assert drawn and "update-4-behind-the-palette" in app.export_screenshot()
 
 
+@pytest.mark.slow  # over ~1.5 s (the marker's rule: README, Set up)
 async def test_a_resize_under_the_palette_reaches_the_lab_and_opening_it_does_not_lay_the_lab_out(tmp_path):
     app = GengapApp("default", SMALL, runs_dir=tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
